@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages shmbus needs to build, test and run its demo, if missing.
+# Runs apt-get only as root; otherwise prints the command to run and fails.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libnng-dev libcjson-dev libcmocka-dev
+      libncurses-dev procps tmux)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "shmbus: missing Debian packages: ${missing[*]}" >&2
+  echo "        run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "shmbus: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

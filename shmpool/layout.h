@@ -1,0 +1,167 @@
+/* Shared-memory layout of shmpool (private to shmpool/).
+ *
+ * Everything here lives in POSIX shared memory, mapped at a different address in every
+ * process: it holds sizes, offsets and indices, never pointers (invariant 4). Each struct
+ * says which fields never change after creation and which atomic guards the rest.
+ * Changing anything here means bumping the matching *_VERSION.
+ *
+ * Segments of domain D (in the shm directory, /dev/shm by default):
+ *   shmbus.D.ctl          control: participants, pool directory, named nodes
+ *   shmbus.D.pool.P       one per pool: class table, block headers, then payloads
+ */
+#ifndef SHMPOOL_LAYOUT_H
+#define SHMPOOL_LAYOUT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "shmpool.h"
+
+#define CTL_MAGIC 0x4c5443534d424853ull  /* "SHMBSCTL" */
+#define CTL_VERSION 1u
+#define POOL_MAGIC 0x4c4f4f504d424853ull /* "SHMBPOOL" */
+#define POOL_VERSION 1u
+
+/* OFD lock byte of participant slot s in the ctl file: held by the slot's owner while it
+ * lives (the liveness token), and by the one sweeper reclaiming it after it died. */
+#define CTL_LIVENESS_LOCK_BASE (1ull << 40)
+
+/* ---- block state word: the only truth about a block ---------------------------------- */
+/* bits 0..47 holder mask (bit s = participant slot s), bits 48..63 generation. Free iff the
+ * mask is 0. The generation moves on exactly when the mask becomes empty. */
+#define STATE_MASK_BITS 48
+#define STATE_MASK ((1ull << STATE_MASK_BITS) - 1)
+#define STATE_GEN(w) ((uint16_t)((w) >> STATE_MASK_BITS))
+#define STATE_HOLDERS(w) ((w) & STATE_MASK)
+#define STATE_MAKE(gen, holders) (((uint64_t)(uint16_t)(gen) << STATE_MASK_BITS) | (holders))
+
+/* One block's header: its own cache line, in the pool's control area (payloads live apart,
+ * in the data area, so a sweep touches only these lines and readers can map payloads
+ * read-only). */
+struct pool_block_hdr {
+    _Atomic uint64_t state;        /* gen|holders, CAS only */
+    /* Written by the loaner after its loan CAS and before any descriptor names the block;
+     * immutable while the block is held. Relaxed atomics: readers compare them after their
+     * acquire CAS and treat any mismatch as "expired". */
+    _Atomic uint64_t seq;          /* pool-unique loan number (never 0 once loaned) */
+    _Atomic uint64_t owner_uid;    /* participant uid of the loaner */
+    _Atomic uint64_t length;       /* published length (describe) */
+    _Atomic uint64_t timestamp_ns; /* CLOCK_MONOTONIC at describe */
+    _Atomic uint64_t user;         /* layer above's field (bus: topic sequence) */
+    _Atomic uint64_t loan_ns;      /* CLOCK_MONOTONIC at loan (age of holds) */
+    uint64_t reserved;
+};
+_Static_assert(sizeof(struct pool_block_hdr) == 64, "block header is one cache line");
+
+/* Per size class, in the pool header. */
+struct pool_class_shm {
+    /* immutable after creation (and re-derived and checked by every process that maps) */
+    uint64_t block_size;
+    uint64_t stride;      /* payload bytes between blocks: block_size rounded to align */
+    uint64_t hdr_offset;  /* first block header, from the segment start */
+    uint64_t data_offset; /* first payload, from the segment start */
+    uint32_t count;
+    uint32_t align;
+    /* hints and counters: atomics, any process; none is needed for correctness */
+    _Atomic uint32_t cursor;     /* next-fit start of the free-block scan */
+    _Atomic uint32_t free_seq;   /* futex word: bumped after every block that becomes free */
+    _Atomic uint32_t waiters;    /* loaners sleeping on free_seq (a dead one only costs wakes) */
+    uint32_t pad0;
+    _Atomic uint64_t loans;
+    _Atomic uint64_t frees;
+    _Atomic uint64_t failed_loans;
+    _Atomic uint64_t reclaims;
+    _Atomic uint64_t used_hint;  /* loans - frees as counted; only feeds high_water */
+    _Atomic uint64_t high_water;
+    uint64_t pad1[3];
+};
+_Static_assert(sizeof(struct pool_class_shm) == 128, "class record is two cache lines");
+
+struct pool_seg_hdr {
+    /* immutable after creation; magic is written last, so a half-made segment reads 0 */
+    _Atomic uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t total_size;
+    uint32_t pool_id;
+    uint32_t nclasses;
+    char name[SHMPOOL_NAME_MAX + 1];
+    _Atomic uint64_t next_seq; /* source of block seq numbers */
+    uint64_t pad[7];
+    struct pool_class_shm classes[SHMPOOL_MAX_CLASSES];
+};
+_Static_assert(sizeof(struct pool_seg_hdr) == 128 + 128 * SHMPOOL_MAX_CLASSES, "pool header size");
+_Static_assert(alignof(struct pool_seg_hdr) <= 64, "pool header alignment");
+
+/* ---- control segment ------------------------------------------------------------------ */
+
+enum { SLOT_FREE = 0, SLOT_LIVE = 1 };
+
+/* Guard: `state` (release store by the owner under the domain's open/close flock, CAS by
+ * nobody). The other fields are written by the joiner before it stores SLOT_LIVE and read
+ * after an acquire load of SLOT_LIVE. Whether the owner is alive is never stored: it is the
+ * OFD lock at CTL_LIVENESS_LOCK_BASE + slot, which the kernel drops when the owner dies. */
+struct ctl_participant {
+    _Atomic uint32_t state;
+    _Atomic uint32_t pid;
+    _Atomic uint64_t uid;        /* domain-unique participant id */
+    _Atomic uint64_t start_time; /* /proc/PID/stat starttime */
+    _Atomic uint64_t pidns;      /* inode of its PID namespace */
+    _Atomic uint64_t join_ns;
+    char name[SHMPOOL_NAME_MAX + 1];
+    uint64_t pad[3];
+};
+_Static_assert(sizeof(struct ctl_participant) == 96, "participant record size");
+
+enum { DIR_EMPTY = 0, DIR_READY = 1 };
+
+/* Pool directory entry. Written only under the domain's open/close flock; `state` is stored
+ * last with release, readers acquire it. Immutable once READY until the domain is wiped. */
+struct ctl_pool_entry {
+    _Atomic uint32_t state;
+    uint32_t pool_id;
+    uint32_t nclasses;
+    uint32_t pad;
+    uint64_t total_size;
+    char name[SHMPOOL_NAME_MAX + 1];
+    shmpool_class classes[SHMPOOL_MAX_CLASSES]; /* sorted by block_size */
+};
+
+/* Named node. `lock` (robust, process-shared) guards the node's payload for its users.
+ * The table fields are guarded by ctl_hdr.nodes_lock. An entry whose block no longer holds
+ * (pool_id, cls, index, gen, seq) is stale and may be reused. */
+struct ctl_node {
+    pthread_mutex_t lock;
+    uint32_t used;
+    uint32_t pool_id;
+    uint16_t cls;
+    uint16_t gen;
+    uint32_t index;
+    uint64_t seq;
+    char name[SHMPOOL_NODE_NAME_MAX + 1];
+};
+
+struct ctl_hdr {
+    /* immutable after creation; magic is written last */
+    _Atomic uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t total_size;
+    uint32_t max_participants;
+    uint32_t max_pools;
+    uint32_t max_nodes;
+    uint32_t pad;
+    /* atomics */
+    _Atomic uint64_t next_uid;       /* participant uids */
+    _Atomic uint32_t membership;     /* bumped on every join and leave (reaper rescans) */
+    _Atomic uint32_t pad1;
+    _Atomic uint64_t reclaimed_participants;
+    pthread_mutex_t nodes_lock;      /* robust, process-shared: named node table */
+    struct ctl_participant participants[SHMPOOL_MAX_PARTICIPANTS];
+    struct ctl_pool_entry pools[SHMPOOL_MAX_POOLS];
+    struct ctl_node nodes[SHMPOOL_MAX_NODES];
+};
+
+#endif

@@ -1,0 +1,445 @@
+/* Pool segments: layout, creation (reserved up front), mapping with validation, statistics.
+ *
+ * A pool's layout is a pure function of its sorted class list. Every process recomputes it
+ * from the list in the domain directory and checks the segment against it, so no offset read
+ * from shared memory is ever trusted (invariant 6).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PAGE 4096u
+#define MAX_BLOCK_SIZE (1ull << 40)
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+int pool_layout(const shmpool_class *classes, unsigned n, struct pool_class_shm *out,
+                uint64_t *total)
+{
+    if (n == 0 || n > SHMPOOL_MAX_CLASSES)
+        return SHMBUS_EINVAL;
+    uint64_t off = sizeof(struct pool_seg_hdr);
+    for (unsigned i = 0; i < n; i++) {
+        if (classes[i].block_size == 0 || classes[i].block_size > MAX_BLOCK_SIZE ||
+            classes[i].count == 0 || classes[i].count > SHMPOOL_MAX_BLOCKS)
+            return SHMBUS_EINVAL;
+        if (i > 0 && classes[i].block_size <= classes[i - 1].block_size)
+            return SHMBUS_EINVAL; /* sorted, no duplicates */
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].block_size = classes[i].block_size;
+        out[i].count = classes[i].count;
+        out[i].align = classes[i].block_size >= 65536 ? PAGE : 64;
+        out[i].stride = round_up(classes[i].block_size, out[i].align);
+        out[i].hdr_offset = off;
+        off += (uint64_t)classes[i].count * sizeof(struct pool_block_hdr);
+    }
+    off = round_up(off, PAGE); /* the payload area starts on a page */
+    for (unsigned i = 0; i < n; i++) {
+        off = round_up(off, out[i].align);
+        out[i].data_offset = off;
+        off += out[i].stride * out[i].count;
+        if (off > (1ull << 46))
+            return SHMBUS_ETOOBIG;
+    }
+    *total = round_up(off, PAGE);
+    return 0;
+}
+
+int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/shmbus.%s.pool.%s", d->dir, d->name, pool);
+    return n < 0 || (size_t)n >= len ? SHMBUS_EINVAL : 0;
+}
+
+int pool_wipe_files(const shmpool_domain *d)
+{
+    char prefix[SHMPOOL_NAME_MAX + 32], path[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.pool.", d->name);
+    DIR *dir = opendir(d->dir);
+    if (!dir)
+        return pool_errno_status(errno);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(dir);
+    return 0;
+}
+
+static int sort_classes(const shmpool_class *in, unsigned n, shmpool_class *out)
+{
+    if (n == 0 || n > SHMPOOL_MAX_CLASSES || !in)
+        return SHMBUS_EINVAL;
+    memcpy(out, in, n * sizeof *in);
+    for (unsigned i = 1; i < n; i++) /* insertion sort: n <= 8 */
+        for (unsigned j = i; j > 0 && out[j].block_size < out[j - 1].block_size; j--) {
+            shmpool_class t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return 0;
+}
+
+/* Create the segment and its directory entry. Caller holds pools_lock and the domain flock. */
+int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool_class *classes,
+                unsigned n)
+{
+    struct pool_class_shm cls[SHMPOOL_MAX_CLASSES];
+    uint64_t total;
+    int rc = pool_layout(classes, n, cls, &total);
+    if (rc)
+        return rc;
+    char path[PATH_MAX];
+    if ((rc = pool_seg_path(d, name, path, sizeof path)) != 0)
+        return rc;
+    /* A file without a directory entry is a dead creator's leftover: replace it. */
+    unlink(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, d->mode);
+    if (fd < 0)
+        return pool_errno_status(errno);
+    if (fchmod(fd, d->mode) != 0 || (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0)) {
+        rc = pool_errno_status(errno);
+        goto fail_unlink;
+    }
+    if (ftruncate(fd, (off_t)total) != 0) {
+        rc = pool_errno_status(errno);
+        goto fail_unlink;
+    }
+    /* Reserve every page now: a full /dev/shm fails here, not with SIGBUS on first write. */
+    int err = posix_fallocate(fd, 0, (off_t)total);
+    if (err) {
+        rc = pool_errno_status(err);
+        goto fail_unlink;
+    }
+    size_t ctl_len = (size_t)cls[0].data_offset; /* header + block headers, page-rounded */
+    struct pool_seg_hdr *h = mmap(NULL, ctl_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        rc = pool_errno_status(errno);
+        goto fail_unlink;
+    }
+    uint32_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+            id = (uint32_t)(pool_now_ns() ^ ((uint64_t)getpid() << 16));
+    h->version = POOL_VERSION;
+    h->header_size = sizeof *h;
+    h->total_size = total;
+    h->pool_id = id;
+    h->nclasses = n;
+    snprintf(h->name, sizeof h->name, "%s", name);
+    memcpy(h->classes, cls, n * sizeof cls[0]);
+    atomic_store_explicit(&h->magic, POOL_MAGIC, memory_order_release);
+    munmap(h, ctl_len);
+    close(fd);
+
+    struct ctl_pool_entry *e = &d->ctl->pools[idx];
+    e->pool_id = id;
+    e->nclasses = n;
+    e->total_size = total;
+    memset(e->name, 0, sizeof e->name);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    memset(e->classes, 0, sizeof e->classes);
+    memcpy(e->classes, classes, n * sizeof *classes);
+    atomic_store_explicit(&e->state, DIR_READY, memory_order_release);
+    return 0;
+
+fail_unlink:
+    unlink(path);
+    close(fd);
+    return rc;
+}
+
+static bool class_matches(const struct pool_class_shm *a, const struct pool_class_shm *b)
+{
+    return a->block_size == b->block_size && a->stride == b->stride &&
+           a->hdr_offset == b->hdr_offset && a->data_offset == b->data_offset &&
+           a->count == b->count && a->align == b->align;
+}
+
+static int map_locked(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
+{
+    struct shmbus_pool *p = atomic_load_explicit(&d->pools[idx], memory_order_acquire);
+    if (p) {
+        *out = p;
+        return 0;
+    }
+    struct ctl_pool_entry *e = &d->ctl->pools[idx];
+    if (atomic_load_explicit(&e->state, memory_order_acquire) != DIR_READY)
+        return SHMBUS_ENOENT;
+    char name[SHMPOOL_NAME_MAX + 1];
+    memcpy(name, e->name, sizeof name);
+    name[SHMPOOL_NAME_MAX] = 0;
+    unsigned n = e->nclasses;
+    struct pool_class_shm cls[SHMPOOL_MAX_CLASSES];
+    uint64_t total;
+    if (n > SHMPOOL_MAX_CLASSES || pool_layout(e->classes, n, cls, &total) != 0 ||
+        total != e->total_size)
+        return SHMBUS_EBADSEG;
+    char path[PATH_MAX];
+    if (pool_seg_path(d, name, path, sizeof path) != 0)
+        return SHMBUS_EBADSEG;
+    int fd = open(path, (d->observer ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return pool_errno_status(errno);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = pool_errno_status(errno);
+    else if ((uint64_t)st.st_size != total)
+        rc = SHMBUS_EBADSEG;
+    void *m = rc ? MAP_FAILED : mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
+    if (!rc && m == MAP_FAILED)
+        rc = pool_errno_status(errno);
+    close(fd);
+    if (rc)
+        return rc;
+    struct pool_seg_hdr *h = m;
+    size_t data_start = (size_t)cls[0].data_offset;
+    if (!d->observer && mprotect(m, data_start, PROT_READ | PROT_WRITE) != 0) {
+        rc = pool_errno_status(errno);
+        goto fail_unmap;
+    }
+    rc = SHMBUS_EBADSEG;
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != POOL_MAGIC ||
+        h->version != POOL_VERSION || h->header_size != sizeof *h || h->total_size != total ||
+        h->pool_id != e->pool_id || h->nclasses != n)
+        goto fail_unmap;
+    for (unsigned c = 0; c < n; c++)
+        if (!class_matches(&h->classes[c], &cls[c]))
+            goto fail_unmap;
+
+    rc = SHMBUS_ENOMEM;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        goto fail_unmap;
+    p->dom = d;
+    p->hdr = h;
+    p->map_size = total;
+    p->data_start = data_start;
+    p->pool_id = h->pool_id;
+    p->nclasses = n;
+    memcpy(p->name, name, sizeof p->name);
+    for (unsigned c = 0; c < n; c++) {
+        p->bh[c] = (struct pool_block_hdr *)((uint8_t *)m + cls[c].hdr_offset);
+        p->data[c] = (uint8_t *)m + cls[c].data_offset;
+        p->rec[c] = calloc(cls[c].count, sizeof(struct shmbus_block));
+        if (!p->rec[c])
+            goto fail_free;
+        for (uint32_t k = 0; k < cls[c].count; k++) {
+            p->rec[c][k].cls = (uint8_t)c;
+            p->rec[c][k].index = k;
+            p->rec[c][k].pool = p;
+        }
+    }
+    for (unsigned i = 0; i < POOL_STRIPES; i++)
+        pthread_mutex_init(&p->stripes[i], NULL);
+    pthread_mutex_init(&p->protect_lock, NULL);
+    atomic_store_explicit(&d->pools[idx], p, memory_order_release);
+    *out = p;
+    return 0;
+
+fail_free:
+    for (unsigned c = 0; c < n; c++)
+        free(p->rec[c]);
+    free(p);
+fail_unmap:
+    munmap(m, total);
+    return rc;
+}
+
+int pool_map(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
+{
+    pthread_mutex_lock(&d->pools_lock);
+    int rc = map_locked(d, idx, out);
+    pthread_mutex_unlock(&d->pools_lock);
+    return rc;
+}
+
+void pool_unmap(struct shmbus_pool *p)
+{
+    munmap(p->hdr, p->map_size);
+    for (unsigned c = 0; c < p->nclasses; c++)
+        free(p->rec[c]);
+    for (unsigned i = 0; i < POOL_STRIPES; i++)
+        pthread_mutex_destroy(&p->stripes[i]);
+    pthread_mutex_destroy(&p->protect_lock);
+    free(p);
+}
+
+int pool_make_writable(struct shmbus_pool *p)
+{
+    if (atomic_load_explicit(&p->data_writable, memory_order_acquire))
+        return 0;
+    if (p->dom->observer)
+        return SHMBUS_EACCES;
+    int rc = 0;
+    pthread_mutex_lock(&p->protect_lock);
+    if (!atomic_load(&p->data_writable)) {
+        uint8_t *base = (uint8_t *)p->hdr + p->data_start;
+        if (mprotect(base, p->map_size - p->data_start, PROT_READ | PROT_WRITE) != 0)
+            rc = pool_errno_status(errno);
+        else
+            atomic_store_explicit(&p->data_writable, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&p->protect_lock);
+    return rc;
+}
+
+static int find_entry(shmpool_domain *d, const char *name)
+{
+    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
+        struct ctl_pool_entry *e = &d->ctl->pools[i];
+        if (atomic_load_explicit(&e->state, memory_order_acquire) == DIR_READY &&
+            strncmp(e->name, name, sizeof e->name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Open the directory entry idx, checking it has exactly the requested classes. */
+static int open_entry(shmpool_domain *d, unsigned idx, const shmpool_class *sorted, unsigned n,
+                      shmbus_pool **out)
+{
+    struct ctl_pool_entry *e = &d->ctl->pools[idx];
+    if (n && (e->nclasses != n || memcmp(e->classes, sorted, n * sizeof *sorted) != 0))
+        return SHMBUS_EINCOMPAT;
+    return pool_map(d, idx, out);
+}
+
+int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *classes,
+                      unsigned nclasses, shmbus_pool **out)
+{
+    if (!d || !out || !name || !*name || strlen(name) > SHMPOOL_NAME_MAX ||
+        strchr(name, '/') || name[0] == '.')
+        return SHMBUS_EINVAL;
+    if (pool_forked(d))
+        return SHMBUS_EFORKED;
+    shmpool_class sorted[SHMPOOL_MAX_CLASSES];
+    memset(sorted, 0, sizeof sorted);
+    int rc;
+    if (nclasses && (rc = sort_classes(classes, nclasses, sorted)) != 0)
+        return rc;
+    if (nclasses) {
+        struct pool_class_shm tmp[SHMPOOL_MAX_CLASSES];
+        uint64_t total;
+        if ((rc = pool_layout(sorted, nclasses, tmp, &total)) != 0)
+            return rc;
+    }
+    int idx = find_entry(d, name);
+    if (idx >= 0)
+        return open_entry(d, (unsigned)idx, sorted, nclasses, out);
+    if (nclasses == 0 || d->observer)
+        return SHMBUS_ENOENT;
+
+    /* Create: serialised in the process (pools_lock) and across processes (flock). */
+    pthread_mutex_lock(&d->pools_lock);
+    rc = pool_domain_lock_op(d, LOCK_EX);
+    if (rc)
+        goto out_unlock_local;
+    idx = find_entry(d, name);
+    if (idx < 0) {
+        for (unsigned i = 0; i < SHMPOOL_MAX_POOLS && idx < 0; i++)
+            if (atomic_load(&d->ctl->pools[i].state) == DIR_EMPTY)
+                idx = (int)i;
+        if (idx < 0) {
+            rc = SHMBUS_ELIMIT;
+            goto out_unlock;
+        }
+        rc = pool_create(d, (unsigned)idx, name, sorted, nclasses);
+        if (rc)
+            goto out_unlock;
+    } else {
+        struct ctl_pool_entry *e = &d->ctl->pools[idx];
+        if (e->nclasses != nclasses ||
+            memcmp(e->classes, sorted, nclasses * sizeof *sorted) != 0) {
+            rc = SHMBUS_EINCOMPAT;
+            goto out_unlock;
+        }
+    }
+    rc = map_locked(d, (unsigned)idx, out);
+out_unlock:
+    pool_domain_lock_op(d, LOCK_UN);
+out_unlock_local:
+    pthread_mutex_unlock(&d->pools_lock);
+    return rc;
+}
+
+const char *shmpool_pool_name(const shmbus_pool *p) { return p->name; }
+uint32_t shmpool_pool_id(const shmbus_pool *p) { return p->pool_id; }
+
+/* ---- introspection -------------------------------------------------------------------- */
+
+int shmpool_pool_stats(const shmbus_pool *p, shmpool_class_stats *out, unsigned max)
+{
+    if (!p || (!out && max))
+        return SHMBUS_EINVAL;
+    uint64_t now = pool_now_ns();
+    for (unsigned c = 0; c < p->nclasses && c < max; c++) {
+        struct pool_class_shm *cs = &p->hdr->classes[c];
+        shmpool_class_stats *s = &out[c];
+        memset(s, 0, sizeof *s);
+        s->block_size = cs->block_size;
+        s->total = cs->count;
+        uint64_t oldest = 0;
+        for (uint32_t k = 0; k < cs->count; k++) {
+            struct pool_block_hdr *bh = pool_bh(p, c, k);
+            if (!STATE_HOLDERS(atomic_load_explicit(&bh->state, memory_order_relaxed)))
+                continue;
+            s->used++;
+            uint64_t t = atomic_load_explicit(&bh->loan_ns, memory_order_relaxed);
+            if (t && t < now && now - t > oldest)
+                oldest = now - t;
+        }
+        s->oldest_hold_ns = oldest;
+        s->high_water = (uint32_t)atomic_load(&cs->high_water);
+        if (s->high_water < s->used)
+            s->high_water = s->used;
+        s->loans = atomic_load(&cs->loans);
+        s->frees = atomic_load(&cs->frees);
+        s->failed_loans = atomic_load(&cs->failed_loans);
+        s->reclaims = atomic_load(&cs->reclaims);
+    }
+    return (int)p->nclasses;
+}
+
+int shmpool_pool_walk(const shmbus_pool *p, int (*fn)(const shmpool_block_state *, void *),
+                      void *ctx)
+{
+    if (!p || !fn)
+        return SHMBUS_EINVAL;
+    uint64_t now = pool_now_ns();
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        for (uint32_t k = 0; k < p->hdr->classes[c].count; k++) {
+            struct pool_block_hdr *bh = pool_bh(p, c, k);
+            uint64_t w = atomic_load_explicit(&bh->state, memory_order_acquire);
+            if (!STATE_HOLDERS(w))
+                continue;
+            uint64_t t = atomic_load_explicit(&bh->loan_ns, memory_order_relaxed);
+            shmpool_block_state st = {
+                .cls = (uint16_t)c,
+                .gen = STATE_GEN(w),
+                .index = k,
+                .holders = STATE_HOLDERS(w),
+                .seq = atomic_load_explicit(&bh->seq, memory_order_relaxed),
+                .owner_uid = atomic_load_explicit(&bh->owner_uid, memory_order_relaxed),
+                .age_ns = t && t < now ? now - t : 0,
+            };
+            if (fn(&st, ctx))
+                return 0;
+        }
+    }
+    return 0;
+}

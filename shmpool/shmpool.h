@@ -1,0 +1,214 @@
+/* shmpool: crash-safe, cross-process, reference-counted block pools in POSIX shared memory.
+ *
+ * This is the lowest layer of shmbus. It knows nothing of nng or JSON. The bus layer and the
+ * public facade (api/shmbus.h) build on it; tests use it directly.
+ *
+ * Objects
+ *   shmpool_domain  one process's membership ("participant") in a named domain. Opening one
+ *                   maps the domain's control segment and takes a participant slot; closing it
+ *                   gives the slot back, and the last participant out removes every segment.
+ *   shmbus_pool     a shared segment of fixed-size blocks in 1..SHMPOOL_MAX_CLASSES size
+ *                   classes. Owned by its domain: closed when the domain closes.
+ *   shmbus_block    a handle on a block this process holds. Handles are counted in the
+ *                   process (clone/release); the process's hold in shared memory is taken on
+ *                   the first handle and dropped with the last.
+ *
+ * Threads: every call is thread-safe unless it says otherwise. Processes: a domain opened
+ * before fork() is unusable in the child (calls return SHMBUS_EFORKED); open it again there.
+ *
+ * Ownership protocol and its proofs: docs/ownership.md.
+ */
+#ifndef SHMPOOL_H
+#define SHMPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmbus_types.h"
+
+#define SHMPOOL_NAME_MAX 31          /* domain, pool and participant names */
+#define SHMPOOL_NODE_NAME_MAX 47     /* named nodes */
+#define SHMPOOL_MAX_CLASSES 8        /* size classes per pool */
+#define SHMPOOL_MAX_POOLS 16         /* pools per domain */
+#define SHMPOOL_MAX_PARTICIPANTS 48  /* holder bits in a block's 64-bit state word */
+#define SHMPOOL_MAX_NODES 64         /* named nodes per domain */
+#define SHMPOOL_MAX_BLOCKS (1u << 20) /* blocks per class */
+#define SHMPOOL_DESC_SIZE 64         /* bytes of an encoded descriptor */
+
+typedef struct shmpool_domain shmpool_domain;
+typedef struct shmbus_pool shmbus_pool;
+typedef struct shmbus_block shmbus_block;
+
+/* The plain data types have public names (shmbus_types.h); these are the layer's aliases. */
+typedef shmbus_pool_class shmpool_class;
+typedef shmbus_class_stats shmpool_class_stats;
+typedef shmbus_block_state shmpool_block_state;
+typedef shmbus_participant_info shmpool_participant_info;
+typedef shmbus_check_report shmpool_check_report;
+
+/* ---- domain ---------------------------------------------------------------------------- */
+
+typedef struct shmpool_domain_opts {
+    unsigned mode;            /* file mode of every segment it creates; 0 means 0600 */
+    long gid;                 /* group of created segments; -1 (or 0 with mode 0) keeps it */
+    const char *shm_dir;      /* NULL: $SHMBUS_SHM_DIR if set, else /dev/shm */
+    const char *name;         /* participant name shown by tools; NULL: the process's comm */
+    bool observer;            /* read-only: no participant slot, no holds, no reaper */
+    bool no_reaper;           /* do not start the background reaper thread */
+    unsigned sweep_interval_ms; /* reaper's periodic sweep; 0 means 100 ms */
+} shmpool_domain_opts;
+
+/* Initialise opts with the defaults above. */
+void shmpool_domain_opts_init(shmpool_domain_opts *opts);
+
+/* Open (creating if needed) the domain `name` and join it as a participant.
+ * opts may be NULL for the defaults. If every earlier participant is dead, the domain is
+ * wiped and starts clean. Blocks briefly on the domain's open/close file lock.
+ * On success *out is owned by the caller: close it with shmpool_domain_close().
+ * Errors: EINVAL (bad name), EACCES, ENOSPC, EBADSEG, ELIMIT (participant table full),
+ * ESYS (errno kept). */
+int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpool_domain **out);
+
+/* Leave the domain. Returns SHMBUS_EBUSY (and changes nothing) while this process still holds
+ * handles from its pools. The last live participant out unlinks every segment of the domain.
+ * Not thread-safe against other calls on the same domain. */
+int shmpool_domain_close(shmpool_domain *d);
+
+/* Reclaim the holds of dead participants now. Returns the number of participants reclaimed
+ * (>= 0) or an error. Exactly one sweeper wins each dead slot. The reaper thread calls this
+ * when a peer dies (pidfd) and every sweep interval; a loan that finds its pool empty too. */
+int shmpool_domain_sweep(shmpool_domain *d);
+
+/* This participant's slot (0..47) and its domain-unique id (never reused within a domain). */
+unsigned shmpool_domain_slot(const shmpool_domain *d);
+uint64_t shmpool_domain_uid(const shmpool_domain *d);
+const char *shmpool_domain_name(const shmpool_domain *d);
+
+/* ---- pools ----------------------------------------------------------------------------- */
+
+
+/* Create the pool `name` with the given classes, or open it if it exists. With nclasses == 0
+ * only opens an existing pool. An existing pool must have exactly the same classes (any order
+ * given here; they are kept sorted by block size), else SHMBUS_EINCOMPAT.
+ * Creating reserves the whole segment up front (posix_fallocate): a full /dev/shm fails here
+ * with SHMBUS_ENOSPC, never later with SIGBUS, and leaves nothing behind.
+ * The pool belongs to the domain: *out stays valid until shmpool_domain_close(). */
+int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *classes,
+                      unsigned nclasses, shmbus_pool **out);
+
+/* The pool's name and id (random per creation; descriptors of an earlier incarnation of the
+ * pool are rejected because their id differs). */
+const char *shmpool_pool_name(const shmbus_pool *p);
+uint32_t shmpool_pool_id(const shmbus_pool *p);
+
+/* ---- blocks ---------------------------------------------------------------------------- */
+
+/* Loan a free block of the smallest class whose block_size >= size, held by this process
+ * with one handle. timeout_ms: 0 fails at once with SHMBUS_EFULL when that class has no free
+ * block, > 0 waits up to that long (sleeping on a futex, woken by any release), < 0 waits
+ * forever. Before failing or sleeping it reclaims dead participants' holds.
+ * Errors: ETOOBIG (no class is large enough), EFULL, ETIMEDOUT, EFORKED, EINTR.
+ * The block's payload is writable until it is described (see shmpool_block_describe). */
+int shmpool_loan(shmbus_pool *p, uint64_t size, int timeout_ms, shmbus_block **out);
+
+/* One more handle on the same hold (the origin design's use count). Never fails; lock-free.
+ * Returns b. Each handle is released once. */
+shmbus_block *shmpool_block_clone(shmbus_block *b);
+
+/* Release one handle. The last handle of this process drops its hold; the last hold in any
+ * process frees the block (its generation moves on) and wakes loaners waiting for it.
+ * Returns 0, or EFORKED (nothing is touched in a forked child). */
+int shmpool_block_release(shmbus_block *b);
+
+/* Payload. Writable only for blocks this process loaned; blocks acquired from a descriptor
+ * are mapped read-only (unless this process also loans from the pool). */
+void *shmpool_block_data(const shmbus_block *b);
+uint64_t shmpool_block_capacity(const shmbus_block *b);
+
+/* Metadata written by the loaner (immutable while the block is held). */
+typedef struct shmpool_block_info {
+    uint32_t pool_id;
+    uint16_t cls;
+    uint16_t gen;
+    uint32_t index;
+    uint64_t length;        /* bytes published */
+    uint64_t seq;           /* pool-unique loan number */
+    uint64_t timestamp_ns;  /* CLOCK_MONOTONIC at describe time */
+    uint64_t owner_uid;     /* participant uid of the loaner */
+    uint64_t user;          /* free for the layer above (the bus: topic sequence) */
+} shmpool_block_info;
+void shmpool_block_get_info(const shmbus_block *b, shmpool_block_info *info);
+
+/* ---- descriptors ----------------------------------------------------------------------- */
+
+/* The record that names a held block; 64 bytes once encoded, little-endian on the wire. */
+typedef struct shmpool_desc {
+    uint32_t pool_id;
+    uint16_t cls;
+    uint16_t gen;
+    uint32_t index;
+    uint64_t length;
+    uint64_t seq;
+    uint64_t timestamp_ns;
+    uint64_t owner_uid;
+    uint64_t user;
+} shmpool_desc;
+
+/* Record length (<= capacity), timestamp (now) and `user` in the block header and fill *out.
+ * Only the loaner may describe its block, once per loan; afterwards the header is immutable
+ * for as long as the block is held. Errors: EINVAL (length > capacity, not the loaner). */
+int shmpool_block_describe(shmbus_block *b, uint64_t length, uint64_t user, shmpool_desc *out);
+
+/* Take a hold on the block a descriptor names (weak upgrade): succeeds only while some
+ * participant still holds exactly that generation and the header's sequence and owner match.
+ * Otherwise SHMBUS_EEXPIRED. A descriptor naming an unknown pool, a class or index out of
+ * range, or a length beyond the block gives SHMBUS_EBADDESC (ENOENT for a pool id this
+ * domain does not have). On success *out is one new handle (release it). */
+int shmpool_acquire(shmpool_domain *d, const shmpool_desc *desc, shmbus_block **out);
+
+/* Wire format: magic "SHMD", version, size, then the fields, all little-endian. */
+void shmpool_desc_encode(const shmpool_desc *desc, uint8_t out[SHMPOOL_DESC_SIZE]);
+/* Checks magic, version, size and reserved bytes: EBADDESC on any mismatch or len != 64. */
+int shmpool_desc_decode(const void *buf, size_t len, shmpool_desc *out);
+
+/* ---- named nodes (get-or-create a block by name, as in the origin design) --------------- */
+
+/* Get the block named `name` in pool p, or create it with capacity >= size (zero-filled) if
+ * no participant holds it. *created says which. The node lives while any process holds it and
+ * is destroyed (its block freed) when the last one releases it. Release with
+ * shmpool_block_release(). Errors: EFULL, ETOOBIG, ELIMIT (node table full), EINVAL. */
+int shmpool_node_get(shmbus_pool *p, const char *name, uint64_t size, shmbus_block **out,
+                     bool *created);
+
+/* Lock / unlock the node's robust process-shared mutex, which guards modification of its
+ * payload. shmpool_node_lock blocks; it returns SHMBUS_EOWNERDEAD when the previous holder
+ * died holding it: the caller then holds the lock and should repair the payload. */
+int shmpool_node_lock(shmbus_block *node);
+int shmpool_node_unlock(shmbus_block *node);
+
+/* ---- introspection (reads only: takes no hold, changes nothing) ------------------------- */
+
+
+/* Fills up to max entries; returns the number of classes or an error. */
+int shmpool_pool_stats(const shmbus_pool *p, shmpool_class_stats *out, unsigned max);
+
+
+/* Calls fn for every block in use (holders != 0). fn returns non-zero to stop. */
+int shmpool_pool_walk(const shmbus_pool *p,
+                      int (*fn)(const shmpool_block_state *st, void *ctx), void *ctx);
+
+
+/* Fills up to max entries with the participants in the table (live ones and dead ones not
+ * yet reclaimed); returns how many were found or an error. */
+int shmpool_participants(shmpool_domain *d, shmpool_participant_info *out, unsigned max);
+
+/* Consistency walk over every pool of the domain, for tests and `shmbus doctor`:
+ * bad counts the blocks whose holders include a slot that is not a participant, or whose
+ * counters disagree (loans - frees != used). Returns 0 if consistent, SHMBUS_EBADSEG if not. */
+int shmpool_domain_check(shmpool_domain *d, shmpool_check_report *rep);
+
+/* Pools of the domain, in directory order: fills up to max pointers, returns the count. */
+int shmpool_domain_pools(shmpool_domain *d, shmbus_pool **out, unsigned max);
+
+#endif
