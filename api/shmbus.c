@@ -1,141 +1,172 @@
-/* The public facade: thin forwarding from api/shmbus.h to the layers below. */
+/* The public facade: api/shmbus.h forwarded to the bus layer. The objects are the bus's own
+ * (struct shmbus_domain, ...), so nothing is copied or wrapped here. */
 #include "shmbus.h"
 
-#include <stdlib.h>
-
+#include "bus.h"
 #include "shmpool.h"
 
-struct shmbus_domain {
-    shmpool_domain *pool; /* membership, pools, reclaim */
-};
-
-SHMBUS_API const char *shmbus_strerror(int status)
-{
-    switch (status) {
-#define X(name, value, msg) \
-    case value:             \
-        return msg;
-        SHMBUS_ERRORS(X)
-#undef X
-    default:
-        return "unknown shmbus status";
-    }
-}
-
-SHMBUS_API const char *shmbus_errname(int status)
-{
-    switch (status) {
-#define X(name, value, msg) \
-    case value:             \
-        return #name;
-        SHMBUS_ERRORS(X)
-#undef X
-    default:
-        return "SHMBUS_E?";
-    }
-}
+SHMBUS_API const char *shmbus_strerror(int status) { return shmbus_status_message(status); }
+SHMBUS_API const char *shmbus_errname(int status) { return shmbus_status_name(status); }
+SHMBUS_API const char *shmbus_last_error(void) { return bus_last_error(); }
 
 SHMBUS_API void shmbus_domain_opts_init(shmbus_domain_opts *o)
 {
-    *o = (shmbus_domain_opts){.mode = 0600, .gid = -1};
+    *o = (shmbus_domain_opts){0};
 }
 
 SHMBUS_API int shmbus_domain_open(const char *name, const shmbus_domain_opts *opts,
                                   shmbus_domain **out)
 {
-    if (!out)
-        return SHMBUS_EINVAL;
-    *out = NULL;
-    shmpool_domain_opts po;
-    shmpool_domain_opts_init(&po);
+    bus_domain_opts bo = {0};
     if (opts) {
-        po.mode = opts->mode;
-        po.gid = opts->gid;
-        po.shm_dir = opts->shm_dir;
-        po.name = opts->name;
-        po.sweep_interval_ms = opts->sweep_interval_ms;
+        bo.config_path = opts->config_path;
+        bo.runtime_dir = opts->runtime_dir;
+        bo.shm_dir = opts->shm_dir;
+        bo.name = opts->name;
+        bo.sweep_interval_ms = opts->sweep_interval_ms;
+        bo.observer = opts->observe;
     }
-    shmbus_domain *d = calloc(1, sizeof *d);
-    if (!d)
-        return SHMBUS_ENOMEM;
-    int rc = shmpool_domain_open(name, &po, &d->pool);
-    if (rc) {
-        free(d);
-        return rc;
-    }
-    *out = d;
+    return bus_domain_open(name, &bo, out);
+}
+
+SHMBUS_API int shmbus_domain_close(shmbus_domain *d) { return bus_domain_close(d); }
+
+/* ---- publishers and subscribers ------------------------------------------------------------ */
+
+SHMBUS_API int shmbus_pub_open(shmbus_domain *d, const char *topic, shmbus_pub **out)
+{
+    return bus_pub_open(d, topic, out);
+}
+SHMBUS_API int shmbus_pub_close(shmbus_pub *p) { return bus_pub_close(p); }
+SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out)
+{
+    return bus_pub_loan(p, size, out);
+}
+SHMBUS_API int shmbus_pub_publish(shmbus_pub *p, shmbus_msg *m, uint64_t length)
+{
+    return bus_pub_publish(p, m, length);
+}
+SHMBUS_API int shmbus_pub_subscribers(shmbus_pub *p) { return bus_pub_subscribers(p); }
+SHMBUS_API int shmbus_pub_wait_subscribers(shmbus_pub *p, int n, int timeout_ms)
+{
+    return bus_pub_wait_subscribers(p, n, timeout_ms);
+}
+
+SHMBUS_API int shmbus_sub_open(shmbus_domain *d, const char *topic, const shmbus_sub_opts *opts,
+                               shmbus_sub **out)
+{
+    return bus_sub_open(d, topic, opts && opts->history, out);
+}
+SHMBUS_API int shmbus_sub_close(shmbus_sub *s) { return bus_sub_close(s); }
+SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out)
+{
+    return bus_sub_recv(s, timeout_ms, out);
+}
+SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd) { return bus_sub_fd(s, fd); }
+SHMBUS_API int shmbus_sub_publishers(shmbus_sub *s) { return bus_sub_publishers(s); }
+SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms)
+{
+    return bus_sub_wait_publishers(s, n, timeout_ms);
+}
+
+SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out)
+{
+    if (!s || !out)
+        return SHMBUS_EINVAL;
+    bus_sub_counters c;
+    bus_sub_counters_get(s, &c);
+    *out = (shmbus_sub_counters){.received = c.received,
+                              .expired = c.expired,
+                              .dropped = c.dropped,
+                              .overflow = c.overflow,
+                              .invalid = c.invalid,
+                              .bytes = c.bytes,
+                              .held = c.held,
+                              .last_latency_ns = c.last_latency_ns};
     return 0;
 }
 
-SHMBUS_API int shmbus_domain_close(shmbus_domain *d)
-{
-    if (!d)
-        return SHMBUS_EINVAL;
-    int rc = shmpool_domain_close(d->pool);
-    if (rc == 0)
-        free(d);
-    return rc;
-}
+/* ---- pools, messages, nodes ----------------------------------------------------------------- */
 
 SHMBUS_API int shmbus_pool_open(shmbus_domain *d, const char *name,
                                 const shmbus_pool_class *classes, unsigned nclasses,
                                 shmbus_pool **out)
 {
-    return d ? shmpool_pool_open(d->pool, name, classes, nclasses, out) : SHMBUS_EINVAL;
+    return bus_pool_open(d, name, classes, nclasses, out);
 }
-
 SHMBUS_API int shmbus_pool_loan(shmbus_pool *p, uint64_t size, int timeout_ms, shmbus_msg **out)
 {
-    return shmpool_loan(p, size, timeout_ms, out);
+    return bus_pool_loan(p, size, timeout_ms, out);
 }
-
 SHMBUS_API int shmbus_pool_stats(const shmbus_pool *p, shmbus_class_stats *out, unsigned max)
 {
-    return shmpool_pool_stats(p, out, max);
+    return bus_pool_stats(p, out, max);
 }
 
-SHMBUS_API shmbus_msg *shmbus_msg_clone(shmbus_msg *m) { return shmpool_block_clone(m); }
-SHMBUS_API int shmbus_msg_release(shmbus_msg *m) { return shmpool_block_release(m); }
-SHMBUS_API void *shmbus_msg_data(const shmbus_msg *m) { return shmpool_block_data(m); }
-SHMBUS_API uint64_t shmbus_msg_capacity(const shmbus_msg *m) { return shmpool_block_capacity(m); }
-
-SHMBUS_API uint64_t shmbus_msg_length(const shmbus_msg *m)
-{
-    shmpool_block_info i;
-    shmpool_block_get_info(m, &i);
-    return i.length;
-}
-
-SHMBUS_API uint64_t shmbus_msg_timestamp_ns(const shmbus_msg *m)
-{
-    shmpool_block_info i;
-    shmpool_block_get_info(m, &i);
-    return i.timestamp_ns;
-}
+SHMBUS_API shmbus_msg *shmbus_msg_clone(shmbus_msg *m) { return bus_msg_clone(m); }
+SHMBUS_API int shmbus_msg_release(shmbus_msg *m) { return bus_msg_release(m); }
+SHMBUS_API void *shmbus_msg_data(const shmbus_msg *m) { return bus_msg_data(m); }
+SHMBUS_API uint64_t shmbus_msg_capacity(const shmbus_msg *m) { return bus_msg_capacity(m); }
+SHMBUS_API uint64_t shmbus_msg_length(const shmbus_msg *m) { return bus_msg_length(m); }
+SHMBUS_API uint64_t shmbus_msg_timestamp_ns(const shmbus_msg *m) { return bus_msg_timestamp_ns(m); }
+SHMBUS_API uint64_t shmbus_msg_seq(const shmbus_msg *m) { return bus_msg_seq(m); }
+SHMBUS_API uint64_t shmbus_msg_publisher(const shmbus_msg *m) { return bus_msg_publisher(m); }
 
 SHMBUS_API int shmbus_msg_describe(shmbus_msg *m, uint64_t length, shmbus_desc *out)
 {
-    shmpool_desc d;
-    int rc = out ? shmpool_block_describe(m, length, 0, &d) : SHMBUS_EINVAL;
-    if (rc == 0)
-        shmpool_desc_encode(&d, out->bytes);
-    return rc;
+    return out ? bus_msg_describe(m, length, out->bytes) : SHMBUS_EINVAL;
 }
-
 SHMBUS_API int shmbus_domain_acquire(shmbus_domain *d, const shmbus_desc *desc, shmbus_msg **out)
 {
-    if (!d || !desc)
-        return SHMBUS_EINVAL;
-    shmpool_desc pd;
-    int rc = shmpool_desc_decode(desc->bytes, sizeof desc->bytes, &pd);
-    return rc ? rc : shmpool_acquire(d->pool, &pd, out);
+    return desc ? bus_acquire(d, desc->bytes, out) : SHMBUS_EINVAL;
 }
 
 SHMBUS_API int shmbus_node_get(shmbus_pool *p, const char *name, uint64_t size, shmbus_msg **out,
                                bool *created)
 {
-    return shmpool_node_get(p, name, size, out, created);
+    return bus_node_get(p, name, size, out, created);
+}
+SHMBUS_API int shmbus_node_lock(shmbus_msg *node) { return bus_node_lock(node); }
+SHMBUS_API int shmbus_node_unlock(shmbus_msg *node) { return bus_node_unlock(node); }
+
+/* ---- configuration and introspection ------------------------------------------------------------ */
+
+SHMBUS_API int shmbus_config_load(const char *path, shmbus_config_summary *out)
+{
+    if (!out)
+        return SHMBUS_EINVAL;
+    bus_config c;
+    char err[BUS_ERR_MAX];
+    int rc = 0;
+    if (path)
+        rc = bus_config_load(path, &c, err, sizeof err);
+    else
+        bus_config_default(&c);
+    if (rc) {
+        bus_set_error("%s", err);
+        return rc;
+    }
+    bus_config_summarize(&c, out);
+    return 0;
 }
 
-SHMBUS_API int shmbus_node_lock(shmbus_msg *node) { return shmpool_node_lock(node); }
-SHMBUS_API int shmbus_node_unlock(shmbus_msg *node) { return shmpool_node_unlock(node); }
+SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out)
+{
+    return bus_snapshot_take(d, out);
+}
+SHMBUS_API void shmbus_snapshot_free(shmbus_snapshot *s) { bus_snapshot_free(s); }
+SHMBUS_API uint64_t shmbus_latency_edge_ns(unsigned bucket) { return reg_lat_edge_ns(bucket); }
+SHMBUS_API uint64_t shmbus_latency_percentile_ns(const uint64_t hist[SHMBUS_LAT_BUCKETS], double p)
+{
+    return bus_latency_percentile_ns(hist, p);
+}
+SHMBUS_API const char *shmbus_domain_name(const shmbus_domain *d) { return bus_domain_name(d); }
+
+SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[32], unsigned max)
+{
+    return shmpool_domain_list(shm_dir, names, max);
+}
+SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir)
+{
+    return shmpool_domain_remove(name, shm_dir);
+}

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmbus_info.h"
 #include "shmbus_types.h"
 
 #ifdef __cplusplus
@@ -40,36 +41,123 @@ SHMBUS_API const char *shmbus_errname(int status);
 
 typedef struct shmbus_domain shmbus_domain;
 typedef struct shmbus_pool shmbus_pool;
-/* A handle on a block of shared memory this process holds: a loaned (writable) message or
- * a received (read-only) one. Handles are reference-counted inside the process. */
-typedef struct shmbus_block shmbus_msg;
+typedef struct shmbus_pub shmbus_pub;
+typedef struct shmbus_sub shmbus_sub;
+/* A handle on a message (a block of shared memory this process holds): a loaned, writable
+ * one or a received, read-only one. Handles are counted inside the process (clone/release). */
+typedef struct shmbus_msg shmbus_msg;
+
+/* The detail of the last failed call in this thread, e.g.
+ * "cam.json: $.topics[1].pool: pool \"big\" is not defined"; "" if it gave none. Valid until
+ * the next shmbus call in this thread. */
+SHMBUS_API const char *shmbus_last_error(void);
 
 typedef struct shmbus_domain_opts {
-    unsigned mode;            /* mode of created segments; 0: 0600 */
-    long gid;                 /* group of created segments; -1: the creator's */
+    const char *config_path;  /* JSON file describing the domain (docs/config.md); NULL: the
+                                 embedded default (one pool "default", any topic allowed) */
+    const char *runtime_dir;  /* where the domain's ipc endpoints go, as <dir>/shmbus.<name>;
+                                 NULL: the config's, else $SHMBUS_RUNTIME_DIR, else /tmp */
     const char *shm_dir;      /* NULL: $SHMBUS_SHM_DIR or /dev/shm */
     const char *name;         /* this participant's name in tools; NULL: the process name */
     unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread; 0: 100 ms */
+    bool observe;             /* watch only (monitors): join nothing, create nothing, write
+                                 nothing; SHMBUS_ENOENT if the domain is not running. Only
+                                 shmbus_snapshot_take and shmbus_domain_close work on it. */
 } shmbus_domain_opts;
 
 /* Fill opts with the defaults. */
 SHMBUS_API void shmbus_domain_opts_init(shmbus_domain_opts *opts);
 
-/* Open (create if needed) the domain `name` ([A-Za-z0-9._-], at most 31 characters) and join
- * it as a participant; opts may be NULL. Starts a reaper thread that reclaims the blocks of
- * peers that die. If every earlier participant is dead, the domain starts clean.
- * Blocks briefly on the domain's open/close lock. *out is the caller's: shmbus_domain_close().
- * Errors: EINVAL, EACCES (not allowed by the segments' mode), ENOSPC, EBADSEG (a segment of
+/* Open (create if needed) the domain `name` ([A-Za-z0-9_-], at most 31 characters; NULL: the
+ * config's "domain", else "default") and join it as a participant; opts may be NULL. Creates
+ * the config's pools and topics, or checks them against the running domain's. Starts two
+ * threads: a reaper that reclaims the blocks of peers that die, and discovery, which connects
+ * subscribers to new publishers. If every earlier participant is dead, the domain starts
+ * clean. Blocks briefly on the domain's open/close lock. *out is the caller's:
+ * shmbus_domain_close(). On error shmbus_last_error() says what and where.
+ * Errors: EINVAL, ECONFIG (bad file), EINCOMPAT (the running domain defines a pool or topic
+ * differently), EACCES (not allowed by the segments' mode), ENOSPC, EBADSEG (a segment of
  * another layout version), ELIMIT (48 participants already), ESYS. */
 SHMBUS_API int shmbus_domain_open(const char *name, const shmbus_domain_opts *opts,
                                   shmbus_domain **out);
 
-/* Leave the domain and free d. SHMBUS_EBUSY (nothing changed) while this process still holds
- * messages from the domain. The last participant out removes all of the domain's segments.
+/* Leave the domain and free d. SHMBUS_EBUSY (nothing changed) while publishers or
+ * subscribers are open or this process still holds messages from the domain. The last
+ * participant out removes all of the domain's segments and its runtime directory.
  * Not thread-safe with other calls on d. */
 SHMBUS_API int shmbus_domain_close(shmbus_domain *d);
 
-/* ---- pools and messages ------------------------------------------------------------------ */
+/* ---- publishers ------------------------------------------------------------------------- */
+
+/* Publish on `topic` (created from the config's default_topic if the config does not list
+ * it). Listens on an ipc endpoint recorded in the registry, where subscribers find it.
+ * *out is the caller's: shmbus_pub_close(). Thread-safe. */
+SHMBUS_API int shmbus_pub_open(shmbus_domain *d, const char *topic, shmbus_pub **out);
+
+/* Close: releases the publisher's history. SHMBUS_EBUSY while messages it loaned are
+ * neither published nor released. Subscribers keep the messages they hold. */
+SHMBUS_API int shmbus_pub_close(shmbus_pub *p);
+
+/* Loan a writable message of `size` bytes (<= the topic's max_message_size) from the topic's
+ * pool. When the pool is full the topic's policy applies: fail at once (SHMBUS_EFULL) or wait
+ * up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place, then publish or release.
+ * Thread-safe. */
+SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out);
+
+/* Publish `length` bytes of a message loaned from p. Consumes the caller's handle (on
+ * success and on SHMBUS_ETRANSPORT alike; on other errors the caller still owns it). The
+ * publisher keeps the topic's last `history` messages held for slow and late subscribers.
+ * Never blocks on subscribers: a subscriber whose queue is full loses the descriptor and
+ * counts it. Thread-safe; messages are numbered 1, 2, 3... per publisher. */
+SHMBUS_API int shmbus_pub_publish(shmbus_pub *p, shmbus_msg *m, uint64_t length);
+
+/* Subscribers connected now; wait (1 ms steps, timeout_ms < 0: forever) until at least n are. */
+SHMBUS_API int shmbus_pub_subscribers(shmbus_pub *p);
+SHMBUS_API int shmbus_pub_wait_subscribers(shmbus_pub *p, int n, int timeout_ms);
+
+/* ---- subscribers ------------------------------------------------------------------------ */
+
+typedef struct shmbus_sub_opts {
+    bool history; /* deliver first the messages the topic's publishers still hold */
+} shmbus_sub_opts;
+
+/* Subscribe to `topic`: connects to every publisher of it, now and later. opts may be NULL.
+ * *out is the caller's: shmbus_sub_close(). */
+SHMBUS_API int shmbus_sub_open(shmbus_domain *d, const char *topic, const shmbus_sub_opts *opts,
+                               shmbus_sub **out);
+
+/* Close. SHMBUS_EBUSY while messages received through it are not released. */
+SHMBUS_API int shmbus_sub_close(shmbus_sub *s);
+
+/* Receive the next message. timeout_ms < 0 blocks until one comes; 0 returns SHMBUS_EAGAIN
+ * at once if none is ready; > 0 waits up to that long (SHMBUS_ETIMEDOUT). *out is one
+ * read-only handle: release it. Descriptors whose message is gone ("expired"), beyond the
+ * topic's max_held, or malformed are counted (shmbus_sub_stats) and skipped, never returned.
+ * Thread-safe, but messages are numbered per publisher, so one receiving thread keeps order. */
+SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
+
+/* A file descriptor that polls readable (POLLIN) when a descriptor is waiting; then call
+ * shmbus_sub_recv(s, 0, ...) until SHMBUS_EAGAIN. Do not read or close it. After opening with
+ * history, drain with recv(s, 0) first: history does not make the fd readable. */
+SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
+
+/* Publishers connected now; wait (1 ms steps) until at least n are. */
+SHMBUS_API int shmbus_sub_publishers(shmbus_sub *s);
+SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms);
+
+typedef struct shmbus_sub_counters {
+    uint64_t received;        /* messages delivered */
+    uint64_t expired;         /* arrived after their block was released (fell behind history) */
+    uint64_t dropped;         /* never arrived: nng dropped them (sequence gaps) */
+    uint64_t overflow;        /* skipped because this subscriber held max_held already */
+    uint64_t invalid;         /* malformed or forged descriptors */
+    uint64_t bytes;
+    uint64_t held;            /* messages held now */
+    uint64_t last_latency_ns; /* publish to receive, of the last message */
+} shmbus_sub_counters;
+SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out);
+
+/* ---- pools and messages (below topics: direct use of the shared-memory pools) ------------ */
 
 /* Create the pool `name` with classes (any order), or open it if it exists; with
  * nclasses == 0 only open. An existing pool with other classes: SHMBUS_EINCOMPAT. Creating
@@ -82,7 +170,8 @@ SHMBUS_API int shmbus_pool_open(shmbus_domain *d, const char *name,
 /* Loan a writable message of at least `size` bytes from the smallest class that fits.
  * timeout_ms 0: fail at once (SHMBUS_EFULL); > 0: wait that long for a release
  * (SHMBUS_ETIMEDOUT); < 0: wait forever. Waiting sleeps; it does not spin.
- * *out holds one handle: release it, or describe and hand it on. Lock-free; thread-safe. */
+ * *out holds one handle: release it, or describe and hand it on. Thread-safe; no lock in
+ * shared memory. */
 SHMBUS_API int shmbus_pool_loan(shmbus_pool *p, uint64_t size, int timeout_ms,
                                 shmbus_msg **out);
 
@@ -93,16 +182,19 @@ SHMBUS_API int shmbus_pool_stats(const shmbus_pool *p, shmbus_class_stats *out, 
 SHMBUS_API shmbus_msg *shmbus_msg_clone(shmbus_msg *m);
 
 /* Release one handle. With the last handle in this process the process's hold goes; with
- * the last hold in any process the block returns to its pool. Lock-free; thread-safe. */
+ * the last hold in any process the block returns to its pool. Thread-safe; no lock in
+ * shared memory. */
 SHMBUS_API int shmbus_msg_release(shmbus_msg *m);
 
 /* The payload: writable for a message this process loaned, read-only for one it received.
  * Valid until the handle is released. */
 SHMBUS_API void *shmbus_msg_data(const shmbus_msg *m);
 SHMBUS_API uint64_t shmbus_msg_capacity(const shmbus_msg *m);
-/* Metadata set when the message was described/published (0 before). */
+/* Metadata set when the message was published or described (0 before). */
 SHMBUS_API uint64_t shmbus_msg_length(const shmbus_msg *m);
 SHMBUS_API uint64_t shmbus_msg_timestamp_ns(const shmbus_msg *m); /* CLOCK_MONOTONIC */
+SHMBUS_API uint64_t shmbus_msg_seq(const shmbus_msg *m);       /* 1, 2, ... per publisher */
+SHMBUS_API uint64_t shmbus_msg_publisher(const shmbus_msg *m); /* publisher id, 0 if none */
 
 /* ---- descriptors (what crosses a process boundary) ---------------------------------------- */
 
@@ -113,8 +205,9 @@ typedef struct shmbus_desc {
     uint8_t bytes[SHMBUS_DESC_SIZE];
 } shmbus_desc;
 
-/* Record the message's length (<= capacity) and timestamp, and fill *out. Once per loan, by
- * the process that loaned it; the message stays held by the caller's handle. */
+/* Pool level: record the message's length (<= capacity) and timestamp, and fill *out. Once
+ * per loan from shmbus_pool_loan, by the process that loaned it; the message stays held by
+ * the caller's handle. (Messages of a publisher are described by shmbus_pub_publish.) */
 SHMBUS_API int shmbus_msg_describe(shmbus_msg *m, uint64_t length, shmbus_desc *out);
 
 /* Take a hold on the message a descriptor names (from any process of the domain). Succeeds
@@ -136,6 +229,39 @@ SHMBUS_API int shmbus_node_get(shmbus_pool *p, const char *name, uint64_t size,
  * now the caller's but its previous holder died holding it: repair the payload. */
 SHMBUS_API int shmbus_node_lock(shmbus_msg *node);
 SHMBUS_API int shmbus_node_unlock(shmbus_msg *node);
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+/* Parse and validate a domain file (NULL: the embedded default) without opening anything.
+ * SHMBUS_ECONFIG with shmbus_last_error() = "<file>: <json path>: <reason>" (or
+ * "<file>:<line>:<col>: syntax error: ..."); SHMBUS_ENOENT/EACCES if it cannot be read. */
+SHMBUS_API int shmbus_config_load(const char *path, shmbus_config_summary *out);
+
+/* ---- introspection (tools) ---------------------------------------------------------------- */
+
+/* Copy the state of a running domain: topics with their publishers and subscribers and all
+ * their counters, pools with per-class usage and the blocks in use with their holders, and
+ * participants. Reads only: takes no hold and changes no counter. d may be a participant or
+ * an observer (opts.observe). *out is the caller's: shmbus_snapshot_free(). */
+SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out);
+SHMBUS_API void shmbus_snapshot_free(shmbus_snapshot *s);
+
+/* Latency histograms (shmbus_sub_info.latency): the lower edge of a bucket, and the p-th
+ * percentile (0 < p <= 100) of a histogram, or of the difference of two taken at different
+ * times (pass the element-wise difference). Accurate to the bucket (+-12%). */
+SHMBUS_API uint64_t shmbus_latency_edge_ns(unsigned bucket);
+SHMBUS_API uint64_t shmbus_latency_percentile_ns(const uint64_t hist[SHMBUS_LAT_BUCKETS],
+                                                 double p);
+
+SHMBUS_API const char *shmbus_domain_name(const shmbus_domain *d);
+
+/* Domains that have a control segment in shm_dir (NULL: $SHMBUS_SHM_DIR or /dev/shm): copies
+ * up to max names, returns how many there are. */
+SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[32], unsigned max);
+
+/* Remove what a domain left behind (its segments and runtime directory) without joining it:
+ * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. */
+SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir);
 
 #ifdef __cplusplus
 }

@@ -85,11 +85,15 @@ static struct shmbus_block *try_loan(struct shmbus_pool *p, unsigned cls)
         uint32_t k = start + i < n ? start + i : start + i - n;
         struct pool_block_hdr *bh = pool_bh(p, cls, k);
         uint64_t w = atomic_load_explicit(&bh->state, memory_order_relaxed);
-        if (STATE_HOLDERS(w))
-            continue;
-        if (!atomic_compare_exchange_strong_explicit(&bh->state, &w,
-                                                     STATE_MAKE(STATE_GEN(w), d->bit),
-                                                     memory_order_acq_rel, memory_order_relaxed))
+        bool won = false;
+        /* A failed CAS may only mean the block was loaned and freed again meanwhile (a new
+         * generation): try again while it is still free. */
+        while (!STATE_HOLDERS(w) && !won)
+            won = atomic_compare_exchange_weak_explicit(&bh->state, &w,
+                                                        STATE_MAKE(STATE_GEN(w), d->bit),
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed);
+        if (!won)
             continue;
         /* Ours. Write the header before any descriptor can name this block. */
         uint64_t seq = atomic_fetch_add_explicit(&p->hdr->next_seq, 1, memory_order_relaxed) + 1;
@@ -100,7 +104,11 @@ static struct shmbus_block *try_loan(struct shmbus_pool *p, unsigned cls)
         atomic_store_explicit(&bh->user, 0, memory_order_relaxed);
         atomic_store_explicit(&bh->loan_ns, pool_now_ns(), memory_order_relaxed);
         atomic_fetch_add_explicit(&cs->loans, 1, memory_order_relaxed);
+        /* used_hint drifts if a process dies between a state CAS and its counter update;
+         * it only feeds high_water, which is clamped to the class size. */
         uint64_t used = atomic_fetch_add_explicit(&cs->used_hint, 1, memory_order_relaxed) + 1;
+        if (used > n)
+            used = n;
         uint64_t hw = atomic_load_explicit(&cs->high_water, memory_order_relaxed);
         while (used > hw && !atomic_compare_exchange_weak(&cs->high_water, &hw, used))
             ;

@@ -77,6 +77,8 @@ static void open_list_remove(shmpool_domain *d)
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
+int shmpool_errno_status(int err) { return pool_errno_status(err); }
+
 int pool_errno_status(int err)
 {
     switch (err) {
@@ -108,15 +110,16 @@ uint64_t pool_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Domain names have no '.', so no domain's prefix "shmbus.NAME." covers another's files. */
 static bool valid_name(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max || s[0] == '.')
+    if (n == 0 || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.';
+                  c == '_' || c == '-';
         if (!ok)
             return false;
     }
@@ -198,6 +201,31 @@ static int init_robust_mutex(pthread_mutex_t *m)
     return rc ? SHMBUS_ESYS : 0;
 }
 
+/* Map the ctl file through a new open file description of the same inode, never through
+ * d->fd. A mapping keeps its file description alive for as long as any process has it
+ * mapped, including children forked without exec; if that were d->fd's description, a dead
+ * participant's liveness lock would outlive it in such a child. */
+static void *ctl_mmap(shmpool_domain *d, size_t size, int prot)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", d->fd);
+    int flags = (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    int fd = open(path, flags);
+    if (fd < 0) /* no /proc: the path, which cannot change while we hold the flock */
+        fd = open(d->ctl_path, flags | O_NOFOLLOW);
+    if (fd < 0)
+        return MAP_FAILED;
+    struct stat a, b;
+    void *m = MAP_FAILED;
+    if (fstat(fd, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+        m = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+    else
+        errno = ESTALE;
+    close(fd);
+    return m;
+}
+
 /* Size the fresh (empty) ctl file, reserve it, and write the header; magic goes last. */
 static int ctl_init(shmpool_domain *d)
 {
@@ -207,7 +235,7 @@ static int ctl_init(shmpool_domain *d)
     int err = posix_fallocate(d->fd, 0, (off_t)size);
     if (err)
         return pool_errno_status(err);
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
+    void *m = ctl_mmap(d, size, PROT_READ | PROT_WRITE);
     if (m == MAP_FAILED)
         return pool_errno_status(errno);
     struct ctl_hdr *c = m;
@@ -218,6 +246,7 @@ static int ctl_init(shmpool_domain *d)
     c->max_participants = SHMPOOL_MAX_PARTICIPANTS;
     c->max_pools = SHMPOOL_MAX_POOLS;
     c->max_nodes = SHMPOOL_MAX_NODES;
+    snprintf(c->wipe_dir, sizeof c->wipe_dir, "%s", d->wipe_dir);
     atomic_store(&c->next_uid, 1);
     int rc = init_robust_mutex(&c->nodes_lock);
     for (unsigned i = 0; rc == 0 && i < SHMPOOL_MAX_NODES; i++)
@@ -242,7 +271,7 @@ static int ctl_map(shmpool_domain *d)
     if ((uint64_t)st.st_size != size)
         return SHMBUS_EBADSEG;
     int prot = d->observer ? PROT_READ : PROT_READ | PROT_WRITE;
-    void *m = mmap(NULL, size, prot, MAP_SHARED, d->fd, 0);
+    void *m = ctl_mmap(d, size, prot);
     if (m == MAP_FAILED)
         return pool_errno_status(errno);
     struct ctl_hdr *c = m;
@@ -295,6 +324,7 @@ int shmpool_domain_sweep(shmpool_domain *d)
     if (pool_forked(d))
         return SHMBUS_EFORKED;
     int reclaimed = 0;
+    pthread_mutex_lock(&d->sweep_lock);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &d->ctl->participants[s];
         if (s == d->slot || atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
@@ -311,6 +341,7 @@ int shmpool_domain_sweep(shmpool_domain *d)
         }
         liveness_lock(d->fd, s, F_UNLCK);
     }
+    pthread_mutex_unlock(&d->sweep_lock);
     return reclaimed;
 }
 
@@ -428,13 +459,17 @@ static int watch_rebuild(shmpool_domain *d, struct watch *w)
     return n;
 }
 
+/* Poll period for new peers: a peer that joins is watched by pidfd within this time. */
+#define REAPER_TICK_MS 10
+
 static void *reaper_main(void *arg)
 {
     shmpool_domain *d = arg;
     struct watch w[SHMPOOL_MAX_PARTICIPANTS];
     struct pollfd pfd[SHMPOOL_MAX_PARTICIPANTS + 1];
     int nw = 0;
-    unsigned seen = ~0u;
+    unsigned seen = ~0u, idle_ms = 0;
+    int tick = d->sweep_interval_ms < REAPER_TICK_MS ? (int)d->sweep_interval_ms : REAPER_TICK_MS;
     for (;;) {
         unsigned m = atomic_load(&d->ctl->membership);
         if (m != seen) {
@@ -446,10 +481,16 @@ static void *reaper_main(void *arg)
         pfd[0] = (struct pollfd){.fd = d->reaper_evfd, .events = POLLIN};
         for (int i = 0; i < nw; i++)
             pfd[i + 1] = (struct pollfd){.fd = w[i].fd, .events = POLLIN};
-        int r = poll(pfd, (nfds_t)nw + 1, (int)d->sweep_interval_ms);
+        int r = poll(pfd, (nfds_t)nw + 1, tick);
         if (r > 0 && (pfd[0].revents & POLLIN))
             break;
-        shmpool_domain_sweep(d);
+        idle_ms += (unsigned)tick;
+        /* A watched peer died, or the periodic sweep for peers we cannot watch (other PID
+         * namespaces, or dead before we opened their pidfd) is due. */
+        if (r > 0 || idle_ms >= d->sweep_interval_ms) {
+            idle_ms = 0;
+            shmpool_domain_sweep(d);
+        }
     }
     for (int i = 0; i < nw; i++)
         close(w[i].fd);
@@ -496,8 +537,11 @@ static int open_observer(shmpool_domain *d)
     if (d->fd < 0)
         return pool_errno_status(errno);
     int rc = ctl_map(d);
-    if (rc == 0)
+    if (rc == 0) {
+        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
+        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
         rc = pool_map_all(d);
+    }
     return rc;
 }
 
@@ -581,6 +625,9 @@ static int open_participant(shmpool_domain *d, const char *pname)
         rc = join(d, pname);
         if (rc)
             goto fail_unmap;
+        /* Everyone uses the creator's directory, so that whoever is last removes it. */
+        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
+        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
         pool_domain_lock_op(d, LOCK_UN);
         return 0;
     fail_unmap:
@@ -618,6 +665,9 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     if ((size_t)snprintf(d->dir, sizeof d->dir, "%s", dir) >= sizeof d->dir)
         goto fail_free;
     snprintf(d->ctl_path, sizeof d->ctl_path, "%s/shmbus.%s.ctl", d->dir, name);
+    if (opts->wipe_dir &&
+        (size_t)snprintf(d->wipe_dir, sizeof d->wipe_dir, "%s", opts->wipe_dir) >= sizeof d->wipe_dir)
+        goto fail_free;
     d->fd = -1;
     d->slot = SHMPOOL_MAX_PARTICIPANTS; /* not joined yet */
     d->observer = opts->observer;
@@ -628,6 +678,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     d->fork_epoch = atomic_load(&g_fork_epoch);
     d->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : 100;
     pthread_mutex_init(&d->pools_lock, NULL);
+    pthread_mutex_init(&d->sweep_lock, NULL);
 
     char pname[SHMPOOL_NAME_MAX + 1];
     if (opts->name)
@@ -654,6 +705,7 @@ fail_close:
     if (d->fd >= 0)
         close(d->fd);
     pthread_mutex_destroy(&d->pools_lock);
+    pthread_mutex_destroy(&d->sweep_lock);
 fail_free:
     free(d);
     return rc;
@@ -666,6 +718,7 @@ static void domain_free(shmpool_domain *d)
     if (d->fd >= 0)
         close(d->fd);
     pthread_mutex_destroy(&d->pools_lock);
+    pthread_mutex_destroy(&d->sweep_lock);
     free(d);
 }
 
@@ -678,11 +731,8 @@ int shmpool_domain_close(shmpool_domain *d)
         domain_free(d);
         return 0;
     }
-    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
-        struct shmbus_pool *p = atomic_load(&d->pools[i]);
-        if (p && atomic_load(&p->held) > 0)
-            return SHMBUS_EBUSY;
-    }
+    if (shmpool_domain_holds(d))
+        return SHMBUS_EBUSY;
     reaper_stop(d);
     pool_domain_lock_op(d, LOCK_EX);
     struct ctl_participant *pt = &d->ctl->participants[d->slot];
@@ -698,9 +748,127 @@ int shmpool_domain_close(shmpool_domain *d)
     return 0;
 }
 
+int shmpool_domain_serialize(shmpool_domain *d, int (*fn)(void *ctx), void *ctx)
+{
+    if (!d || !fn || d->observer)
+        return SHMBUS_EINVAL;
+    if (pool_forked(d))
+        return SHMBUS_EFORKED;
+    pthread_mutex_lock(&d->pools_lock);
+    int rc = pool_domain_lock_op(d, LOCK_EX);
+    if (rc == 0) {
+        rc = fn(ctx);
+        pool_domain_lock_op(d, LOCK_UN);
+    }
+    pthread_mutex_unlock(&d->pools_lock);
+    return rc;
+}
+
+bool shmpool_participant_live(shmpool_domain *d, uint64_t uid)
+{
+    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
+        struct ctl_participant *pt = &d->ctl->participants[s];
+        if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE ||
+            atomic_load_explicit(&pt->uid, memory_order_relaxed) != uid)
+            continue;
+        return (!d->observer && s == d->slot && d->bit) || liveness_held(d->fd, s);
+    }
+    return false;
+}
+
+bool shmpool_domain_forked(const shmpool_domain *d) { return pool_forked(d); }
+
+bool shmpool_domain_holds(const shmpool_domain *d)
+{
+    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
+        struct shmbus_pool *p = atomic_load(&d->pools[i]);
+        if (p && atomic_load(&p->held) > 0)
+            return true;
+    }
+    return false;
+}
+
 unsigned shmpool_domain_slot(const shmpool_domain *d) { return d->slot; }
 uint64_t shmpool_domain_uid(const shmpool_domain *d) { return d->uid; }
 const char *shmpool_domain_name(const shmpool_domain *d) { return d->name; }
+const char *shmpool_domain_wipe_dir(const shmpool_domain *d) { return d->wipe_dir; }
+
+const char *shmpool_domain_pname(const shmpool_domain *d)
+{
+    return d->observer || d->slot >= SHMPOOL_MAX_PARTICIPANTS ? ""
+                                                               : d->ctl->participants[d->slot].name;
+}
+
+/* ---- leftovers ------------------------------------------------------------------------ */
+
+static const char *shm_dir_of(const char *shm_dir)
+{
+    const char *dir = shm_dir ? shm_dir : getenv("SHMBUS_SHM_DIR");
+    return dir && *dir ? dir : "/dev/shm";
+}
+
+int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1], unsigned max)
+{
+    DIR *dir = opendir(shm_dir_of(shm_dir));
+    if (!dir)
+        return pool_errno_status(errno);
+    unsigned n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "shmbus.", 7) != 0 || len < 12 ||
+            strcmp(e->d_name + len - 4, ".ctl") != 0 || len - 11 > SHMPOOL_NAME_MAX)
+            continue;
+        if (n < max && names) {
+            memcpy(names[n], e->d_name + 7, len - 11);
+            names[n][len - 11] = 0;
+        }
+        n++;
+    }
+    closedir(dir);
+    return (int)n;
+}
+
+int shmpool_domain_remove(const char *name, const char *shm_dir)
+{
+    if (!valid_name(name, SHMPOOL_NAME_MAX))
+        return SHMBUS_EINVAL;
+    shmpool_domain *d = calloc(1, sizeof *d);
+    if (!d)
+        return SHMBUS_ENOMEM;
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->dir, sizeof d->dir, "%s", shm_dir_of(shm_dir));
+    snprintf(d->ctl_path, sizeof d->ctl_path, "%s/shmbus.%s.ctl", d->dir, name);
+    d->slot = SHMPOOL_MAX_PARTICIPANTS;
+    int rc = 0;
+    d->fd = open(d->ctl_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (d->fd < 0) {
+        /* No ctl file: remove whatever segments are left of the name. */
+        rc = errno == ENOENT ? 0 : pool_errno_status(errno);
+        if (rc == 0)
+            rc = pool_wipe_files(d) == 0 ? 0 : SHMBUS_ENOENT;
+        free(d);
+        return rc;
+    }
+    if ((rc = pool_domain_lock_op(d, LOCK_EX)) == 0) {
+        struct ctl_hdr c;
+        bool ours = pread(d->fd, &c, sizeof c, 0) == (ssize_t)sizeof c && c.magic == CTL_MAGIC &&
+                    c.version == CTL_VERSION;
+        if (ours) {
+            memcpy(d->wipe_dir, c.wipe_dir, sizeof c.wipe_dir);
+            d->wipe_dir[sizeof c.wipe_dir - 1] = 0;
+            for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS && rc == 0; s++)
+                if (c.participants[s].state == SLOT_LIVE && liveness_held(d->fd, s))
+                    rc = SHMBUS_EBUSY;
+        }
+        if (rc == 0)
+            wipe_domain(d);
+        pool_domain_lock_op(d, LOCK_UN);
+    }
+    close(d->fd);
+    free(d);
+    return rc;
+}
 
 /* ---- introspection -------------------------------------------------------------------- */
 

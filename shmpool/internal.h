@@ -60,12 +60,16 @@ struct shmpool_domain {
     pid_t pid;
     uint64_t pidns;
     pthread_mutex_t pools_lock; /* guards mapping pools into `pools` */
+    pthread_mutex_t sweep_lock; /* one sweep at a time in this process: the threads share
+                                   one open file description, whose OFD locks don't exclude
+                                   each other */
     struct shmbus_pool *_Atomic pools[SHMPOOL_MAX_POOLS]; /* by directory index */
     /* reaper */
     bool reaper_on;
     pthread_t reaper;
     int reaper_evfd;
     unsigned sweep_interval_ms;
+    char wipe_dir[256]; /* removed with the domain's segments ("" for none) */
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
 };
 
@@ -85,7 +89,10 @@ int pool_layout(const shmpool_class *classes, unsigned nclasses, struct pool_cla
                 uint64_t *total);
 int pool_make_writable(struct shmbus_pool *p);
 int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len);
+
+/* segment.c */
 int pool_wipe_files(const shmpool_domain *d);
+int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size);
 
 /* block.c */
 static inline struct pool_block_hdr *pool_bh(const struct shmbus_pool *p, unsigned cls,

@@ -158,6 +158,8 @@ struct ctl_hdr {
     _Atomic uint32_t membership;     /* bumped on every join and leave (reaper rescans) */
     _Atomic uint32_t pad1;
     _Atomic uint64_t reclaimed_participants;
+    char wipe_dir[256];              /* immutable: the creator's directory of domain files
+                                        (ipc endpoints), removed with the domain */
     pthread_mutex_t nodes_lock;      /* robust, process-shared: named node table */
     struct ctl_participant participants[SHMPOOL_MAX_PARTICIPANTS];
     struct ctl_pool_entry pools[SHMPOOL_MAX_POOLS];

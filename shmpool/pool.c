@@ -4,7 +4,6 @@
  * from the list in the domain directory and checks the segment against it, so no offset read
  * from shared memory is ever trusted (invariant 6).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -61,24 +60,6 @@ int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t l
     return n < 0 || (size_t)n >= len ? SHMBUS_EINVAL : 0;
 }
 
-int pool_wipe_files(const shmpool_domain *d)
-{
-    char prefix[SHMPOOL_NAME_MAX + 32], path[PATH_MAX];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.pool.", d->name);
-    DIR *dir = opendir(d->dir);
-    if (!dir)
-        return pool_errno_status(errno);
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(dir);
-    return 0;
-}
-
 static int sort_classes(const shmpool_class *in, unsigned n, shmpool_class *out)
 {
     if (n == 0 || n > SHMPOOL_MAX_CLASSES || !in)
@@ -110,20 +91,8 @@ int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, d->mode);
     if (fd < 0)
         return pool_errno_status(errno);
-    if (fchmod(fd, d->mode) != 0 || (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0)) {
-        rc = pool_errno_status(errno);
+    if ((rc = pool_shape_file(d, fd, total)) != 0)
         goto fail_unlink;
-    }
-    if (ftruncate(fd, (off_t)total) != 0) {
-        rc = pool_errno_status(errno);
-        goto fail_unlink;
-    }
-    /* Reserve every page now: a full /dev/shm fails here, not with SIGBUS on first write. */
-    int err = posix_fallocate(fd, 0, (off_t)total);
-    if (err) {
-        rc = pool_errno_status(err);
-        goto fail_unlink;
-    }
     size_t ctl_len = (size_t)cls[0].data_offset; /* header + block headers, page-rounded */
     struct pool_seg_hdr *h = mmap(NULL, ctl_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (h == MAP_FAILED) {
@@ -377,6 +346,14 @@ out_unlock_local:
     return rc;
 }
 
+int shmpool_pool_size(const shmpool_class *classes, unsigned n, uint64_t *total)
+{
+    shmpool_class sorted[SHMPOOL_MAX_CLASSES];
+    struct pool_class_shm tmp[SHMPOOL_MAX_CLASSES];
+    int rc = sort_classes(classes, n, sorted);
+    return rc ? rc : pool_layout(sorted, n, tmp, total);
+}
+
 const char *shmpool_pool_name(const shmbus_pool *p) { return p->name; }
 uint32_t shmpool_pool_id(const shmbus_pool *p) { return p->pool_id; }
 
@@ -407,6 +384,8 @@ int shmpool_pool_stats(const shmbus_pool *p, shmpool_class_stats *out, unsigned 
         s->high_water = (uint32_t)atomic_load(&cs->high_water);
         if (s->high_water < s->used)
             s->high_water = s->used;
+        if (s->high_water > s->total)
+            s->high_water = s->total;
         s->loans = atomic_load(&cs->loans);
         s->frees = atomic_load(&cs->frees);
         s->failed_loans = atomic_load(&cs->failed_loans);

@@ -13,6 +13,11 @@
  *                   process (clone/release); the process's hold in shared memory is taken on
  *                   the first handle and dropped with the last.
  *
+ * Shared memory is lock-free: every change to a block is one CAS on its state word, and no
+ * lock in shared memory guards a block (robust mutexes guard only the named-node table).
+ * In the process, an uncontended stripe mutex guards the 0<->1 transitions of the handle
+ * count (see docs/ownership.md).
+ *
  * Threads: every call is thread-safe unless it says otherwise. Processes: a domain opened
  * before fork() is unusable in the child (calls return SHMBUS_EFORKED); open it again there.
  *
@@ -57,12 +62,14 @@ typedef struct shmpool_domain_opts {
     bool observer;            /* read-only: no participant slot, no holds, no reaper */
     bool no_reaper;           /* do not start the background reaper thread */
     unsigned sweep_interval_ms; /* reaper's periodic sweep; 0 means 100 ms */
+    const char *wipe_dir;     /* a directory of the domain's own files (the bus's ipc
+                                 endpoints): emptied and removed with the domain */
 } shmpool_domain_opts;
 
 /* Initialise opts with the defaults above. */
 void shmpool_domain_opts_init(shmpool_domain_opts *opts);
 
-/* Open (creating if needed) the domain `name` and join it as a participant.
+/* Open (creating if needed) the domain `name` ([A-Za-z0-9_-], no '.') and join it as a participant.
  * opts may be NULL for the defaults. If every earlier participant is dead, the domain is
  * wiped and starts clean. Blocks briefly on the domain's open/close file lock.
  * On success *out is owned by the caller: close it with shmpool_domain_close().
@@ -80,10 +87,49 @@ int shmpool_domain_close(shmpool_domain *d);
  * when a peer dies (pidfd) and every sweep interval; a loan that finds its pool empty too. */
 int shmpool_domain_sweep(shmpool_domain *d);
 
+/* Run fn(ctx) holding the domain's open/close lock (in this process and across processes):
+ * what the layer above uses to create shared objects exactly once. Returns fn's result. */
+int shmpool_domain_serialize(shmpool_domain *d, int (*fn)(void *ctx), void *ctx);
+
+/* The SHMBUS_E* status for an errno value. */
+int shmpool_errno_status(int err);
+
+/* Does this process still hold blocks of the domain (so that closing it gives EBUSY)? */
+bool shmpool_domain_holds(const shmpool_domain *d);
+
+/* Is the participant with this uid attached and alive? */
+bool shmpool_participant_live(shmpool_domain *d, uint64_t uid);
+
+/* True in a child forked after the domain was opened (the domain is unusable there). */
+bool shmpool_domain_forked(const shmpool_domain *d);
+
+/* An auxiliary segment of the domain, "shmbus.<domain>.<tag>": created (size bytes,
+ * zero-filled, reserved up front, the domain's mode and group) by the first caller, which
+ * runs init(map, ctx) on it before anyone else can see it; later callers map the same
+ * segment. Removed with the domain. *map is RW (RO for observers); unmap it with
+ * shmpool_segment_close(map, size) before closing the domain.
+ * Errors: EBADSEG (exists with another size), ENOSPC, EACCES, ENOENT (observer, absent). */
+int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
+                         int (*init)(void *map, void *ctx), void *ctx, void **map);
+void shmpool_segment_close(void *map, size_t size);
+
+/* The directory of domain files removed with the domain (the creator's wipe_dir). */
+const char *shmpool_domain_wipe_dir(const shmpool_domain *d);
+
+/* Names of the domains with a ctl file in shm_dir (NULL: default): fills up to max, returns
+ * how many there are, or an error. */
+int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1], unsigned max);
+
+/* Remove what a domain left behind (segments and its recorded wipe_dir), without joining it.
+ * SHMBUS_EBUSY while a live participant uses it. */
+int shmpool_domain_remove(const char *name, const char *shm_dir);
+
 /* This participant's slot (0..47) and its domain-unique id (never reused within a domain). */
 unsigned shmpool_domain_slot(const shmpool_domain *d);
 uint64_t shmpool_domain_uid(const shmpool_domain *d);
 const char *shmpool_domain_name(const shmpool_domain *d);
+/* This participant's name as tools show it. */
+const char *shmpool_domain_pname(const shmpool_domain *d);
 
 /* ---- pools ----------------------------------------------------------------------------- */
 
@@ -96,6 +142,10 @@ const char *shmpool_domain_name(const shmpool_domain *d);
  * The pool belongs to the domain: *out stays valid until shmpool_domain_close(). */
 int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *classes,
                       unsigned nclasses, shmbus_pool **out);
+
+/* Bytes of shared memory a pool with these classes (any order) occupies: payloads rounded to
+ * their alignment, block headers, pool header. Returns 0 or EINVAL (bad or duplicate class). */
+int shmpool_pool_size(const shmpool_class *classes, unsigned nclasses, uint64_t *total);
 
 /* The pool's name and id (random per creation; descriptors of an earlier incarnation of the
  * pool are rejected because their id differs). */

@@ -41,4 +41,31 @@ enum shmbus_status {
 #undef SHMBUS_X_ENUM
 };
 
+/* The sentence and the name of a status code; never NULL. */
+static inline const char *shmbus_status_message(int status)
+{
+    switch (status) {
+#define SHMBUS_X_MSG(name, value, msg) \
+    case value:                        \
+        return msg;
+        SHMBUS_ERRORS(SHMBUS_X_MSG)
+#undef SHMBUS_X_MSG
+    default:
+        return "unknown shmbus status";
+    }
+}
+
+static inline const char *shmbus_status_name(int status)
+{
+    switch (status) {
+#define SHMBUS_X_NAME(name, value, msg) \
+    case value:                         \
+        return #name;
+        SHMBUS_ERRORS(SHMBUS_X_NAME)
+#undef SHMBUS_X_NAME
+    default:
+        return "SHMBUS_E?";
+    }
+}
+
 #endif

@@ -1,0 +1,88 @@
+/* bus: domains with a registry, topics, publishers and subscribers over nng pub/sub.
+ * The layer's API, used by the public facade (api/shmbus.c) and tests. The objects carry
+ * the public tags (struct shmbus_domain, ...), so the facade passes them through unchanged.
+ * Contracts (ownership, blocking, threads) are stated in api/shmbus.h. */
+#ifndef BUS_H
+#define BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "shmbus_info.h"
+#include "shmbus_types.h"
+
+typedef struct shmbus_domain bus_domain;
+typedef struct shmbus_pub bus_pub;
+typedef struct shmbus_sub bus_sub;
+typedef struct shmbus_msg bus_msg;
+typedef struct shmbus_pool bus_pool;
+
+#define BUS_WIRE_SIZE 80 /* 64-byte pool descriptor + 16-byte bus trailer */
+
+typedef struct bus_domain_opts {
+    const char *config_path;  /* NULL: the embedded default */
+    const bus_config *config; /* used instead of config_path when set */
+    const char *runtime_dir;  /* overrides the config's runtime_dir */
+    const char *shm_dir;
+    const char *name;         /* participant name */
+    unsigned sweep_interval_ms;
+    bool observer;            /* read-only: for the monitor; no pubs, subs or loans */
+} bus_domain_opts;
+
+/* Thread-local detail of the last error in this thread ("" if none). */
+const char *bus_last_error(void);
+void bus_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out);
+int bus_domain_close(bus_domain *d);
+const bus_config *bus_domain_config(const bus_domain *d);
+const char *bus_domain_name(const bus_domain *d);
+
+int bus_pool_open(bus_domain *d, const char *name, const shmbus_pool_class *classes,
+                  unsigned n, bus_pool **out);
+int bus_pool_loan(bus_pool *p, uint64_t size, int timeout_ms, bus_msg **out);
+int bus_pool_stats(const bus_pool *p, shmbus_class_stats *out, unsigned max);
+int bus_acquire(bus_domain *d, const uint8_t *desc, bus_msg **out);
+int bus_node_get(bus_pool *p, const char *name, uint64_t size, bus_msg **out, bool *created);
+
+int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out);
+int bus_pub_close(bus_pub *p);
+int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out);
+int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length);
+int bus_pub_subscribers(bus_pub *p);
+int bus_pub_wait_subscribers(bus_pub *p, int n, int timeout_ms);
+uint64_t bus_pub_id(const bus_pub *p);
+
+int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out);
+int bus_sub_close(bus_sub *s);
+int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out);
+int bus_sub_fd(bus_sub *s, int *fd);
+int bus_sub_publishers(bus_sub *s);
+int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms);
+
+typedef struct bus_sub_counters {
+    uint64_t received, expired, dropped, overflow, invalid, bytes, held, last_latency_ns;
+} bus_sub_counters;
+void bus_sub_counters_get(const bus_sub *s, bus_sub_counters *c);
+
+bus_msg *bus_msg_clone(bus_msg *m);
+int bus_msg_release(bus_msg *m);
+void *bus_msg_data(const bus_msg *m);
+uint64_t bus_msg_capacity(const bus_msg *m);
+uint64_t bus_msg_length(const bus_msg *m);
+uint64_t bus_msg_timestamp_ns(const bus_msg *m);
+uint64_t bus_msg_seq(const bus_msg *m);
+uint64_t bus_msg_publisher(const bus_msg *m);
+int bus_msg_describe(bus_msg *m, uint64_t length, uint8_t out[64]);
+int bus_node_lock(bus_msg *m);
+
+/* snapshot.c: read-only views for tools */
+void bus_config_summarize(const bus_config *c, shmbus_config_summary *out);
+int bus_snapshot_take(bus_domain *d, shmbus_snapshot **out);
+void bus_snapshot_free(shmbus_snapshot *s);
+uint64_t bus_latency_percentile_ns(const uint64_t *hist, double p);
+uint64_t reg_lat_edge_ns(unsigned bucket);
+int bus_node_unlock(bus_msg *m);
+
+#endif

@@ -1,0 +1,727 @@
+/* Domain configuration, the tree side: bus_config_parse turns the text into a cJSON tree
+ * (bus_config_syntax, config.c), then walks it, checking every key, type and limit. The walk
+ * keeps the JSON path of the object it is in ("$.topics[1]"); an error about one of its keys
+ * adds the key ("$.topics[1].pool"). The result is built in a scratch config and copied out
+ * only when all of it is valid. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getgrnam_r, sysconf */
+#endif
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmpool.h"
+
+#define TiB (1ull << 40)
+#define MAX_MEMORY TiB /* per pool and for all pools together, headers included */
+#define MAX_BLOCK_SIZE TiB
+#define MAX_COUNT (1u << 20)
+#define MAX_HELD 1024
+#define MAX_QUEUE_DEPTH 1024
+#define MAX_WAIT_MS 60000
+#define MAX_GID 4294967294ll /* (gid_t)-1 means "no change" to chown */
+#define RUNTIME_DIR_MAX 199
+
+typedef struct pctx {
+    const char *src;
+    char *err;
+    size_t errlen;
+    char path[192]; /* JSON path of the current object */
+    size_t plen;
+    bus_config *cfg;
+} pctx;
+
+/* ---- text for messages ------------------------------------------------------------------ */
+
+/* Text from the file, quoted and escaped for a one-line message, cut after 40 bytes. */
+typedef struct qbuf {
+    char s[200];
+} qbuf;
+
+static const char *quote(qbuf *q, const char *s)
+{
+    size_t o = 0;
+    q->s[o++] = '"';
+    for (size_t n = 0; *s; s++, n++) {
+        unsigned char ch = (unsigned char)*s;
+        if (n == 40) {
+            memcpy(q->s + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (ch == '"' || ch == '\\')
+            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\x%02x", ch);
+        else
+            q->s[o++] = (char)ch;
+    }
+    q->s[o++] = '"';
+    q->s[o] = '\0';
+    return q->s;
+}
+
+/* "8 MiB" when exact, else the bytes and an approximation. */
+typedef struct sbuf {
+    char s[48];
+} sbuf;
+
+static const char *size_text(sbuf *b, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    unsigned u = 0;
+    while (u < 6 && v >= (1ull << (10 * (u + 1))))
+        u++;
+    uint64_t m = 1ull << (10 * u);
+    if (v % m == 0)
+        snprintf(b->s, sizeof b->s, "%llu %s", (unsigned long long)(v / m), units[u]);
+    else
+        snprintf(b->s, sizeof b->s, "%llu B (%.2f %s)", (unsigned long long)v,
+                 (double)v / (double)m, units[u]);
+    return b->s;
+}
+
+static const char *type_name(const cJSON *it)
+{
+    return cJSON_IsString(it)   ? "a string"
+           : cJSON_IsNumber(it) ? "a number"
+           : cJSON_IsBool(it)   ? "a boolean"
+           : cJSON_IsNull(it)   ? "null"
+           : cJSON_IsArray(it)  ? "an array"
+           : cJSON_IsObject(it) ? "an object"
+                                : "an invalid value";
+}
+
+/* ---- the JSON path and errors ------------------------------------------------------------- */
+
+static size_t path_append(pctx *c, int n)
+{
+    if (n > 0)
+        c->plen += (size_t)n;
+    if (c->plen >= sizeof c->path)
+        c->plen = sizeof c->path - 1; /* truncated: only a long unknown key gets here */
+    return c->plen;
+}
+
+/* Append ".key" (["key"] when it is not an identifier); returns the length to restore. */
+static size_t path_key(pctx *c, const char *key)
+{
+    size_t mark = c->plen;
+    bool ident = key[0] != '\0' && !(key[0] >= '0' && key[0] <= '9');
+    for (const char *k = key; *k && ident; k++)
+        ident = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_' ||
+                (*k >= '0' && *k <= '9');
+    qbuf q;
+    char *end = c->path + c->plen;
+    size_t room = sizeof c->path - c->plen;
+    path_append(c, ident ? snprintf(end, room, ".%s", key)
+                         : snprintf(end, room, "[%s]", quote(&q, key)));
+    return mark;
+}
+
+static size_t path_index(pctx *c, int i)
+{
+    size_t mark = c->plen;
+    path_append(c, snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%d]", i));
+    return mark;
+}
+
+static void path_restore(pctx *c, size_t mark)
+{
+    c->plen = mark;
+    c->path[mark] = '\0';
+}
+
+/* "<source>: <path>[.key]: <reason>", always one line. */
+static int vfail(pctx *c, const char *key, const char *fmt, va_list ap)
+{
+    size_t mark = key ? path_key(c, key) : c->plen;
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "%s: %s: ", c->src, c->path);
+        if (n >= 0 && (size_t)n < c->errlen)
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    }
+    path_restore(c, mark);
+    return SHMBUS_ECONFIG;
+}
+
+/* An error about the current object, or about its member `key`. */
+static int fail(pctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(c, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int fail_at(pctx *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(c, key, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- objects and typed members ---------------------------------------------------------- */
+
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static int want(pctx *c, const cJSON *it, bool ok, const char *what)
+{
+    return ok ? 0 : fail(c, "expected %s, got %s", what, type_name(it));
+}
+#define want_object(c, it) want(c, it, cJSON_IsObject(it), "an object")
+#define want_array(c, it) want(c, it, cJSON_IsArray(it), "an array")
+
+/* Every key of obj is one of `allowed` (also listed in `expected`) and appears once. */
+static int check_keys(pctx *c, const cJSON *obj, const char *const *allowed, const char *expected)
+{
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const char *key = it->string ? it->string : "";
+        bool known = false;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(*a, key) == 0;
+        if (!known)
+            return fail_at(c, key, "unknown key (expected one of: %s)", expected);
+        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+            if (strcmp(prev->string, key) == 0) /* allowed keys only: at most 8 */
+                return fail_at(c, key, "duplicate key");
+    }
+    return 0;
+}
+
+static int require(pctx *c, const cJSON *obj, const char *key)
+{
+    return member(obj, key) ? 0 : fail(c, "missing key \"%s\"", key);
+}
+
+/* A number with no fraction, kept exact: JSON numbers are doubles, integers here are small. */
+static bool as_integer(const cJSON *it, long long *out)
+{
+    double d = it->valuedouble;
+    if (!cJSON_IsNumber(it) || !(d >= -9.0e15 && d <= 9.0e15)) /* also NaN, infinities */
+        return false;
+    long long v = (long long)d;
+    if ((double)v != d)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The members below are optional: when obj has no `key`, *out is left as it is. */
+
+static int get_string(pctx *c, const cJSON *obj, const char *key, const char **out)
+{
+    const cJSON *it = member(obj, key);
+    if (it && (!cJSON_IsString(it) || !it->valuestring))
+        return fail_at(c, key, "expected a string, got %s", type_name(it));
+    if (it)
+        *out = it->valuestring;
+    return 0;
+}
+
+static int get_u32(pctx *c, const cJSON *obj, const char *key, long long min, long long max,
+                   uint32_t *out)
+{
+    const cJSON *it = member(obj, key);
+    long long v;
+    if (!it)
+        return 0;
+    if (!cJSON_IsNumber(it))
+        return fail_at(c, key, "expected an integer, got %s", type_name(it));
+    if (!as_integer(it, &v)) {
+        if (it->valuedouble >= -9.0e15 && it->valuedouble <= 9.0e15)
+            return fail_at(c, key, "expected an integer, got %g", it->valuedouble);
+        return fail_at(c, key, "must be between %lld and %lld", min, max);
+    }
+    if (v < min || v > max)
+        return fail_at(c, key, "must be between %lld and %lld (got %lld)", min, max, v);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* A size: an integer number of bytes or a string with a unit (bus_parse_size). */
+static int get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, uint64_t max,
+                    uint64_t *out)
+{
+    const cJSON *it = member(obj, key);
+    long long v;
+    uint64_t sz;
+    sbuf a, b, d;
+    qbuf q;
+    char why[160];
+    if (!it)
+        return 0;
+    if (cJSON_IsNumber(it)) {
+        if (!as_integer(it, &v) || v < 0) {
+            if (it->valuedouble > 9.0e15)
+                return fail_at(c, key, "size out of range (%s .. %s)", size_text(&a, min),
+                               size_text(&b, max));
+            return fail_at(c, key, "a size must be a whole, non-negative number of bytes");
+        }
+        sz = (uint64_t)v;
+    } else if (cJSON_IsString(it) && it->valuestring) {
+        if (bus_parse_size(it->valuestring, &sz, why, sizeof why) != 0)
+            return fail_at(c, key, "bad size %s: %s", quote(&q, it->valuestring), why);
+    } else {
+        return fail_at(c, key, "expected a size (a string such as \"8MiB\" or a number of "
+                               "bytes), got %s", type_name(it));
+    }
+    if (sz < min && max == UINT64_MAX)
+        return fail_at(c, key, "size %s is below the minimum of %s", size_text(&a, sz),
+                       size_text(&b, min));
+    if (sz < min || sz > max)
+        return fail_at(c, key, "size %s is out of range (%s .. %s)", size_text(&a, sz),
+                       size_text(&b, min), size_text(&d, max));
+    *out = sz;
+    return 0;
+}
+
+static bool name_ok(const char *s, size_t max, bool topic)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max || (topic && (s[0] == '/' || s[0] == '.')))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-' || (topic && *s == '/')))
+            return false;
+    return true;
+}
+
+/* A domain or pool name (topic == false) or a topic name, copied into out. */
+static int get_name(pctx *c, const cJSON *obj, const char *key, bool topic, char *out,
+                    size_t outlen)
+{
+    const char *s = NULL;
+    int rc = get_string(c, obj, key, &s);
+    size_t max = topic ? BUS_TOPIC_NAME_MAX : BUS_NAME_MAX;
+    qbuf q;
+    if (rc || !s)
+        return rc;
+    if (!name_ok(s, max, topic))
+        return fail_at(c, key,
+                       topic ? "invalid topic name %s (1..%zu of A-Z a-z 0-9 . _ - /, not "
+                               "starting with '/' or '.')"
+                             : "invalid name %s (1..%zu of A-Z a-z 0-9 . _ -)",
+                       quote(&q, s), max);
+    snprintf(out, outlen, "%s", s);
+    return 0;
+}
+
+/* Member `key` of obj, an object or array, parsed by fn with the path moved onto it. */
+static int nested(pctx *c, const cJSON *obj, const char *key, int (*fn)(pctx *, const cJSON *))
+{
+    const cJSON *it = member(obj, key);
+    if (!it)
+        return 0;
+    size_t mark = path_key(c, key);
+    int rc = fn(c, it);
+    path_restore(c, mark);
+    return rc;
+}
+
+/* ---- permissions -------------------------------------------------------------------------- */
+
+static int parse_mode(pctx *c, const cJSON *obj)
+{
+    const cJSON *it = member(obj, "mode");
+    long long v = 0;
+    qbuf q;
+    if (!it)
+        return 0;
+    if (cJSON_IsString(it) && it->valuestring) {
+        const char *s = it->valuestring;
+        bool ok = *s != '\0' && strlen(s) <= 4;
+        for (const char *p = s; ok && *p; p++)
+            ok = *p >= '0' && *p <= '7';
+        if (ok)
+            v = strtoll(s, NULL, 8);
+        if (!ok || v > 0777)
+            return fail_at(c, "mode", "bad mode %s (expected an octal string such as \"0660\", "
+                                      "at most 0777)", quote(&q, s));
+    } else if (cJSON_IsNumber(it)) {
+        if (!as_integer(it, &v) || v < 0 || v > 0777)
+            return fail_at(c, "mode", "bad mode %g: an integer mode is read as decimal and must "
+                                      "be 0..511 (write octal modes as strings, e.g. \"0660\")",
+                           it->valuedouble);
+    } else {
+        return fail_at(c, "mode", "expected an octal string such as \"0660\", got %s",
+                       type_name(it));
+    }
+    if ((v & 0600) != 0600)
+        return fail_at(c, "mode", "mode 0%03llo does not let the owner read and write (needs "
+                                  "0600)", v);
+    c->cfg->mode = (unsigned)v;
+    return 0;
+}
+
+/* 0 and *gid, SHMBUS_ENOENT (with the lookup's error in *e, 0 for "no such group"), ENOMEM. */
+static int lookup_group(const char *name, long *gid, int *e)
+{
+    long sz = sysconf(_SC_GETGR_R_SIZE_MAX);
+    size_t len = sz > 0 ? (size_t)sz : 1024;
+    for (;;) {
+        char *buf = malloc(len);
+        if (!buf)
+            return SHMBUS_ENOMEM;
+        struct group gr, *res = NULL;
+        *e = getgrnam_r(name, &gr, buf, len, &res);
+        if (*e == 0 && res)
+            *gid = (long)res->gr_gid;
+        free(buf);
+        if (*e != ERANGE || len >= (1u << 20))
+            return *e == 0 && res ? 0 : SHMBUS_ENOENT;
+        len *= 2;
+    }
+}
+
+static int parse_group(pctx *c, const cJSON *obj)
+{
+    const cJSON *it = member(obj, "group");
+    bus_config *cfg = c->cfg;
+    long long v;
+    qbuf q;
+    if (!it)
+        return 0;
+    if (cJSON_IsNumber(it)) {
+        if (!as_integer(it, &v) || v < 0 || v > MAX_GID)
+            return fail_at(c, "group", "bad gid %g (expected 0..%lld or a group name)",
+                           it->valuedouble, MAX_GID);
+        cfg->gid = (long)v;
+        snprintf(cfg->group, sizeof cfg->group, "%lld", v);
+        return 0;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return fail_at(c, "group", "expected a group name or a numeric gid, got %s",
+                       type_name(it));
+    const char *s = it->valuestring;
+    if (*s == '\0' || strlen(s) >= sizeof cfg->group)
+        return fail_at(c, "group", "bad group name %s (1..%zu characters)", quote(&q, s),
+                       sizeof cfg->group - 1);
+    long gid = -1;
+    int e = 0, rc = lookup_group(s, &gid, &e);
+    if (rc == SHMBUS_ENOMEM)
+        return fail_at(c, "group", "out of memory looking up the group");
+    if (rc != 0) { /* like chown: a name first, then a number */
+        bool digits = strlen(s) <= 10;
+        for (const char *p = s; *p && digits; p++)
+            digits = *p >= '0' && *p <= '9';
+        if (!digits || strtoll(s, NULL, 10) > MAX_GID) {
+            if (e != 0 && e != ENOENT && e != ESRCH)
+                return fail_at(c, "group", "unknown group %s (lookup failed: %s)", quote(&q, s),
+                               strerror(e));
+            return fail_at(c, "group", "unknown group %s", quote(&q, s));
+        }
+        gid = (long)strtoll(s, NULL, 10);
+    }
+    cfg->gid = gid;
+    snprintf(cfg->group, sizeof cfg->group, "%s", s);
+    return 0;
+}
+
+static int parse_permissions(pctx *c, const cJSON *obj)
+{
+    static const char *const keys[] = {"mode", "group", NULL};
+    int rc;
+    if ((rc = want_object(c, obj)) || (rc = check_keys(c, obj, keys, "mode, group")) ||
+        (rc = parse_mode(c, obj)))
+        return rc;
+    return parse_group(c, obj);
+}
+
+/* ---- pools -------------------------------------------------------------------------------- */
+
+static int parse_class(pctx *c, const cJSON *obj, shmbus_pool_class *cls)
+{
+    int rc;
+    if ((rc = require(c, obj, "block_size")) || (rc = require(c, obj, "count")) ||
+        (rc = get_size(c, obj, "block_size", 1, MAX_BLOCK_SIZE, &cls->block_size)))
+        return rc;
+    return get_u32(c, obj, "count", 1, MAX_COUNT, &cls->count);
+}
+
+static int parse_classes(pctx *c, const cJSON *arr, bus_pool_cfg *p)
+{
+    static const char *const keys[] = {"block_size", "count", NULL};
+    int rc, n, i = 0;
+    if ((rc = want_array(c, arr)))
+        return rc;
+    if ((n = cJSON_GetArraySize(arr)) < 1 || n > BUS_MAX_CLASSES)
+        return fail(c, "a pool needs 1 to %d classes (got %d)", BUS_MAX_CLASSES, n);
+    for (const cJSON *it = arr->child; it; it = it->next, i++) {
+        size_t mark = path_index(c, i);
+        if ((rc = want_object(c, it)) || (rc = check_keys(c, it, keys, "block_size, count")) ||
+            (rc = parse_class(c, it, &p->classes[i])))
+            return rc;
+        for (int j = 0; j < i; j++) {
+            sbuf b;
+            if (p->classes[j].block_size == p->classes[i].block_size)
+                return fail_at(c, "block_size", "duplicate block size %s (also in classes[%d])",
+                               size_text(&b, p->classes[i].block_size), j);
+        }
+        path_restore(c, mark);
+    }
+    p->nclasses = (unsigned)n;
+    for (unsigned a = 1; a < p->nclasses; a++) /* insertion sort by block size: n <= 8 */
+        for (unsigned b = a; b && p->classes[b].block_size < p->classes[b - 1].block_size; b--) {
+            shmbus_pool_class t = p->classes[b];
+            p->classes[b] = p->classes[b - 1];
+            p->classes[b - 1] = t;
+        }
+    return 0;
+}
+
+static int parse_pool(pctx *c, const cJSON *obj, unsigned idx)
+{
+    static const char *const keys[] = {"name", "block_size", "count", "classes", NULL};
+    bus_pool_cfg *p = &c->cfg->pools[idx];
+    int rc;
+    if ((rc = want_object(c, obj)) ||
+        (rc = check_keys(c, obj, keys, "name, block_size, count, classes")) ||
+        (rc = require(c, obj, "name")) ||
+        (rc = get_name(c, obj, "name", false, p->name, sizeof p->name)))
+        return rc;
+    for (unsigned j = 0; j < idx; j++)
+        if (strcmp(c->cfg->pools[j].name, p->name) == 0)
+            return fail_at(c, "name", "pool \"%s\" is already defined at $.pools[%u]", p->name,
+                           j);
+    const cJSON *classes = member(obj, "classes");
+    bool single = member(obj, "block_size") || member(obj, "count");
+    if (classes && single)
+        return fail_at(c, "classes", "give either \"block_size\" and \"count\" or \"classes\", "
+                                     "not both");
+    if (!classes && !single)
+        return fail(c, "missing \"block_size\" and \"count\" (or \"classes\")");
+    if (single) {
+        p->nclasses = 1;
+        return parse_class(c, obj, &p->classes[0]);
+    }
+    size_t mark = path_key(c, "classes");
+    rc = parse_classes(c, classes, p);
+    path_restore(c, mark);
+    return rc;
+}
+
+static int parse_pools(pctx *c, const cJSON *arr)
+{
+    int rc, n, i = 0;
+    uint64_t total = 0;
+    sbuf a, b, d;
+    if ((rc = want_array(c, arr)))
+        return rc;
+    if ((n = cJSON_GetArraySize(arr)) == 0)
+        return fail(c, "no pools (leave \"pools\" out to use the default pool)");
+    if (n > BUS_MAX_POOLS)
+        return fail(c, "too many pools: %d (at most %d)", n, BUS_MAX_POOLS);
+    for (const cJSON *it = arr->child; it; it = it->next, i++) {
+        size_t mark = path_index(c, i);
+        if ((rc = parse_pool(c, it, (unsigned)i)))
+            return rc;
+        c->cfg->npools = (unsigned)i + 1;
+        const bus_pool_cfg *p = &c->cfg->pools[i];
+        uint64_t sz = 0;
+        rc = shmpool_pool_size(p->classes, p->nclasses, &sz);
+        if (rc == SHMBUS_ETOOBIG)
+            return fail(c, "pool \"%s\" needs far more than %s of shared memory", p->name,
+                        size_text(&b, MAX_MEMORY));
+        if (rc)
+            return fail(c, "pool \"%s\" is rejected by the pool layer (%d)", p->name, rc);
+        if (sz > MAX_MEMORY)
+            return fail(c, "pool \"%s\" needs %s of shared memory, %s over the limit of %s",
+                        p->name, size_text(&a, sz), size_text(&d, sz - MAX_MEMORY),
+                        size_text(&b, MAX_MEMORY));
+        total += sz;
+        path_restore(c, mark);
+    }
+    if (total > MAX_MEMORY)
+        return fail(c, "the pools need %s of shared memory in total, %s over the limit of %s",
+                    size_text(&a, total), size_text(&d, total - MAX_MEMORY),
+                    size_text(&b, MAX_MEMORY));
+    return 0;
+}
+
+/* ---- topics ------------------------------------------------------------------------------- */
+
+static uint64_t largest_block(const bus_pool_cfg *p)
+{
+    return p->nclasses ? p->classes[p->nclasses - 1].block_size : 0; /* sorted */
+}
+
+static void topic_defaults(bus_topic_cfg *t, const bus_pool_cfg *p)
+{
+    snprintf(t->pool, sizeof t->pool, "%s", p->name);
+    t->history = 4;
+    t->max_message_size = largest_block(p);
+    t->max_held = 8;
+    t->full_wait_ms = 100;
+    t->queue_depth = 16;
+}
+
+/* A listed topic (templ == false, the idx-th) or the default_topic template. */
+static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_topic_cfg *t)
+{
+    static const char *const keys[] = {"name",     "pool",    "history", "max_message_size",
+                                       "max_held", "on_full", "wait_ms", "queue_depth",
+                                       NULL};
+    static const char expected[] = "name, pool, history, max_message_size, max_held, on_full, "
+                                   "wait_ms, queue_depth";
+    const char *pool = NULL, *on_full = "wait";
+    qbuf q;
+    sbuf a, b;
+    int rc;
+    if ((rc = want_object(c, obj)) ||
+        (rc = check_keys(c, obj, templ ? keys + 1 : keys, templ ? expected + 6 : expected)))
+        return rc;
+    if (!templ) {
+        if ((rc = require(c, obj, "name")) ||
+            (rc = get_name(c, obj, "name", true, t->name, sizeof t->name)))
+            return rc;
+        for (unsigned j = 0; j < idx; j++)
+            if (strcmp(c->cfg->topics[j].name, t->name) == 0)
+                return fail_at(c, "name", "topic \"%s\" is already defined at $.topics[%u]",
+                               t->name, j);
+    }
+    if ((rc = require(c, obj, "pool")) || (rc = get_string(c, obj, "pool", &pool)))
+        return rc;
+    const bus_pool_cfg *p = bus_config_pool(c->cfg, pool);
+    if (!p)
+        return fail_at(c, "pool", "pool %s is not defined", quote(&q, pool));
+    topic_defaults(t, p);
+    uint32_t wait = (uint32_t)t->full_wait_ms;
+    if ((rc = get_u32(c, obj, "history", 1, BUS_MAX_HISTORY, &t->history)) ||
+        (rc = get_u32(c, obj, "max_held", 1, MAX_HELD, &t->max_held)) ||
+        (rc = get_u32(c, obj, "queue_depth", 1, MAX_QUEUE_DEPTH, &t->queue_depth)) ||
+        (rc = get_size(c, obj, "max_message_size", 1, UINT64_MAX, &t->max_message_size)) ||
+        (rc = get_string(c, obj, "on_full", &on_full)) ||
+        (rc = get_u32(c, obj, "wait_ms", 1, MAX_WAIT_MS, &wait)))
+        return rc;
+    if (t->max_message_size > largest_block(p))
+        return fail_at(c, "max_message_size", "%s is larger than the largest block of pool "
+                                              "\"%s\" (%s)", size_text(&a, t->max_message_size),
+                       p->name, size_text(&b, largest_block(p)));
+    if (strcmp(on_full, "wait") == 0)
+        t->full_wait_ms = (int32_t)wait;
+    else if (strcmp(on_full, "fail") != 0)
+        return fail_at(c, "on_full", "expected \"fail\" or \"wait\", got %s", quote(&q, on_full));
+    else if (member(obj, "wait_ms"))
+        return fail_at(c, "wait_ms", "only allowed with \"on_full\": \"wait\"");
+    else
+        t->full_wait_ms = 0;
+    return 0;
+}
+
+static int parse_topics(pctx *c, const cJSON *arr)
+{
+    int rc, n, i = 0;
+    if ((rc = want_array(c, arr)))
+        return rc;
+    if ((n = cJSON_GetArraySize(arr)) > BUS_MAX_TOPICS)
+        return fail(c, "too many topics: %d (at most %d; unlisted topics use \"default_topic\")",
+                    n, BUS_MAX_TOPICS);
+    for (const cJSON *it = arr->child; it; it = it->next, i++) {
+        size_t mark = path_index(c, i);
+        if ((rc = parse_topic(c, it, false, (unsigned)i, &c->cfg->topics[i])))
+            return rc;
+        c->cfg->ntopics = (unsigned)i + 1;
+        path_restore(c, mark);
+    }
+    return 0;
+}
+
+static int parse_default_topic(pctx *c, const cJSON *obj)
+{
+    c->cfg->has_default_topic = true;
+    return parse_topic(c, obj, true, 0, &c->cfg->default_topic);
+}
+
+/* ---- the document ------------------------------------------------------------------------- */
+
+static int parse_root(pctx *c, const cJSON *root)
+{
+    static const char *const keys[] = {"domain", "permissions", "runtime_dir", "pools",
+                                       "topics", "default_topic", NULL};
+    bus_config *cfg = c->cfg;
+    const char *dir = NULL;
+    qbuf q;
+    int rc;
+    if ((rc = want_object(c, root)) ||
+        (rc = check_keys(c, root, keys,
+                         "domain, permissions, runtime_dir, pools, topics, default_topic")) ||
+        (rc = get_name(c, root, "domain", false, cfg->domain, sizeof cfg->domain)) ||
+        (rc = nested(c, root, "permissions", parse_permissions)) ||
+        (rc = get_string(c, root, "runtime_dir", &dir)))
+        return rc;
+    if (dir) {
+        bool ok = dir[0] == '/' && strlen(dir) <= RUNTIME_DIR_MAX;
+        for (const char *p = dir; *p && ok; p++)
+            ok = (unsigned char)*p >= 0x20;
+        if (!ok)
+            return fail_at(c, "runtime_dir", "bad runtime_dir %s (an absolute path of at most "
+                                             "%d characters)", quote(&q, dir), RUNTIME_DIR_MAX);
+        snprintf(cfg->runtime_dir, sizeof cfg->runtime_dir, "%s", dir);
+    }
+    /* Pools before topics, whatever the order in the file: topics name pools. */
+    if (!member(root, "pools")) {
+        bus_config def;
+        bus_config_default(&def);
+        cfg->npools = def.npools;
+        memcpy(cfg->pools, def.pools, sizeof def.pools);
+    }
+    if ((rc = nested(c, root, "pools", parse_pools)) ||
+        (rc = nested(c, root, "topics", parse_topics)) ||
+        (rc = nested(c, root, "default_topic", parse_default_topic)))
+        return rc;
+    if (!cfg->has_default_topic && cfg->ntopics == 0) { /* neither: the template on pool 0 */
+        topic_defaults(&cfg->default_topic, &cfg->pools[0]);
+        cfg->has_default_topic = true;
+    }
+    return 0;
+}
+
+int bus_config_parse(const char *text, size_t len, const char *source, bus_config *cfg,
+                     char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!source)
+        source = "<config>";
+    if (!cfg || (!text && len)) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: invalid argument", source);
+        return SHMBUS_EINVAL;
+    }
+    cJSON *root = NULL;
+    int rc = bus_config_syntax(text, len, source, &root, err, errlen);
+    if (rc)
+        return rc;
+    bus_config *tmp = calloc(1, sizeof *tmp);
+    if (!tmp) {
+        cJSON_Delete(root);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: out of memory", source);
+        return SHMBUS_ENOMEM;
+    }
+    snprintf(tmp->domain, sizeof tmp->domain, "default");
+    tmp->mode = 0600;
+    tmp->gid = -1;
+    pctx c = {.src = source, .err = err, .errlen = errlen, .path = "$", .plen = 1, .cfg = tmp};
+    rc = parse_root(&c, root);
+    if (rc == 0)
+        *cfg = *tmp;
+    free(tmp);
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1,0 +1,103 @@
+/* In-process objects of the bus layer (private to bus/). */
+#ifndef BUS_INTERNAL_H
+#define BUS_INTERNAL_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bus.h"
+#include "registry.h"
+#include "shmpool.h"
+
+struct shmbus_domain {
+    shmpool_domain *pd;
+    struct reg_hdr *reg;
+    bus_config cfg;
+    char name[BUS_NAME_MAX + 1];
+    char rundir[256];
+    bool observer;
+    pthread_mutex_t lock;         /* guards subs, npubs, nsubs */
+    struct shmbus_sub *subs;      /* this process's open subscribers (discovery dials for them) */
+    int npubs, nsubs;
+    pthread_t discovery;
+    bool discovery_on;
+    _Atomic bool stopping;
+};
+
+/* A message handle. `refs` counts the handles (clone/release); the last release drops the
+ * one pool handle in `blk` and, for a received message, the subscriber's held count. */
+struct shmbus_msg {
+    shmbus_block *blk;
+    struct shmbus_sub *sub; /* received through it: counts against its max_held */
+    struct shmbus_pub *pub; /* loaned from it and not published yet */
+    _Atomic uint32_t refs;
+    uint64_t seq;           /* topic sequence (publisher's numbering) */
+    uint64_t pub_id;
+};
+
+struct shmbus_pub {
+    bus_domain *d;
+    unsigned topic;
+    const struct reg_topic *t;
+    struct reg_pub *reg;
+    unsigned reg_idx;
+    uint64_t id;
+    shmbus_pool *pool;
+    nng_socket sock;
+    _Atomic int peers;          /* connected subscriber pipes */
+    _Atomic int loans;          /* loaned, neither published nor released */
+    pthread_mutex_t lock;       /* guards seq, hist, hist_n */
+    uint64_t seq;
+    shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
+    unsigned hist_n;
+};
+
+/* What a subscriber knows of one publisher slot of the registry. */
+struct sub_peer {
+    uint64_t dial_id;  /* publisher id dialed in this registry slot (0: none) */
+    nng_dialer dialer;
+    uint64_t seq_id;   /* publisher whose sequence last_seq follows (0: none yet) */
+    uint64_t last_seq; /* highest topic sequence seen from seq_id */
+};
+
+struct shmbus_sub {
+    bus_domain *d;
+    unsigned topic;
+    const struct reg_topic *t;
+    shmbus_pool *pool;
+    struct reg_sub *reg;
+    unsigned reg_idx;
+    nng_socket sock;
+    int recvfd;
+    _Atomic int peers;     /* connected publisher pipes */
+    _Atomic int64_t held;  /* messages the user holds */
+    pthread_mutex_t lock;  /* guards peer, pending */
+    struct sub_peer peer[REG_MAX_PUBS];
+    bus_msg **pending;     /* history to deliver before live messages */
+    unsigned npending, pending_head;
+    struct shmbus_sub *next; /* in d->subs, guarded by d->lock */
+};
+
+/* domain.c */
+int bus_errno(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool bus_owner_live(bus_domain *d, uint64_t uid);
+void bus_wake_discovery(bus_domain *d);
+int bus_topic_index(bus_domain *d, const char *name, unsigned *idx);
+int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out);
+int bus_nng_status(int nng_rv);
+void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
+
+/* msg.c */
+bus_msg *bus_msg_wrap(shmbus_block *blk);
+void bus_wire_encode(const shmpool_desc *pd, unsigned topic, uint64_t pub_id, uint8_t out[BUS_WIRE_SIZE]);
+int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *topic, uint64_t *pub_id);
+
+/* pub.c */
+int bus_watch_pipes(nng_socket sock, _Atomic int *peers);
+int bus_wait_peers(_Atomic int *peers, int n, int timeout_ms);
+
+/* sub.c */
+void bus_sub_sync_peers(bus_sub *s);
+
+#endif

@@ -1,0 +1,180 @@
+/* Files of a domain: shaping new segments (mode, group, size, reservation), auxiliary
+ * segments for the layers above, and removing everything when the domain is wiped. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define AUX_MAGIC 0x31585541424d4853ull /* "SHMBAUX1" */
+
+/* Header of an auxiliary segment; the caller's data starts 64 bytes in. `magic` is written
+ * after init() returns, so a zero magic means its creator died half-way. */
+struct aux_hdr {
+    _Atomic uint64_t magic;
+    uint64_t size;
+    char tag[48];
+};
+_Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
+
+/* Give a freshly created segment file its exact mode (no umask), its group and its size, and
+ * reserve every page so that a full tmpfs fails here and not with SIGBUS on first touch. */
+int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size)
+{
+    if (fchmod(fd, d->mode) != 0 || (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0))
+        return pool_errno_status(errno);
+    if (ftruncate(fd, (off_t)size) != 0)
+        return pool_errno_status(errno);
+    int err = posix_fallocate(fd, 0, (off_t)size);
+    return err ? pool_errno_status(err) : 0;
+}
+
+static void wipe_dir(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir)
+        return;
+    char p[PATH_MAX];
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            unlink(p);
+        }
+    }
+    closedir(dir);
+    rmdir(path);
+}
+
+/* Remove every file of the domain but the ctl file (its caller removes that last). */
+int pool_wipe_files(const shmpool_domain *d)
+{
+    char prefix[SHMPOOL_NAME_MAX + 16], path[PATH_MAX], ctl[SHMPOOL_NAME_MAX + 16];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", d->name);
+    snprintf(ctl, sizeof ctl, "shmbus.%s.ctl", d->name);
+    if (d->wipe_dir[0])
+        wipe_dir(d->wipe_dir);
+    DIR *dir = opendir(d->dir);
+    if (!dir)
+        return pool_errno_status(errno);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strcmp(e->d_name, ctl) != 0) {
+            snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(dir);
+    return 0;
+}
+
+struct aux_req {
+    shmpool_domain *d;
+    const char *tag;
+    size_t size;
+    int (*init)(void *, void *);
+    void *ctx;
+    void *map;
+};
+
+static int aux_map(struct aux_req *r, int fd, bool fresh)
+{
+    size_t total = r->size + sizeof(struct aux_hdr);
+    int prot = r->d->observer ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *m = mmap(NULL, total, prot, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return pool_errno_status(errno);
+    struct aux_hdr *h = m;
+    int rc = 0;
+    if (fresh) {
+        h->size = r->size;
+        snprintf(h->tag, sizeof h->tag, "%s", r->tag);
+        rc = r->init ? r->init((uint8_t *)m + sizeof *h, r->ctx) : 0;
+        if (rc == 0)
+            atomic_store_explicit(&h->magic, AUX_MAGIC, memory_order_release);
+    } else if (atomic_load_explicit(&h->magic, memory_order_acquire) != AUX_MAGIC ||
+               h->size != r->size || strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
+        rc = SHMBUS_EBADSEG;
+    }
+    if (rc) {
+        munmap(m, total);
+        return rc;
+    }
+    r->map = (uint8_t *)m + sizeof *h;
+    return 0;
+}
+
+static int aux_open_locked(void *arg)
+{
+    struct aux_req *r = arg;
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/shmbus.%s.%s", r->d->dir, r->d->name, r->tag) >=
+        sizeof path)
+        return SHMBUS_EINVAL;
+    size_t total = r->size + sizeof(struct aux_hdr);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, r->d->mode);
+        if (fd < 0)
+            return pool_errno_status(errno);
+        struct stat st;
+        int rc = fstat(fd, &st) == 0 ? 0 : pool_errno_status(errno);
+        bool fresh = rc == 0 && st.st_size == 0;
+        if (rc == 0 && fresh)
+            rc = pool_shape_file(r->d, fd, total);
+        else if (rc == 0 && (uint64_t)st.st_size != total)
+            rc = SHMBUS_EBADSEG;
+        if (rc == 0)
+            rc = aux_map(r, fd, fresh);
+        if (rc == SHMBUS_EBADSEG && !fresh && (uint64_t)st.st_size == total) {
+            uint64_t magic = 1;
+            if (pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic && magic == 0) {
+                close(fd); /* a creator died half-way (we hold the lock): make it again */
+                unlink(path);
+                continue;
+            }
+        }
+        if (rc && fresh)
+            unlink(path);
+        close(fd);
+        return rc;
+    }
+    return SHMBUS_EBADSEG;
+}
+
+int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
+                         int (*init)(void *map, void *ctx), void *ctx, void **map)
+{
+    if (!d || !tag || !*tag || strchr(tag, '/') || !strcmp(tag, "ctl") ||
+        !strncmp(tag, "pool.", 5) || size == 0 || !map)
+        return SHMBUS_EINVAL;
+    struct aux_req r = {.d = d, .tag = tag, .size = size, .init = init, .ctx = ctx};
+    int rc;
+    if (d->observer) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/shmbus.%s.%s", d->dir, d->name, tag);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return pool_errno_status(errno);
+        struct stat st;
+        rc = fstat(fd, &st) != 0 ? pool_errno_status(errno)
+             : (uint64_t)st.st_size != size + sizeof(struct aux_hdr) ? SHMBUS_EBADSEG
+                                                                      : aux_map(&r, fd, false);
+        close(fd);
+    } else {
+        rc = shmpool_domain_serialize(d, aux_open_locked, &r);
+    }
+    if (rc == 0)
+        *map = r.map;
+    return rc;
+}
+
+void shmpool_segment_close(void *map, size_t size)
+{
+    if (map)
+        munmap((uint8_t *)map - sizeof(struct aux_hdr), size + sizeof(struct aux_hdr));
+}

@@ -1,0 +1,96 @@
+/* shmbus-bench: what the subcommands share.
+ *
+ * A subcommand is a function `int cmd(int argc, char **argv)` listed in the table in
+ * bench_main.c; argv[0] is the subcommand's name and the return value is the exit status
+ * (0 ok, 1 a failure it has reported on stderr, 2 a usage error).
+ *
+ * Timing (bench_run.c) calls a batch function over a window of wall time, either in this
+ * process alone or in this process and a forked one at once. Everything is single-threaded;
+ * nothing here is thread-safe.
+ */
+#ifndef SHMBUS_BENCH_H
+#define SHMBUS_BENCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- subcommands (one file each) -------------------------------------------------------- */
+
+int bench_pool(int argc, char **argv);
+
+/* ---- helpers (bench_main.c) ------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t bench_now_ns(void);
+/* CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID) in nanoseconds. */
+uint64_t bench_cpu_ns(void);
+
+/* Print "shmbus-bench: <what>: <SHMBUS_ENAME> (<sentence>)" on stderr; returns 1. */
+int bench_error(const char *what, int status);
+/* The same for a shmbus call that has just failed in this thread, with shmbus_last_error()'s
+ * detail when it gives one. */
+int bench_shmbus_error(const char *call, int status);
+
+/* Set by SIGINT or SIGTERM; the timing loops stop with SHMBUS_EINTR so callers still clean
+ * up their domains (nothing may stay in /dev/shm). */
+extern volatile sig_atomic_t bench_interrupted;
+
+/* ---- timing (bench_run.c) --------------------------------------------------------------- */
+
+/* Do n operations; add to *retries the attempts that failed in a way the operation retries
+ * (a loan that found its pool full, say). Returns 0 or a negative SHMBUS_E* code (the bench's
+ * own failures use the same codes, e.g. SHMBUS_ENOMEM for malloc). */
+typedef int (*bench_batch_fn)(void *ctx, unsigned n, uint64_t *retries);
+
+/* Operations done in a window, the wall time they took, the CPU time the thread got in it
+ * (less than ns: something else ran on this CPU), and the retried attempts. */
+typedef struct bench_window {
+    uint64_t ops;
+    uint64_t ns;
+    uint64_t cpu_ns;
+    uint64_t retries;
+} bench_window;
+
+/* Spin until start_ns, then call fn in batches until end_ns has passed (both
+ * CLOCK_MONOTONIC; a start in the past starts at once). 0, fn's error, or SHMBUS_EINTR. */
+int bench_run_window(bench_batch_fn fn, void *ctx, uint64_t start_ns, uint64_t end_ns,
+                     bench_window *out);
+
+/* The half of a two-process measurement that runs in the forked child. */
+typedef struct bench_child {
+    /* In the child, after fork(): build *ctx from `arg` (memory inherited through fork, so a
+     * pointer is valid) and `msg` (bytes the parent sent over a pipe after the fork). */
+    int (*setup)(const void *arg, const void *msg, size_t len, void **ctx);
+    bench_batch_fn batch;
+    /* In the child, before it exits; may be NULL. */
+    int (*teardown)(void *ctx);
+} bench_child;
+
+#define BENCH_MSG_MAX 256
+
+/* A forked partner process. The caller owns the struct; the fields are the harness's. */
+typedef struct bench_pair {
+    pid_t pid;       /* 0: no child */
+    int to_child;    /* commands */
+    int from_child;  /* statuses and results */
+    bool child_failed; /* the last error came from the child, not from this process */
+} bench_pair;
+
+/* Fork the partner, send it msg (at most BENCH_MSG_MAX bytes) and wait for its setup.
+ * Flushes stdio first. On failure nothing is left running. */
+int bench_pair_start(bench_pair *p, const bench_child *child, const void *arg, const void *msg,
+                     size_t len);
+
+/* Both processes run for the same `ns` of wall time, starting together: out[0] is this
+ * process (running fn on ctx), out[1] the child. */
+int bench_pair_window(bench_pair *p, bench_batch_fn fn, void *ctx, uint64_t ns,
+                      bench_window out[2]);
+
+/* Stop the child (it runs its teardown) and reap it; safe after any failure and on a pair
+ * that never started. 0, or the child's failure. */
+int bench_pair_finish(bench_pair *p);
+
+#endif
