@@ -60,11 +60,16 @@ int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t l
     return n < 0 || (size_t)n >= len ? SHMBUS_EINVAL : 0;
 }
 
+/* Copy (field by field: the caller's padding bytes must not reach comparisons) and sort. */
 static int sort_classes(const shmpool_class *in, unsigned n, shmpool_class *out)
 {
     if (n == 0 || n > SHMPOOL_MAX_CLASSES || !in)
         return SHMBUS_EINVAL;
-    memcpy(out, in, n * sizeof *in);
+    memset(out, 0, n * sizeof *out);
+    for (unsigned i = 0; i < n; i++) {
+        out[i].block_size = in[i].block_size;
+        out[i].count = in[i].count;
+    }
     for (unsigned i = 1; i < n; i++) /* insertion sort: n <= 8 */
         for (unsigned j = i; j > 0 && out[j].block_size < out[j - 1].block_size; j--) {
             shmpool_class t = out[j];
@@ -279,11 +284,21 @@ static int find_entry(shmpool_domain *d, const char *name)
 }
 
 /* Open the directory entry idx, checking it has exactly the requested classes. */
+static bool same_classes(const struct ctl_pool_entry *e, const shmpool_class *sorted, unsigned n)
+{
+    if (e->nclasses != n)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if (e->classes[i].block_size != sorted[i].block_size ||
+            e->classes[i].count != sorted[i].count)
+            return false;
+    return true;
+}
+
 static int open_entry(shmpool_domain *d, unsigned idx, const shmpool_class *sorted, unsigned n,
                       shmbus_pool **out)
 {
-    struct ctl_pool_entry *e = &d->ctl->pools[idx];
-    if (n && (e->nclasses != n || memcmp(e->classes, sorted, n * sizeof *sorted) != 0))
+    if (n && !same_classes(&d->ctl->pools[idx], sorted, n))
         return SHMBUS_EINCOMPAT;
     return pool_map(d, idx, out);
 }
@@ -331,9 +346,7 @@ int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *
         if (rc)
             goto out_unlock;
     } else {
-        struct ctl_pool_entry *e = &d->ctl->pools[idx];
-        if (e->nclasses != nclasses ||
-            memcmp(e->classes, sorted, nclasses * sizeof *sorted) != 0) {
+        if (!same_classes(&d->ctl->pools[idx], sorted, nclasses)) {
             rc = SHMBUS_EINCOMPAT;
             goto out_unlock;
         }
