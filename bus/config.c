@@ -26,7 +26,7 @@
 /* ---- the embedded default --------------------------------------------------------------- */
 
 static const shmbus_pool_class default_classes[] = {
-    {4 * KiB, 256}, {64 * KiB, 64}, {1 * MiB, 16}, {8 * MiB, 8}, {24 * MiB, 4},
+    {4 * KiB, 256}, {64 * KiB, 64}, {1 * MiB, 16}, {8 * MiB, 8}, {24 * MiB, 6},
 };
 
 void bus_config_default(bus_config *cfg)
@@ -43,9 +43,9 @@ void bus_config_default(bus_config *cfg)
     cfg->has_default_topic = true;
     bus_topic_cfg *t = &cfg->default_topic;
     snprintf(t->pool, sizeof t->pool, "default");
-    t->history = 4;
+    t->history = 2; /* leaves 24 MiB blocks (4K RGB frames) for loans and readers */
     t->max_message_size = 24 * MiB;
-    t->max_held = 8;
+    t->max_held = 4;
     t->full_wait_ms = 100;
     t->queue_depth = 16;
 }
@@ -238,8 +238,7 @@ static void scan_text(const char *t, size_t len, scan *s)
             depth++;
         } else if ((ch == '}' || ch == ']') && depth > 0) {
             depth--;
-            char want = t[stack[depth < SCAN_DEPTH ? depth : 0]] == '{' ? '}' : ']';
-            if (depth < SCAN_DEPTH && ch != want) {
+            if (depth < SCAN_DEPTH && (t[stack[depth]] == '{') != (ch == '}')) {
                 line_col(t, stack[depth], &l, &col);
                 return scan_bad(s, i, "'%c' does not close the '%c' at line %u, column %u", ch,
                                 t[stack[depth]], l, col);
@@ -307,8 +306,8 @@ static char enclosing_bracket(const char *t, size_t k)
  * Where an object key should start, cJSON points one past the offending character. */
 static int syntax_unexpected(const char *src, const char *t, size_t p, char *err, size_t errlen)
 {
-    if (p > 0 && t[p - 1] != '"' && (unsigned char)t[p - 1] > ' ' &&
-        strchr("{,", char_before(t, p - 1)) && char_before(t, p - 1) &&
+    char before = p > 0 ? char_before(t, p - 1) : '\0';
+    if ((before == '{' || before == ',') && t[p - 1] != '"' && (unsigned char)t[p - 1] > ' ' &&
         enclosing_bracket(t, p - 1) == '{')
         p--;
     char ch = t[p], what[16];

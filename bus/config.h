@@ -9,7 +9,7 @@
 
 #include "shmbus_types.h"
 
-#define BUS_NAME_MAX 31        /* domain and pool names: [A-Za-z0-9._-] */
+#define BUS_NAME_MAX 31        /* pool names: [A-Za-z0-9._-]; domain names: [A-Za-z0-9_-] */
 #define BUS_TOPIC_NAME_MAX 63  /* topic names: [A-Za-z0-9._/-], not starting with '/' or '.' */
 #define BUS_MAX_POOLS 16
 #define BUS_MAX_TOPICS 64

@@ -267,8 +267,7 @@ static int get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, ui
     if (cJSON_IsNumber(it)) {
         if (!as_integer(it, &v) || v < 0) {
             if (it->valuedouble > 9.0e15)
-                return fail_at(c, key, "size out of range (%s .. %s)", size_text(&a, min),
-                               size_text(&b, max));
+                return fail_at(c, key, "size %g is too large", it->valuedouble);
             return fail_at(c, key, "a size must be a whole, non-negative number of bytes");
         }
         sz = (uint64_t)v;
@@ -289,36 +288,45 @@ static int get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, ui
     return 0;
 }
 
-static bool name_ok(const char *s, size_t max, bool topic)
+enum name_kind { NAME_DOMAIN, NAME_POOL, NAME_TOPIC };
+
+/* Domain names have no '.': the files of domain "a" start with "shmbus.a.", which must not
+ * also be the start of another domain's files (docs/ownership.md). */
+static bool name_ok(const char *s, enum name_kind kind)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > max || (topic && (s[0] == '/' || s[0] == '.')))
+    if (n == 0 || n > (kind == NAME_TOPIC ? BUS_TOPIC_NAME_MAX : BUS_NAME_MAX) ||
+        (kind == NAME_TOPIC && (s[0] == '/' || s[0] == '.')))
         return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-' || (topic && *s == '/')))
+              *s == '_' || *s == '-' || (*s == '.' && kind != NAME_DOMAIN) ||
+              (*s == '/' && kind == NAME_TOPIC)))
             return false;
     return true;
 }
 
-/* A domain or pool name (topic == false) or a topic name, copied into out. */
-static int get_name(pctx *c, const cJSON *obj, const char *key, bool topic, char *out,
+/* A name of the given kind, copied into out. */
+static int get_name(pctx *c, const cJSON *obj, const char *key, enum name_kind kind, char *out,
                     size_t outlen)
 {
     const char *s = NULL;
     int rc = get_string(c, obj, key, &s);
-    size_t max = topic ? BUS_TOPIC_NAME_MAX : BUS_NAME_MAX;
     qbuf q;
     if (rc || !s)
         return rc;
-    if (!name_ok(s, max, topic))
-        return fail_at(c, key,
-                       topic ? "invalid topic name %s (1..%zu of A-Z a-z 0-9 . _ - /, not "
-                               "starting with '/' or '.')"
-                             : "invalid name %s (1..%zu of A-Z a-z 0-9 . _ -)",
-                       quote(&q, s), max);
-    snprintf(out, outlen, "%s", s);
-    return 0;
+    if (name_ok(s, kind)) {
+        snprintf(out, outlen, "%s", s);
+        return 0;
+    }
+    if (kind == NAME_DOMAIN)
+        return fail_at(c, key, "invalid domain name %s (1..%d of A-Z a-z 0-9 _ -)", quote(&q, s),
+                       BUS_NAME_MAX);
+    if (kind == NAME_POOL)
+        return fail_at(c, key, "invalid pool name %s (1..%d of A-Z a-z 0-9 . _ -)", quote(&q, s),
+                       BUS_NAME_MAX);
+    return fail_at(c, key, "invalid topic name %s (1..%d of A-Z a-z 0-9 . _ - /, not starting "
+                           "with '/' or '.')", quote(&q, s), BUS_TOPIC_NAME_MAX);
 }
 
 /* Member `key` of obj, an object or array, parsed by fn with the path moved onto it. */
@@ -492,7 +500,7 @@ static int parse_pool(pctx *c, const cJSON *obj, unsigned idx)
     if ((rc = want_object(c, obj)) ||
         (rc = check_keys(c, obj, keys, "name, block_size, count, classes")) ||
         (rc = require(c, obj, "name")) ||
-        (rc = get_name(c, obj, "name", false, p->name, sizeof p->name)))
+        (rc = get_name(c, obj, "name", NAME_POOL, p->name, sizeof p->name)))
         return rc;
     for (unsigned j = 0; j < idx; j++)
         if (strcmp(c->cfg->pools[j].name, p->name) == 0)
@@ -587,7 +595,7 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
         return rc;
     if (!templ) {
         if ((rc = require(c, obj, "name")) ||
-            (rc = get_name(c, obj, "name", true, t->name, sizeof t->name)))
+            (rc = get_name(c, obj, "name", NAME_TOPIC, t->name, sizeof t->name)))
             return rc;
         for (unsigned j = 0; j < idx; j++)
             if (strcmp(c->cfg->topics[j].name, t->name) == 0)
@@ -612,6 +620,14 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
         return fail_at(c, "max_message_size", "%s is larger than the largest block of pool "
                                               "\"%s\" (%s)", size_text(&a, t->max_message_size),
                        p->name, size_text(&b, largest_block(p)));
+    const shmbus_pool_class *fit = p->classes; /* the class its largest messages use */
+    while (fit->block_size < t->max_message_size)
+        fit++;
+    if (t->history >= fit->count)
+        return fail_at(c, "history", "%u would keep all %u blocks of %s of pool \"%s\" held by "
+                                     "one publisher (make history smaller or that class's count "
+                                     "larger)",
+                       t->history, fit->count, size_text(&a, fit->block_size), p->name);
     if (strcmp(on_full, "wait") == 0)
         t->full_wait_ms = (int32_t)wait;
     else if (strcmp(on_full, "fail") != 0)
@@ -660,7 +676,7 @@ static int parse_root(pctx *c, const cJSON *root)
     if ((rc = want_object(c, root)) ||
         (rc = check_keys(c, root, keys,
                          "domain, permissions, runtime_dir, pools, topics, default_topic")) ||
-        (rc = get_name(c, root, "domain", false, cfg->domain, sizeof cfg->domain)) ||
+        (rc = get_name(c, root, "domain", NAME_DOMAIN, cfg->domain, sizeof cfg->domain)) ||
         (rc = nested(c, root, "permissions", parse_permissions)) ||
         (rc = get_string(c, root, "runtime_dir", &dir)))
         return rc;
@@ -685,7 +701,18 @@ static int parse_root(pctx *c, const cJSON *root)
         (rc = nested(c, root, "default_topic", parse_default_topic)))
         return rc;
     if (!cfg->has_default_topic && cfg->ntopics == 0) { /* neither: the template on pool 0 */
-        topic_defaults(&cfg->default_topic, &cfg->pools[0]);
+        bus_config def;
+        bus_config_default(&def);
+        if (strcmp(cfg->pools[0].name, def.pools[0].name) == 0 &&
+            cfg->pools[0].nclasses == def.pools[0].nclasses) {
+            cfg->default_topic = def.default_topic; /* the embedded default's own template */
+        } else {
+            topic_defaults(&cfg->default_topic, &cfg->pools[0]);
+            /* keep a block of its largest class free for the next loan */
+            uint32_t n = cfg->pools[0].classes[cfg->pools[0].nclasses - 1].count;
+            if (cfg->default_topic.history >= n)
+                cfg->default_topic.history = n > 1 ? n - 1 : 1;
+        }
         cfg->has_default_topic = true;
     }
     return 0;

@@ -68,6 +68,86 @@ int bus_nng_status(int rv)
     }
 }
 
+/* ---- closing nng sockets, bounded --------------------------------------------------------- */
+
+/* nng 1.5.2 (Debian 12) can block forever in nng_close while a pipe winds down (upstream's
+ * socket-close deadlocks, fixed after 1.5.2; seen here when a peer had just been SIGSTOPped).
+ * A close must not hang the process that asked for it, so the close runs in a helper thread
+ * and we wait for it a bounded time. If it does not finish, the helper is left to it and the
+ * caller must keep alive whatever the socket's callbacks point to. */
+struct nng_closer {
+    nng_socket sock;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+    _Atomic int refs; /* the waiter and the helper; the last one frees */
+};
+
+static void closer_unref(struct nng_closer *k)
+{
+    if (atomic_fetch_sub(&k->refs, 1) == 1) {
+        pthread_mutex_destroy(&k->m);
+        pthread_cond_destroy(&k->c);
+        free(k);
+    }
+}
+
+static void *closer_main(void *arg)
+{
+    struct nng_closer *k = arg;
+    nng_close(k->sock);
+    pthread_mutex_lock(&k->m);
+    k->done = true;
+    pthread_cond_signal(&k->c);
+    pthread_mutex_unlock(&k->m);
+    closer_unref(k);
+    return NULL;
+}
+
+bool bus_nng_close(nng_socket sock, int timeout_ms)
+{
+    struct nng_closer *k = calloc(1, sizeof *k);
+    pthread_attr_t a;
+    pthread_t t;
+    if (!k || pthread_attr_init(&a) != 0) {
+        free(k);
+        nng_close(sock); /* no memory for a helper: close inline */
+        return true;
+    }
+    k->sock = sock;
+    pthread_mutex_init(&k->m, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->c, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_store(&k->refs, 2);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &a, closer_main, k) != 0) {
+        pthread_attr_destroy(&a);
+        atomic_store(&k->refs, 1);
+        closer_unref(k);
+        nng_close(sock);
+        return true;
+    }
+    pthread_attr_destroy(&a);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&k->m);
+    while (!k->done && pthread_cond_timedwait(&k->c, &k->m, &until) == 0)
+        ;
+    bool done = k->done;
+    pthread_mutex_unlock(&k->m);
+    closer_unref(k);
+    return done;
+}
+
 /* ---- registry ------------------------------------------------------------------------------ */
 
 unsigned reg_lat_bucket(uint64_t ns)
@@ -384,6 +464,12 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     po.sweep_interval_ms = opts->sweep_interval_ms;
     po.wipe_dir = d->rundir;
     rc = shmpool_domain_open(d->name, &po, &d->pd);
+    /* An observer may find the domain half made by its creator: wait for it, 1 s at most. */
+    for (int i = 0; rc == SHMBUS_EAGAIN && i < 100; i++) {
+        struct timespec ms10 = {0, 10 * 1000 * 1000};
+        nanosleep(&ms10, NULL);
+        rc = shmpool_domain_open(d->name, &po, &d->pd);
+    }
     if (rc) {
         if (rc == SHMBUS_ENOENT && d->observer)
             bus_errno(rc, "no domain \"%s\" is running", d->name);
@@ -396,6 +482,11 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
         snprintf(d->rundir, sizeof d->rundir, "%s", shmpool_domain_wipe_dir(d->pd));
     void *map;
     rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
+    for (int i = 0; d->observer && (rc == SHMBUS_EAGAIN || rc == SHMBUS_ENOENT) && i < 100; i++) {
+        struct timespec ms10 = {0, 10 * 1000 * 1000};
+        nanosleep(&ms10, NULL);
+        rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
+    }
     if (rc) {
         bus_errno(rc, "registry of domain \"%s\"", d->name);
         goto fail_pool;
@@ -443,10 +534,13 @@ int bus_domain_close(bus_domain *d)
     if (!d)
         return SHMBUS_EINVAL;
     bool forked = shmpool_domain_forked(d->pd);
-    pthread_mutex_lock(&d->lock);
-    int busy = d->npubs + d->nsubs;
-    pthread_mutex_unlock(&d->lock);
-    if (busy && !forked)
+    int busy = 0;
+    if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
+        pthread_mutex_lock(&d->lock);
+        busy = d->npubs + d->nsubs;
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (busy)
         return bus_errno(SHMBUS_EBUSY, "domain \"%s\": %d publishers/subscribers still open",
                          d->name, busy);
     if (!forked && !d->observer && shmpool_domain_holds(d->pd))
@@ -459,7 +553,8 @@ int bus_domain_close(bus_domain *d)
     }
     shmpool_segment_close(d->reg, sizeof(struct reg_hdr));
     int rc = shmpool_domain_close(d->pd); /* in a forked child: only drops its copies */
-    pthread_mutex_destroy(&d->lock);
+    if (!forked)
+        pthread_mutex_destroy(&d->lock);
     free(d);
     return rc;
 }

@@ -86,6 +86,10 @@ void bus_wake_discovery(bus_domain *d);
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx);
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out);
 int bus_nng_status(int nng_rv);
+/* nng_close, but give up waiting after timeout_ms (see domain.c). Returns whether it closed;
+ * if not, memory the socket's callbacks use must stay allocated. */
+bool bus_nng_close(nng_socket sock, int timeout_ms);
+#define BUS_CLOSE_TIMEOUT_MS 2000
 void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
 
 /* msg.c */

@@ -75,6 +75,8 @@ int bus_msg_release(bus_msg *m)
 {
     if (!m)
         return SHMBUS_EINVAL;
+    if (shmpool_domain_forked(shmpool_block_domain(m->blk)))
+        return SHMBUS_EFORKED; /* the parent's counters are not the child's to change */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return 0;
     if (m->pub)

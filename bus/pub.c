@@ -142,19 +142,25 @@ int bus_pub_close(bus_pub *p)
     if (atomic_load(&p->loans) > 0 && !forked)
         return bus_errno(SHMBUS_EBUSY, "publisher on \"%s\": %d loaned messages not published "
                                        "or released", p->t->name, atomic_load(&p->loans));
+    bool leak = false; /* an nng close that hangs still calls back into p->peers */
     if (!forked) {
-        nng_close(p->sock); /* removes its socket file */
+        leak = !bus_nng_close(p->sock, BUS_CLOSE_TIMEOUT_MS); /* removes its socket file */
+        if (leak)
+            unlink(p->reg->endpoint);
         for (unsigned i = 0; i < BUS_MAX_HISTORY; i++)
             if (p->hist[i])
                 shmpool_block_release(p->hist[i]);
         atomic_store_explicit(&p->reg->own, 0, memory_order_release);
         bus_wake_discovery(d);
     }
-    pthread_mutex_lock(&d->lock);
-    d->npubs--;
-    pthread_mutex_unlock(&d->lock);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
+    if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
+        pthread_mutex_lock(&d->lock);
+        d->npubs--;
+        pthread_mutex_unlock(&d->lock);
+        pthread_mutex_destroy(&p->lock);
+    }
+    if (!leak)
+        free(p);
     return 0;
 }
 
@@ -187,20 +193,20 @@ int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out)
     return 0;
 }
 
-/* Publish the wire message in the registry's history ring for late joiners (seqlock). */
+/* Publish the wire message in the registry's history ring for late joiners: a seqlock with
+ * sequentially consistent accesses (K stores per publish; no fences, which TSan cannot see). */
 static void history_note(bus_pub *p, uint64_t seq, const uint8_t wire[BUS_WIRE_SIZE])
 {
     struct reg_hist *h = &p->reg->hist[seq % p->t->history];
-    uint64_t v = atomic_load_explicit(&h->version, memory_order_relaxed);
-    atomic_store_explicit(&h->version, v + 1, memory_order_relaxed); /* odd: writing */
-    atomic_thread_fence(memory_order_release);
+    uint64_t v = atomic_load(&h->version);
+    atomic_store(&h->version, v + 1); /* odd: being written */
     for (unsigned i = 0; i < BUS_WIRE_SIZE / 8; i++) {
         uint64_t w;
         memcpy(&w, wire + i * 8, 8);
-        atomic_store_explicit(&h->w[i], w, memory_order_relaxed);
+        atomic_store(&h->w[i], w);
     }
-    atomic_store_explicit(&h->version, v + 2, memory_order_release);
-    atomic_store_explicit(&p->reg->hist_next, seq, memory_order_release);
+    atomic_store(&h->version, v + 2);
+    atomic_store(&p->reg->hist_next, seq);
 }
 
 int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
@@ -229,11 +235,12 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
         shmpool_block_release(p->hist[slot]);
     p->hist[slot] = shmpool_block_clone(m->blk);
     history_note(p, seq, wire);
+    /* Before sending: subscribers accept a lost descriptor as real only up to last_seq. */
+    atomic_store(&p->reg->last_seq, seq);
     int rv = nng_send(p->sock, wire, sizeof wire, NNG_FLAG_NONBLOCK);
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_add_explicit(&p->reg->published, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->reg->bytes, length, memory_order_relaxed);
-    atomic_store_explicit(&p->reg->last_seq, seq, memory_order_relaxed);
     /* The caller's handle is consumed; any clones of it stay valid as plain handles. */
     m->pub = NULL;
     atomic_fetch_sub(&p->loans, 1);

@@ -101,6 +101,42 @@ static int open_socket(bus_sub *s)
     return rv ? bus_errno(SHMBUS_ETRANSPORT, "subscriber socket: %s", nng_strerror(rv)) : 0;
 }
 
+/* Note sequence `seq` of publisher pub_id: counts the gap before it as dropped. Returns
+ * false for a sequence already seen (a live copy of a message delivered from history). */
+static bool advance(bus_sub *s, struct sub_peer *pp, uint64_t pub_id, uint64_t seq)
+{
+    pthread_mutex_lock(&s->lock);
+    if (pp->seq_id != pub_id) { /* first message of this publisher: no gap before it */
+        pp->seq_id = pub_id;
+        pp->last_seq = seq - 1;
+    }
+    bool fresh = seq > pp->last_seq;
+    uint64_t gap = fresh ? seq - pp->last_seq - 1 : 0;
+    if (fresh)
+        pp->last_seq = seq;
+    pthread_mutex_unlock(&s->lock);
+    if (gap)
+        atomic_fetch_add_explicit(&s->reg->dropped, gap, memory_order_relaxed);
+    return fresh;
+}
+
+/* Could publisher pub_id have sent sequence seq? Decides, for a descriptor we cannot acquire,
+ * whether it is a real message we lost (counted by cause) or a forgery (counted invalid and
+ * never allowed to move the sequence state, which would hide the real messages after it).
+ * A live publisher's registry entry holds the last sequence it published, stored before the
+ * descriptor is sent. */
+static bool plausible(bus_sub *s, const struct sub_peer *pp, uint64_t pub_id, uint64_t seq,
+                      uint64_t owner_uid)
+{
+    struct reg_pub *e = &s->d->reg->pubs[pub_id & 0xff];
+    uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
+    if (REG_OWN_STATE(w) == REG_LIVE && e->pub_id == pub_id && atomic_load(&e->own) == w)
+        return REG_OWN_UID(w) == owner_uid && seq <= atomic_load(&e->last_seq);
+    /* its publisher is gone: only sequences close after the last one we saw from it */
+    return pp->seq_id == pub_id && seq > pp->last_seq &&
+           seq - pp->last_seq <= (uint64_t)BUS_MAX_HISTORY + s->t->queue_depth;
+}
+
 /* Validate a wire message and, if it is new, acquire its block. Returns 0 with *out set, or
  * SHMBUS_EAGAIN after counting why the message was not delivered. */
 static int deliver(bus_sub *s, const void *buf, size_t len, bus_msg **out)
@@ -116,29 +152,36 @@ static int deliver(bus_sub *s, const void *buf, size_t len, bus_msg **out)
     }
     uint64_t seq = pd.user;
     struct sub_peer *pp = &s->peer[pub_id & 0xff];
-    pthread_mutex_lock(&s->lock);
-    if (pp->seq_id != pub_id) { /* first message of this publisher: no gap before it */
-        pp->seq_id = pub_id;
-        pp->last_seq = seq - 1;
-    }
-    if (seq <= pp->last_seq) { /* already delivered from history */
-        pthread_mutex_unlock(&s->lock);
-        return SHMBUS_EAGAIN;
-    }
-    uint64_t gap = seq - pp->last_seq - 1;
-    pp->last_seq = seq;
-    pthread_mutex_unlock(&s->lock);
-    if (gap)
-        atomic_fetch_add_explicit(&rs->dropped, gap, memory_order_relaxed);
+    _Atomic uint64_t *lost = NULL;
+    shmbus_block *b = NULL;
     if (atomic_load(&s->held) >= (int64_t)s->t->max_held) {
-        atomic_fetch_add_explicit(&rs->overflow, 1, memory_order_relaxed);
+        lost = &rs->overflow;
+    } else {
+        int rc = shmpool_acquire(s->d->pd, &pd, &b);
+        if (rc == SHMBUS_EEXPIRED)
+            lost = &rs->expired;
+        else if (rc) {
+            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
+            return SHMBUS_EAGAIN;
+        }
+    }
+    if (lost) { /* not delivered: a real message we lost, or a forgery? */
+        if (!plausible(s, pp, pub_id, seq, pd.owner_uid))
+            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
+        else if (advance(s, pp, pub_id, seq))
+            atomic_fetch_add_explicit(lost, 1, memory_order_relaxed);
         return SHMBUS_EAGAIN;
     }
-    shmbus_block *b;
-    int rc = shmpool_acquire(s->d->pd, &pd, &b);
-    if (rc) {
-        atomic_fetch_add_explicit(rc == SHMBUS_EEXPIRED ? &rs->expired : &rs->invalid, 1,
-                                  memory_order_relaxed);
+    /* The block is real (acquire checked it against its header). The trailer's publisher id
+     * must belong to the block's loaner, else the trailer is forged. */
+    struct reg_pub *e = &s->d->reg->pubs[pub_id & 0xff];
+    uint64_t w = atomic_load(&e->own);
+    bool bound = !(REG_OWN_STATE(w) == REG_LIVE && e->pub_id == pub_id) ||
+                 REG_OWN_UID(w) == pd.owner_uid;
+    if (!bound || !advance(s, pp, pub_id, seq)) {
+        if (!bound)
+            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
+        shmpool_block_release(b);
         return SHMBUS_EAGAIN;
     }
     bus_msg *m = bus_msg_wrap(b);
@@ -169,18 +212,17 @@ static void load_history(bus_sub *s)
         uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
         if (REG_OWN_STATE(w) != REG_LIVE || e->topic != s->topic)
             continue;
-        uint64_t last = atomic_load_explicit(&e->hist_next, memory_order_acquire);
+        uint64_t last = atomic_load(&e->hist_next);
         uint64_t k = e->history;
         for (uint64_t seq = last > k ? last - k + 1 : 1; seq && seq <= last; seq++) {
             struct reg_hist *h = &e->hist[seq % k];
             uint8_t wire[BUS_WIRE_SIZE];
-            uint64_t v1 = atomic_load_explicit(&h->version, memory_order_acquire);
+            uint64_t v1 = atomic_load(&h->version);
             for (unsigned j = 0; j < BUS_WIRE_SIZE / 8; j++) {
-                uint64_t x = atomic_load_explicit(&h->w[j], memory_order_relaxed);
+                uint64_t x = atomic_load(&h->w[j]);
                 memcpy(wire + j * 8, &x, 8);
             }
-            atomic_thread_fence(memory_order_acquire);
-            if ((v1 & 1) || v1 != atomic_load_explicit(&h->version, memory_order_relaxed))
+            if ((v1 & 1) || v1 != atomic_load(&h->version))
                 continue; /* being rewritten: it is about to leave the history anyway */
             bus_msg *m;
             if (deliver(s, wire, sizeof wire, &m) == 0)
@@ -251,28 +293,30 @@ int bus_sub_close(bus_sub *s)
         return SHMBUS_EINVAL;
     bus_domain *d = s->d;
     bool forked = shmpool_domain_forked(d->pd);
+    bool leak = false; /* an nng close that hangs still calls back into s->peers */
     int64_t held = atomic_load(&s->held) - (int64_t)(s->npending - s->pending_head);
     if (held > 0 && !forked)
         return bus_errno(SHMBUS_EBUSY, "subscriber on \"%s\": %lld messages not released",
                          s->t->name, (long long)held);
-    pthread_mutex_lock(&d->lock);
-    for (bus_sub **pp = &d->subs; *pp; pp = &(*pp)->next)
-        if (*pp == s) {
-            *pp = s->next;
-            break;
-        }
-    d->nsubs--;
-    pthread_mutex_unlock(&d->lock);
-    if (!forked) {
-        nng_close(s->sock);
+    if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
+        pthread_mutex_lock(&d->lock);
+        for (bus_sub **pp = &d->subs; *pp; pp = &(*pp)->next)
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        d->nsubs--;
+        pthread_mutex_unlock(&d->lock);
+        leak = !bus_nng_close(s->sock, BUS_CLOSE_TIMEOUT_MS);
         while (s->pending_head < s->npending)
             bus_msg_release(s->pending[s->pending_head++]);
         atomic_store_explicit(&s->reg->own, 0, memory_order_release);
         bus_wake_discovery(d);
+        pthread_mutex_destroy(&s->lock);
     }
     free(s->pending);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    if (!leak)
+        free(s);
     return 0;
 }
 
@@ -314,8 +358,8 @@ int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out)
             wait_ms = (int)((deadline - now + 999999) / 1000000);
         }
         struct pollfd pfd = {.fd = s->recvfd, .events = POLLIN};
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
-            return bus_errno(SHMBUS_ESYS, "receive: poll");
+        if (poll(&pfd, 1, wait_ms) < 0)
+            return errno == EINTR ? SHMBUS_EINTR : bus_errno(SHMBUS_ESYS, "receive: poll");
     }
 }
 

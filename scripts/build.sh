@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
 san=${2:-}
-cmake -S . -B "$dir" -DSHMBUS_SANITIZE="$san" >/dev/null
+cmake -S . -B "$dir" -DSHMBUS_SANITIZE="$san" -DSHMBUS_TESTS=ON -DSHMBUS_FUZZ=OFF >/dev/null
 cmake --build "$dir" -j"$(nproc)"

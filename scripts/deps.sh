@@ -3,8 +3,10 @@
 # Runs apt-get only as root; otherwise prints the command to run and fails.
 set -euo pipefail
 
+# build and run: compiler, cmake, the libraries; tests: tmux (monitor screen test), clang and
+# its runtime (libFuzzer), procps (ps/pgrep in scripts)
 pkgs=(build-essential cmake pkg-config libnng-dev libcjson-dev libcmocka-dev
-      libncurses-dev procps tmux)
+      libncurses-dev procps tmux clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Build and run every test: the whole suite normally, again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the concurrency tests under ThreadSanitizer.
-# This is README's test command; .ci/run calls it verbatim.
+# Build and run every test. This is README's test command; .ci/run calls it verbatim.
+#   1. the whole suite (ctest: cmocka programs across real processes)
+#   2. the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the concurrency tests under ThreadSanitizer
+#   4. the libFuzzer harnesses, each for SHMBUS_FUZZ_SECONDS (default 15)
+#   5. shmbus-chaos for SHMBUS_CHAOS_SECONDS (default 30): kills, stops, checksums, leaks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+start=$SECONDS
 
 run() { # run DIR SANITIZER [ctest args...]
   local dir=$1 san=$2; shift 2
@@ -15,5 +19,8 @@ run() { # run DIR SANITIZER [ctest args...]
 
 run build ""
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run build-asan address
-TSAN_OPTIONS=halt_on_error=1 run build-tsan thread -L concurrency
-echo "=== all test runs passed ==="
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run build-tsan thread -L concurrency
+scripts/fuzz.sh "${SHMBUS_FUZZ_SECONDS:-15}"
+echo "=== chaos ==="
+build/bin/shmbus-chaos --seconds "${SHMBUS_CHAOS_SECONDS:-30}" --seed "${SHMBUS_CHAOS_SEED:-$RANDOM}"
+echo "=== all test runs passed in $((SECONDS - start)) s ==="

@@ -214,6 +214,8 @@ void *shmpool_block_data(const shmbus_block *b)
     return b->pool->data[b->cls] + (uint64_t)b->index * b->pool->hdr->classes[b->cls].stride;
 }
 
+shmpool_domain *shmpool_block_domain(const shmbus_block *b) { return b->pool->dom; }
+
 uint64_t shmpool_block_capacity(const shmbus_block *b)
 {
     return b->pool->hdr->classes[b->cls].block_size;
@@ -248,9 +250,9 @@ int shmpool_block_describe(shmbus_block *b, uint64_t length, uint64_t user, shmp
     uint64_t now = pool_now_ns();
     atomic_store_explicit(&bh->length, length, memory_order_relaxed);
     atomic_store_explicit(&bh->user, user, memory_order_relaxed);
-    atomic_store_explicit(&bh->timestamp_ns, now, memory_order_relaxed);
-    /* Payload and header writes happen before anyone who acquires through the descriptor. */
-    atomic_thread_fence(memory_order_release);
+    /* Release: the payload and header writes above are visible to whoever reads this. (The
+     * descriptor itself then travels through a socket, a full barrier anyway.) */
+    atomic_store_explicit(&bh->timestamp_ns, now, memory_order_release);
     shmpool_block_info i;
     shmpool_block_get_info(b, &i);
     *out = (shmpool_desc){.pool_id = i.pool_id,
@@ -307,8 +309,9 @@ int pool_acquire_exact(struct shmbus_pool *p, unsigned cls, uint32_t index, uint
         }
         pthread_mutex_unlock(m);
     }
-    atomic_thread_fence(memory_order_acquire);
-    /* We hold it now, so the header is stable: is it the block the descriptor names? */
+    /* We hold it now, so the header is stable: is it the block the descriptor names? The
+     * acquire load pairs with the describer's release store of the timestamp. */
+    (void)atomic_load_explicit(&bh->timestamp_ns, memory_order_acquire);
     uint64_t w = atomic_load_explicit(&bh->state, memory_order_relaxed);
     if (STATE_GEN(w) != gen || atomic_load_explicit(&bh->seq, memory_order_relaxed) != seq ||
         (owner_uid && atomic_load_explicit(&bh->owner_uid, memory_order_relaxed) != *owner_uid)) {

@@ -268,8 +268,8 @@ static int ctl_map(shmpool_domain *d)
     if (fstat(d->fd, &st) != 0)
         return pool_errno_status(errno);
     size_t size = sizeof(struct ctl_hdr);
-    if ((uint64_t)st.st_size != size)
-        return SHMBUS_EBADSEG;
+    if ((uint64_t)st.st_size != size) /* size 0: its creator has not sized it yet */
+        return st.st_size == 0 && d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
     int prot = d->observer ? PROT_READ : PROT_READ | PROT_WRITE;
     void *m = ctl_mmap(d, size, prot);
     if (m == MAP_FAILED)
@@ -279,8 +279,10 @@ static int ctl_map(shmpool_domain *d)
         c->version != CTL_VERSION || c->header_size != sizeof *c || c->total_size != size ||
         c->max_participants != SHMPOOL_MAX_PARTICIPANTS || c->max_pools != SHMPOOL_MAX_POOLS ||
         c->max_nodes != SHMPOOL_MAX_NODES) {
+        /* magic 0: being created (its creator writes magic last); an observer may retry */
+        bool young = atomic_load(&c->magic) == 0 && d->observer;
         munmap(m, size);
-        return SHMBUS_EBADSEG;
+        return young ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
     }
     d->ctl = c;
     d->ctl_size = size;
@@ -845,8 +847,10 @@ int shmpool_domain_remove(const char *name, const char *shm_dir)
     if (d->fd < 0) {
         /* No ctl file: remove whatever segments are left of the name. */
         rc = errno == ENOENT ? 0 : pool_errno_status(errno);
-        if (rc == 0)
-            rc = pool_wipe_files(d) == 0 ? 0 : SHMBUS_ENOENT;
+        if (rc == 0) {
+            int n = pool_wipe_files(d);
+            rc = n > 0 ? 0 : n == 0 ? SHMBUS_ENOENT : n;
+        }
         free(d);
         return rc;
     }

@@ -51,7 +51,8 @@ static void wipe_dir(const char *path)
     rmdir(path);
 }
 
-/* Remove every file of the domain but the ctl file (its caller removes that last). */
+/* Remove every file of the domain but the ctl file (its caller removes that last).
+ * Returns how many segment files it removed, or an error. */
 int pool_wipe_files(const shmpool_domain *d)
 {
     char prefix[SHMPOOL_NAME_MAX + 16], path[PATH_MAX], ctl[SHMPOOL_NAME_MAX + 16];
@@ -63,14 +64,15 @@ int pool_wipe_files(const shmpool_domain *d)
     if (!dir)
         return pool_errno_status(errno);
     struct dirent *e;
+    int n = 0;
     while ((e = readdir(dir)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strcmp(e->d_name, ctl) != 0) {
             snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
-            unlink(path);
+            n += unlink(path) == 0;
         }
     }
     closedir(dir);
-    return 0;
+    return n;
 }
 
 struct aux_req {
@@ -99,7 +101,8 @@ static int aux_map(struct aux_req *r, int fd, bool fresh)
             atomic_store_explicit(&h->magic, AUX_MAGIC, memory_order_release);
     } else if (atomic_load_explicit(&h->magic, memory_order_acquire) != AUX_MAGIC ||
                h->size != r->size || strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
-        rc = SHMBUS_EBADSEG;
+        /* magic 0: its creator is still initialising it; an observer may retry */
+        rc = atomic_load(&h->magic) == 0 && r->d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
     }
     if (rc) {
         munmap(m, total);
@@ -161,7 +164,8 @@ int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
         if (fd < 0)
             return pool_errno_status(errno);
         struct stat st;
-        rc = fstat(fd, &st) != 0 ? pool_errno_status(errno)
+        rc = fstat(fd, &st) != 0                                 ? pool_errno_status(errno)
+             : st.st_size == 0                                     ? SHMBUS_EAGAIN
              : (uint64_t)st.st_size != size + sizeof(struct aux_hdr) ? SHMBUS_EBADSEG
                                                                       : aux_map(&r, fd, false);
         close(fd);

@@ -74,7 +74,8 @@ void shmpool_domain_opts_init(shmpool_domain_opts *opts);
  * wiped and starts clean. Blocks briefly on the domain's open/close file lock.
  * On success *out is owned by the caller: close it with shmpool_domain_close().
  * Errors: EINVAL (bad name), EACCES, ENOSPC, EBADSEG, ELIMIT (participant table full),
- * ESYS (errno kept). */
+ * ESYS (errno kept); for an observer also ENOENT (no such domain) and EAGAIN (its creator is
+ * still initialising it: try again shortly). */
 int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpool_domain **out);
 
 /* Leave the domain. Returns SHMBUS_EBUSY (and changes nothing) while this process still holds
@@ -174,6 +175,7 @@ int shmpool_block_release(shmbus_block *b);
 /* Payload. Writable only for blocks this process loaned; blocks acquired from a descriptor
  * are mapped read-only (unless this process also loans from the pool). */
 void *shmpool_block_data(const shmbus_block *b);
+shmpool_domain *shmpool_block_domain(const shmbus_block *b);
 uint64_t shmpool_block_capacity(const shmbus_block *b);
 
 /* Metadata written by the loaner (immutable while the block is held). */
@@ -212,9 +214,10 @@ int shmpool_block_describe(shmbus_block *b, uint64_t length, uint64_t user, shmp
 
 /* Take a hold on the block a descriptor names (weak upgrade): succeeds only while some
  * participant still holds exactly that generation and the header's sequence and owner match.
- * Otherwise SHMBUS_EEXPIRED. A descriptor naming an unknown pool, a class or index out of
- * range, or a length beyond the block gives SHMBUS_EBADDESC (ENOENT for a pool id this
- * domain does not have). On success *out is one new handle (release it). */
+ * Otherwise SHMBUS_EEXPIRED. SHMBUS_EBADDESC: a class or index out of range, a length beyond
+ * the block, sequence 0, or a held block whose length, timestamp or user field differ from
+ * the descriptor's (a forged descriptor). SHMBUS_ENOENT: a pool id this domain does not
+ * have. On success *out is one new handle (release it). */
 int shmpool_acquire(shmpool_domain *d, const shmpool_desc *desc, shmbus_block **out);
 
 /* Wire format: magic "SHMD", version, size, then the fields, all little-endian. */

@@ -20,6 +20,8 @@
 /* ---- subcommands (one file each) -------------------------------------------------------- */
 
 int bench_pool(int argc, char **argv);
+int bench_latency(int argc, char **argv); /* bench_latency.c */
+int bench_camera(int argc, char **argv);  /* bench_camera.c */
 
 /* ---- helpers (bench_main.c) ------------------------------------------------------------- */
 

@@ -19,8 +19,9 @@ static const struct bench_command {
 } commands[] = {
     {"pool", bench_pool,
      "loan, acquire and release against malloc and a mutex-protected shared pool"},
-    /* {"latency", bench_latency, "..."},  publish-to-receive latency */
-    /* {"camera", bench_camera, "..."},    camera-sized frames end to end */
+    {"latency", bench_latency,
+     "publish-to-receive latency and throughput, 64 B to 24 MiB, against nng copying"},
+    {"camera", bench_camera, "1080p and 4K frames to 1-4 subscribers, against nng copying"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,81 @@
+/* What every camera program does the same way: stop cleanly on SIGINT/SIGTERM, open the
+ * domain, report shmbus errors with their detail, wait for frames, parse option values.
+ * Uses only api/shmbus.h and libc.
+ *
+ * Signals: app_signals_init() blocks SIGINT, SIGTERM and SIGHUP in the calling thread before
+ * any other thread exists, so every thread (shmbus's reaper, discovery and transport threads
+ * too) inherits the block, and one small thread takes them with sigwait(). It sets the stop
+ * flag and makes app_stop_fd() readable; every wait in the programs polls that descriptor
+ * along with what it waits for, so a stop is seen at once and never lost between a check
+ * and a wait. A second signal (a second or more after the first) ends the process at once;
+ * the bus reclaims what it held. */
+#ifndef CAM_APP_H
+#define CAM_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shmbus.h"
+
+#define APP_DEFAULT_TOPIC "camera/front"
+
+typedef struct app_common {
+    const char *prog;   /* for messages */
+    const char *config; /* --config FILE, NULL: the embedded default */
+    const char *domain; /* --domain NAME, NULL: the config's */
+    const char *topic;  /* --topic T */
+    const char *name;   /* --name N: participant name shown by tools */
+} app_common;
+
+/* Call first in main(). Returns 0, or -1 (printed) if the signal thread cannot start. */
+int app_signals_init(const char *prog);
+bool app_stopping(void);
+int app_stop_fd(void);
+/* Sleep until the absolute CLOCK_MONOTONIC time deadline_ns; false if told to stop first. */
+bool app_sleep_until(uint64_t deadline_ns);
+
+uint64_t app_now_ns(void);
+
+/* "prog: what: <shmbus_strerror(rc)> (<shmbus_last_error()>)" on stderr. Call right after
+ * the failing call: the detail is only kept until the next shmbus call. */
+void app_fail(const char *prog, const char *what, int rc);
+
+/* Open the domain of c (config, domain, name). Prints the error; returns a shmbus status. */
+int app_open_domain(const app_common *c, shmbus_domain **out);
+
+/* Receiving with an end: a subscriber ends when its topic's publishers have all left (after
+ * at least one was seen) and everything they sent has been taken, unless `follow` is set. */
+typedef struct app_rx {
+    shmbus_sub *sub;
+    bool follow;    /* keep waiting for new publishers */
+    bool seen_pub;
+} app_rx;
+
+enum { APP_RX_END = 1 }; /* the publishers left, or a stop signal came */
+
+/* The next message (0, *out is the caller's), APP_RX_END, SHMBUS_ETIMEDOUT after timeout_ms
+ * (< 0: no timeout) or another shmbus error. */
+int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out);
+
+/* Sequence gaps per publisher (shmbus_msg_seq numbers each publisher's messages 1, 2, ...):
+ * the messages a subscriber never got between two it did get. */
+#define APP_SEQ_PUBS 16
+typedef struct app_seq {
+    uint64_t pub[APP_SEQ_PUBS], last[APP_SEQ_PUBS];
+    unsigned n;
+    uint64_t gaps; /* total */
+} app_seq;
+
+/* Note a received message; returns the gap just before it. */
+uint64_t app_seq_note(app_seq *t, const shmbus_msg *m);
+
+/* Option values. Each returns false if s is not valid. */
+bool app_parse_u64(const char *s, uint64_t *out);
+bool app_parse_size(const char *s, uint32_t *w, uint32_t *h);           /* "1920x1080" */
+bool app_parse_fps(const char *s, uint32_t *num, uint32_t *den);        /* "30", "30000/1001", "29.97" */
+
+/* Exit with a usage error: "prog: msg\nTry 'prog --help'." */
+_Noreturn void app_usage_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,147 @@
+/* shmbus-bench latency and camera, private: one publisher process fanning messages out to N
+ * subscriber processes, through shmbus or through plain nng pub/sub copying the payload.
+ * Names start with fo_ (the process tree and its protocol, bench_fanout.c) and bt_ (the two
+ * transports, bench_transport.c).
+ *
+ * Processes. The calling process (the bench command) never touches nng nor opens a domain:
+ * nng aborts a forked child that uses it after its parent did. For each group (a subscriber
+ * count) it forks a leader, the publisher, which forks its N subscribers before it opens
+ * anything; every process then opens its own domain and its own nng socket, so that both
+ * transports run in the same processes, one after the other. The processes talk over pipes:
+ * commands down to each subscriber, records (ready, acks with latencies, phase totals) up to
+ * the leader, results up to the command.
+ *
+ * A step measures one payload size on both transports, interleaved so that a machine whose
+ * load changes treats them alike: warm-up and latency (one message at a time, the next only
+ * after every subscriber acknowledged the last) on one then the other, then throughput (back
+ * to back, at most FO_WINDOW messages not yet acknowledged by the slowest subscriber) on one
+ * then the other. Which transport goes first alternates from step to step.
+ */
+#ifndef SHMBUS_BENCH_FANOUT_H
+#define SHMBUS_BENCH_FANOUT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bench.h"
+
+#define FO_MAX_SUBS 8
+#define FO_MAX_CLASSES 8
+#define FO_TOPIC "bench"
+#define FO_POOL "bench"
+#define FO_HISTORY 16     /* messages each publisher keeps held: no window may exceed it */
+#define FO_QUEUE_DEPTH 64 /* descriptors (shmbus) or messages (nng) queued per subscriber */
+#define FO_WINDOW 8       /* throughput: messages in flight; <= FO_HISTORY, <= FO_QUEUE_DEPTH */
+#define FO_PROBE_SIZE 64  /* the messages that prove every subscriber is connected */
+
+enum fo_transport { FO_SHMBUS, FO_NNG, FO_NTRANSPORTS };
+
+/* Where a run lives: a mkdtemp directory holding the domain's config file, its runtime
+ * directory and the nng baseline's ipc socket. Inherited by every process through fork. */
+typedef struct fo_env {
+    char dir[64];
+    char config[96];
+    char url[112];    /* ipc://<dir>/copy.ipc */
+    char domain[24];  /* base name; group k uses "<domain>-<k>" */
+    uint64_t max_size;
+} fo_env;
+
+/* Make the directory and write a config with one pool, classes of `sizes` (n of them, plus
+ * FO_PROBE_SIZE) holding enough blocks for FO_HISTORY + max_subs + slack each, and one
+ * topic FO_TOPIC on it. Prints what failed; 0 or 1. */
+int fo_env_create(fo_env *env, const uint64_t *sizes, unsigned n, int max_subs);
+/* Remove what fo_env_create made; warns about anything else left in the directory. */
+void fo_env_destroy(const fo_env *env);
+
+/* One payload size of a group. Counts of 0 skip the phase. With seconds > 0 the throughput
+ * phase runs about that long instead of tput_count messages (its count comes from the rate
+ * of a short calibration run). */
+typedef struct fo_step {
+    uint64_t size;
+    uint32_t warmup;
+    uint32_t lat_count;
+    uint32_t tput_count;
+    double seconds;
+} fo_step;
+
+typedef struct fo_group {
+    const fo_env *env;
+    int nsubs;
+    int index; /* domain "<env.domain>-<index>" */
+    const fo_step *steps;
+    int nsteps;
+    bool progress; /* a status line on stderr */
+    const char *label;
+} fo_group;
+
+/* What a step measured. Latencies in ns; loss summed over subscribers and over every phase
+ * of the step (warm-up included). */
+typedef struct fo_result {
+    uint64_t size;
+    int32_t nsubs;
+    int32_t transport;
+    uint64_t samples;      /* latency samples: messages x subscribers, missing ones excluded */
+    double p50_ns;         /* over every sample of every subscriber */
+    double p99_ns;         /* over the per-message maximum across subscribers (slowest) */
+    double max_ns;         /* the largest sample */
+    uint64_t tput_msgs;    /* messages of the throughput phase */
+    double msgs_per_s;     /* received by every subscriber, first send to last receive */
+    double pub_cpu_ns;     /* publisher process CPU time per message, throughput phase */
+    double sub_cpu_ns;     /* subscriber process CPU time per message, mean over them */
+    double pub_faults;     /* page faults of the publisher process per message, throughput */
+    double sub_faults;     /* page faults of a subscriber process per message, mean */
+    uint64_t expired;      /* shmbus counters: block gone before the subscriber got to it */
+    uint64_t dropped;      /* shmbus counters: descriptor never arrived */
+    uint64_t other;        /* shmbus counters: overflow (max_held) and invalid */
+    uint64_t missing;      /* sequence numbers a subscriber never saw (all causes) */
+    uint64_t stalls;       /* latency messages some subscriber did not acknowledge in time */
+} fo_result;
+
+/* Run a group: fork the leader, collect the results of step i into out[i][transport], reap
+ * everything and check that the domain left nothing in shared memory. 0, or 1 after
+ * printing what failed (*done says how many steps finished). */
+int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done);
+
+/* Percentile p (0..100] of v[0..n), nearest rank; sorts v. 0 if n is 0. */
+double fo_percentile(uint64_t *v, uint64_t n, double p);
+
+/* ---- transports (bench_transport.c) ----------------------------------------------------- */
+
+typedef struct bt_pub bt_pub;
+typedef struct bt_sub bt_sub;
+
+/* One message as a subscriber got it; the message itself was released already. */
+typedef struct bt_rx {
+    uint64_t seq;    /* 1, 2, ... per publisher */
+    uint64_t lat_ns; /* receive time minus publish time, CLOCK_MONOTONIC */
+    uint64_t len;
+} bt_rx;
+
+/* shmbus loss counters of a subscriber (all 0 for the nng baseline, which counts none). */
+typedef struct bt_loss {
+    uint64_t expired, dropped, other;
+} bt_loss;
+
+/* This process in messages: "publisher", "subscriber 2" (set after each fork). */
+extern char fo_role[32];
+
+/* Every bt_ call returns 0 or a negative SHMBUS_E* code, having printed on stderr what
+ * failed, prefixed with fo_role. */
+int bt_pub_open(const fo_env *env, enum fo_transport t, int group, bt_pub **out);
+/* shmbus: wait until n subscribers are connected; nng: nothing (the probes tell). */
+int bt_pub_wait(bt_pub *p, int n, int timeout_ms);
+/* Loan or allocate `size` bytes, fill every byte with the low byte of the sequence number
+ * (the camera writing its frame), and publish. nng: the sequence number and the send time
+ * overwrite the first 16 bytes just before nng_sendmsg. *seq: the message's number. */
+int bt_pub_send(bt_pub *p, uint64_t size, uint64_t *seq);
+int bt_pub_close(bt_pub *p);
+
+int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub **out);
+/* Receive one message, read its first and last byte, release it. SHMBUS_ETIMEDOUT after
+ * timeout_ms, SHMBUS_EINTR once bench_interrupted is set. */
+int bt_sub_recv(bt_sub *s, int timeout_ms, bt_rx *rx);
+void bt_sub_loss(bt_sub *s, bt_loss *out);
+int bt_sub_close(bt_sub *s);
+
+#endif

@@ -1,0 +1,320 @@
+/* shmbus-bench latency and camera: the two transports a message goes through.
+ *
+ *   shmbus    shmbus_pub_loan, write the payload in place, shmbus_pub_publish (which stamps
+ *             the time); the subscriber's shmbus_sub_recv maps the block, it reads the first
+ *             and last byte, shmbus_msg_release.
+ *   nng-copy  what one writes without shmbus: nng pub0 listening on ipc://, sub0 dialing it,
+ *             the whole payload in the message. nng_msg_alloc, write the payload, put the
+ *             sequence number and the time in its first 16 bytes, nng_sendmsg; the
+ *             subscriber's nng_recvmsg, read the first and last byte, nng_msg_free.
+ *
+ * Both write every payload byte with memset, so both pay the same "the producer wrote its
+ * message" cost. Only api/shmbus.h and nng's public headers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+#include "bench_fanout.h"
+#include "shmbus.h"
+
+#define RECV_SLICE_MS 100 /* receive waits in slices this long to notice bench_interrupted */
+
+char fo_role[32] = "bench";
+
+struct bt_pub {
+    enum fo_transport t;
+    uint64_t seq; /* the last message's number */
+    shmbus_domain *d;
+    shmbus_pub *p;
+    nng_socket sock;
+    bool sock_open;
+};
+
+struct bt_sub {
+    enum fo_transport t;
+    shmbus_domain *d;
+    shmbus_sub *s;
+    nng_socket sock;
+    bool sock_open;
+};
+
+static volatile unsigned char sink; /* what the subscribers read, so it is read */
+
+static int shmbus_fail(const char *call, int rc)
+{
+    const char *detail = shmbus_last_error();
+    fprintf(stderr, "shmbus-bench: %s: %s: %s (%s)%s%s\n", fo_role, call, shmbus_errname(rc),
+            shmbus_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "");
+    return rc;
+}
+
+static int nng_fail(const char *call, int rv)
+{
+    fprintf(stderr, "shmbus-bench: %s: %s: %s\n", fo_role, call, nng_strerror(rv));
+    return SHMBUS_ETRANSPORT;
+}
+
+static int domain_open(const fo_env *env, int group, const char *name, shmbus_domain **out)
+{
+    char dom[32];
+    snprintf(dom, sizeof dom, "%s-%d", env->domain, group);
+    shmbus_domain_opts o;
+    shmbus_domain_opts_init(&o);
+    o.config_path = env->config;
+    o.runtime_dir = env->dir;
+    o.name = name;
+    int rc = shmbus_domain_open(dom, &o, out);
+    return rc ? shmbus_fail("shmbus_domain_open", rc) : 0;
+}
+
+static void domain_close(shmbus_domain *d, int *status)
+{
+    int rc = shmbus_domain_close(d);
+    if (rc && *status == 0)
+        *status = shmbus_fail("shmbus_domain_close", rc);
+}
+
+/* ---- publisher -------------------------------------------------------------------------- */
+
+int bt_pub_open(const fo_env *env, enum fo_transport t, int group, bt_pub **out)
+{
+    bt_pub *p = calloc(1, sizeof *p);
+    if (!p)
+        return SHMBUS_ENOMEM;
+    p->t = t;
+    int rc, rv;
+    if (t == FO_SHMBUS) {
+        if ((rc = domain_open(env, group, "bench-pub", &p->d)) != 0)
+            goto fail_free;
+        if ((rc = shmbus_pub_open(p->d, FO_TOPIC, &p->p)) != 0) {
+            shmbus_fail("shmbus_pub_open", rc);
+            goto fail_domain;
+        }
+    } else {
+        if ((rv = nng_pub0_open(&p->sock)) != 0) {
+            rc = nng_fail("nng_pub0_open", rv);
+            goto fail_free;
+        }
+        p->sock_open = true;
+        /* pub0 drops what does not fit a subscriber's queue: room for more than a window */
+        if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, FO_QUEUE_DEPTH)) != 0) {
+            rc = nng_fail("NNG_OPT_SENDBUF", rv);
+            goto fail_sock;
+        }
+        if ((rv = nng_listen(p->sock, env->url, NULL, 0)) != 0) {
+            rc = nng_fail(env->url, rv);
+            goto fail_sock;
+        }
+    }
+    *out = p;
+    return 0;
+
+fail_sock:
+    nng_close(p->sock);
+fail_domain:
+    if (p->d)
+        shmbus_domain_close(p->d);
+fail_free:
+    free(p);
+    return rc;
+}
+
+int bt_pub_wait(bt_pub *p, int n, int timeout_ms)
+{
+    if (p->t != FO_SHMBUS)
+        return 0;
+    int rc = shmbus_pub_wait_subscribers(p->p, n, timeout_ms);
+    if (rc)
+        fprintf(stderr, "shmbus-bench: %s: %d of %d subscribers connected after %d ms\n",
+                fo_role, shmbus_pub_subscribers(p->p), n, timeout_ms);
+    return rc;
+}
+
+int bt_pub_send(bt_pub *p, uint64_t size, uint64_t *seq)
+{
+    uint64_t n = p->seq + 1;
+    int fill = (int)(n & 0xff);
+    if (p->t == FO_SHMBUS) {
+        shmbus_msg *m;
+        int rc = shmbus_pub_loan(p->p, size, &m);
+        if (rc)
+            return shmbus_fail("shmbus_pub_loan", rc);
+        memset(shmbus_msg_data(m), fill, (size_t)size);
+        rc = shmbus_pub_publish(p->p, m, size);
+        if (rc) {
+            if (rc != SHMBUS_ETRANSPORT)
+                shmbus_msg_release(m);
+            return shmbus_fail("shmbus_pub_publish", rc);
+        }
+    } else {
+        nng_msg *m;
+        int rv = nng_msg_alloc(&m, (size_t)size);
+        if (rv)
+            return nng_fail("nng_msg_alloc", rv);
+        unsigned char *body = nng_msg_body(m);
+        memset(body, fill, (size_t)size);
+        uint64_t stamp[2] = {n, bench_now_ns()};
+        memcpy(body, stamp, sizeof stamp);
+        if ((rv = nng_sendmsg(p->sock, m, 0)) != 0) {
+            nng_msg_free(m);
+            return nng_fail("nng_sendmsg", rv);
+        }
+    }
+    p->seq = n;
+    *seq = n;
+    return 0;
+}
+
+int bt_pub_close(bt_pub *p)
+{
+    int status = 0;
+    if (p->p) {
+        int rc = shmbus_pub_close(p->p);
+        if (rc)
+            status = shmbus_fail("shmbus_pub_close", rc);
+    }
+    if (p->d)
+        domain_close(p->d, &status);
+    if (p->sock_open)
+        nng_close(p->sock);
+    free(p);
+    return status;
+}
+
+/* ---- subscriber ------------------------------------------------------------------------- */
+
+int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub **out)
+{
+    bt_sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return SHMBUS_ENOMEM;
+    s->t = t;
+    int rc, rv = 0;
+    if (t == FO_SHMBUS) {
+        char name[32];
+        snprintf(name, sizeof name, "bench-sub%d", k);
+        if ((rc = domain_open(env, group, name, &s->d)) != 0)
+            goto fail_free;
+        if ((rc = shmbus_sub_open(s->d, FO_TOPIC, NULL, &s->s)) != 0) {
+            shmbus_fail("shmbus_sub_open", rc);
+            goto fail_domain;
+        }
+    } else {
+        const char *what = "nng_sub0_open";
+        if ((rv = nng_sub0_open(&s->sock)) != 0) {
+            rc = nng_fail(what, rv);
+            goto fail_free;
+        }
+        s->sock_open = true;
+        if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
+            what = "NNG_OPT_SUB_SUBSCRIBE";
+        else if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 0)) != 0)
+            what = "NNG_OPT_RECVMAXSZ"; /* the default, 1 MiB, would refuse larger messages */
+        else if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, FO_QUEUE_DEPTH)) != 0)
+            what = "NNG_OPT_RECVBUF";
+        else if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, RECV_SLICE_MS)) != 0)
+            what = "NNG_OPT_RECVTIMEO";
+        else if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 10)) != 0)
+            what = "NNG_OPT_RECONNMINT";
+        else if ((rv = nng_dial(s->sock, env->url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+            what = env->url; /* non-blocking: retries until the publisher listens */
+        if (rv) {
+            rc = nng_fail(what, rv);
+            goto fail_sock;
+        }
+    }
+    *out = s;
+    return 0;
+
+fail_sock:
+    nng_close(s->sock);
+fail_domain:
+    if (s->d)
+        shmbus_domain_close(s->d);
+fail_free:
+    free(s);
+    return rc;
+}
+
+static int recv_shmbus(bt_sub *s, int ms, bt_rx *rx)
+{
+    shmbus_msg *m;
+    int rc = shmbus_sub_recv(s->s, ms, &m);
+    if (rc == SHMBUS_ETIMEDOUT)
+        return rc;
+    if (rc)
+        return shmbus_fail("shmbus_sub_recv", rc);
+    uint64_t now = bench_now_ns(), ts = shmbus_msg_timestamp_ns(m);
+    rx->lat_ns = now > ts ? now - ts : 0;
+    rx->seq = shmbus_msg_seq(m);
+    rx->len = shmbus_msg_length(m);
+    const unsigned char *data = shmbus_msg_data(m);
+    if (rx->len)
+        sink = (unsigned char)(data[0] + data[rx->len - 1]);
+    rc = shmbus_msg_release(m);
+    return rc ? shmbus_fail("shmbus_msg_release", rc) : 0;
+}
+
+static int recv_nng(bt_sub *s, bt_rx *rx)
+{
+    nng_msg *m;
+    int rv = nng_recvmsg(s->sock, &m, 0);
+    if (rv == NNG_ETIMEDOUT)
+        return SHMBUS_ETIMEDOUT;
+    if (rv)
+        return nng_fail("nng_recvmsg", rv);
+    uint64_t now = bench_now_ns(), stamp[2] = {0, 0};
+    const unsigned char *body = nng_msg_body(m);
+    rx->len = nng_msg_len(m);
+    if (rx->len >= sizeof stamp)
+        memcpy(stamp, body, sizeof stamp);
+    if (rx->len)
+        sink = (unsigned char)(body[0] + body[rx->len - 1]);
+    nng_msg_free(m);
+    rx->seq = stamp[0];
+    rx->lat_ns = now > stamp[1] ? now - stamp[1] : 0;
+    return 0;
+}
+
+int bt_sub_recv(bt_sub *s, int timeout_ms, bt_rx *rx)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    for (;;) {
+        if (bench_interrupted)
+            return SHMBUS_EINTR;
+        int rc = s->t == FO_SHMBUS ? recv_shmbus(s, RECV_SLICE_MS, rx) : recv_nng(s, rx);
+        if (rc != SHMBUS_ETIMEDOUT)
+            return rc;
+        if (bench_now_ns() >= deadline)
+            return SHMBUS_ETIMEDOUT;
+    }
+}
+
+void bt_sub_loss(bt_sub *s, bt_loss *out)
+{
+    *out = (bt_loss){0, 0, 0};
+    shmbus_sub_counters c;
+    if (s->t == FO_SHMBUS && shmbus_sub_stats(s->s, &c) == 0)
+        *out = (bt_loss){c.expired, c.dropped, c.overflow + c.invalid};
+}
+
+int bt_sub_close(bt_sub *s)
+{
+    int status = 0;
+    if (s->s) {
+        int rc = shmbus_sub_close(s->s);
+        if (rc)
+            status = shmbus_fail("shmbus_sub_close", rc);
+    }
+    if (s->d)
+        domain_close(s->d, &status);
+    if (s->sock_open)
+        nng_close(s->sock);
+    free(s);
+    return status;
+}

@@ -1,0 +1,254 @@
+/* Helpers shared by the operator tools (see toolutil.h). */
+#include "toolutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- domain selection ------------------------------------------------------------------ */
+
+int tool_resolve_domain(const char *domain_opt, const char *config, char *name,
+                        shmbus_config_summary *summary)
+{
+    shmbus_config_summary local;
+    shmbus_config_summary *s = summary ? summary : &local;
+    int rc = shmbus_config_load(config, s);
+    if (rc)
+        return rc;
+    snprintf(name, TOOL_NAME_MAX, "%s", domain_opt && *domain_opt ? domain_opt : s->domain);
+    return 0;
+}
+
+int tool_observe(const char *name, shmbus_domain **out)
+{
+    shmbus_domain_opts o;
+    shmbus_domain_opts_init(&o);
+    o.observe = true;
+    int rc = shmbus_domain_open(name, &o, out);
+    /* An observer takes no lock, so it can find the segments of a domain that another
+     * process is creating right now, before their headers are written: SHMBUS_EBADSEG.
+     * Creation takes milliseconds; a layout that stays wrong is reported after a second. */
+    for (int i = 0; i < 20 && rc == SHMBUS_EBADSEG; i++) {
+        tool_sleep_ns(50 * 1000000ull);
+        rc = shmbus_domain_open(name, &o, out);
+    }
+    return rc;
+}
+
+void tool_error(const char *prog, int rc, const char *fmt, ...)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", shmbus_last_error());
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (detail[0] && strstr(what, detail) == NULL)
+        fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, shmbus_strerror(rc), detail);
+    else
+        fprintf(stderr, "%s: %s: %s\n", prog, what, shmbus_strerror(rc));
+}
+
+/* ---- numbers in ------------------------------------------------------------------------ */
+
+bool tool_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool tool_parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool tool_parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {
+        {"", 1},
+        {"B", 1},
+        {"KiB", 1ull << 10},
+        {"MiB", 1ull << 20},
+        {"GiB", 1ull << 30},
+        {"TiB", 1ull << 40},
+        {"kB", 1000ull},
+        {"KB", 1000ull},
+        {"MB", 1000000ull},
+        {"GB", 1000000000ull},
+        {"TB", 1000000000000ull},
+    };
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    uint64_t whole = 0, frac = 0, frac_div = 1;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - 9) / 10)
+            return false;
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (frac_div >= 1000000000000ull)
+                return false; /* more digits than any size needs */
+            frac = frac * 10 + (uint64_t)(*p - '0');
+            frac_div *= 10;
+        }
+    }
+    if (*p == ' ')
+        p++;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].unit) != 0)
+            continue;
+        uint64_t m = units[i].mult;
+        if (whole > UINT64_MAX / m)
+            return false;
+        uint64_t v = whole * m;
+        /* the fraction must come out as whole bytes: "1.5KiB" yes, "1.3B" no */
+        unsigned __int128 f = (unsigned __int128)frac * m;
+        if (f % frac_div != 0)
+            return false;
+        uint64_t add = (uint64_t)(f / frac_div);
+        if (v > UINT64_MAX - add)
+            return false;
+        *out = v + add;
+        return true;
+    }
+    return false;
+}
+
+/* ---- numbers out ----------------------------------------------------------------------- */
+
+const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    unsigned i = 0;
+    while (v >= 1024 && i < 5) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, len, v < 99.95 ? "%.1f %s" : "%.0f %s", v, u[i]);
+    return buf;
+}
+
+const char *tool_fmt_bw(char *buf, size_t len, double bps, bool compact)
+{
+    static const char *const u[] = {"", "k", "M", "G", "T"};
+    if (!(bps > 0)) {
+        snprintf(buf, len, compact ? "0" : "0 B/s");
+        return buf;
+    }
+    unsigned i = 0;
+    while (bps >= 999.95 && i < 4) {
+        bps /= 1000;
+        i++;
+    }
+    const char *fmt = bps < 9.995 && i ? "%.2f" : bps < 99.95 && i ? "%.1f" : "%.0f";
+    char num[32];
+    snprintf(num, sizeof num, fmt, bps);
+    if (compact)
+        snprintf(buf, len, "%s%s", num, u[i]);
+    else
+        snprintf(buf, len, "%s %sB/s", num, u[i]);
+    return buf;
+}
+
+const char *tool_fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+    double us = (double)ns / 1e3;
+    if (us < 1000)
+        snprintf(buf, len, us < 10 ? "%.1f us" : "%.0f us", us);
+    else if (us < 1e6)
+        snprintf(buf, len, us < 1e4 ? "%.2f ms" : us < 1e5 ? "%.1f ms" : "%.0f ms", us / 1e3);
+    else if (us < 60e6)
+        snprintf(buf, len, "%.1f s", us / 1e6);
+    else if (us < 3600e6)
+        snprintf(buf, len, "%.0f min", us / 60e6);
+    else
+        snprintf(buf, len, "%.1f h", us / 3600e6);
+    return buf;
+}
+
+const char *tool_fmt_hz(char *buf, size_t len, double hz)
+{
+    if (!(hz > 0))
+        snprintf(buf, len, "0");
+    else if (hz < 10)
+        snprintf(buf, len, "%.2f", hz);
+    else if (hz < 1000)
+        snprintf(buf, len, "%.1f", hz);
+    else
+        snprintf(buf, len, "%.0f", hz);
+    return buf;
+}
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+uint64_t tool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void tool_sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+                          .tv_nsec = (long)(ns % 1000000000ull)};
+    nanosleep(&ts, NULL);
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+void tool_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* a closed stdout (| head) must end the loop, through EPIPE, not kill the process
+     * before it leaves its domain */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool tool_stop_requested(void) { return g_stop != 0; }
