@@ -200,6 +200,19 @@ static int topic_differs(const struct reg_topic *t, const bus_topic_cfg *c)
            t->full_wait_ms != c->full_wait_ms || t->queue_depth != c->queue_depth;
 }
 
+static int incompatible(const struct reg_topic *t, const bus_topic_cfg *c)
+{
+    return bus_errno(SHMBUS_EINCOMPAT,
+                     "topic \"%s\": this configuration defines it (pool %s, history %u, "
+                     "max_message_size %llu, max_held %u, wait %d ms, queue %u) unlike the "
+                     "running domain (pool %s, history %u, max_message_size %llu, max_held %u, "
+                     "wait %d ms, queue %u)",
+                     t->name, c->pool, c->history, (unsigned long long)c->max_message_size,
+                     c->max_held, c->full_wait_ms, c->queue_depth, t->pool, t->history,
+                     (unsigned long long)t->max_message_size, t->max_held, t->full_wait_ms,
+                     t->queue_depth);
+}
+
 struct topic_req {
     bus_domain *d;
     const bus_topic_cfg *cfg;
@@ -223,16 +236,7 @@ static int topic_register_locked(void *arg)
         if (strcmp(t->name, q->name) != 0)
             continue;
         if (topic_differs(t, q->cfg))
-            return bus_errno(SHMBUS_EINCOMPAT,
-                             "topic \"%s\": this configuration defines it (pool %s, history %u, "
-                             "max_message_size %llu, max_held %u, wait %d ms, queue %u) unlike "
-                             "the running domain (pool %s, history %u, max_message_size %llu, "
-                             "max_held %u, wait %d ms, queue %u)",
-                             q->name, q->cfg->pool, q->cfg->history,
-                             (unsigned long long)q->cfg->max_message_size, q->cfg->max_held,
-                             q->cfg->full_wait_ms, q->cfg->queue_depth, t->pool, t->history,
-                             (unsigned long long)t->max_message_size, t->max_held,
-                             t->full_wait_ms, t->queue_depth);
+            return incompatible(t, q->cfg);
         q->idx = i;
         return 0;
     }
@@ -265,12 +269,14 @@ static int lookup_topic(bus_domain *d, const char *name)
 
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx)
 {
+    const bus_topic_cfg *c = bus_config_topic(&d->cfg, name);
     int i = lookup_topic(d, name);
-    if (i >= 0) {
+    if (i >= 0) { /* a topic this configuration lists must match the running definition */
+        if (c && topic_differs(&d->reg->topics[i], c))
+            return incompatible(&d->reg->topics[i], c);
         *idx = (unsigned)i;
         return 0;
     }
-    const bus_topic_cfg *c = bus_config_topic(&d->cfg, name);
     bus_topic_cfg tmpl;
     if (!c) {
         if (!d->cfg.has_default_topic)

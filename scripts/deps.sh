@@ -4,9 +4,9 @@
 set -euo pipefail
 
 # build and run: compiler, cmake, the libraries; tests: tmux (monitor screen test), clang and
-# its runtime (libFuzzer), procps (ps/pgrep in scripts)
+# its runtime (libFuzzer), valgrind (memcheck round trip), procps (ps/pgrep in scripts)
 pkgs=(build-essential cmake pkg-config libnng-dev libcjson-dev libcmocka-dev
-      libncurses-dev procps tmux clang libclang-rt-14-dev)
+      libncurses-dev procps tmux clang libclang-rt-14-dev valgrind)
 
 missing=()
 for p in "${pkgs[@]}"; do

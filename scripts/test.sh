@@ -4,7 +4,8 @@
 #   2. the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the concurrency tests under ThreadSanitizer
 #   4. the libFuzzer harnesses, each for SHMBUS_FUZZ_SECONDS (default 15)
-#   5. shmbus-chaos for SHMBUS_CHAOS_SECONDS (default 30): kills, stops, checksums, leaks
+#   5. a publish/subscribe round trip under valgrind memcheck
+#   6. shmbus-chaos for SHMBUS_CHAOS_SECONDS (default 30): kills, stops, checksums, leaks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -18,9 +19,12 @@ run() { # run DIR SANITIZER [ctest args...]
 }
 
 run build ""
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run build-asan address
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+  UBSAN_OPTIONS=print_stacktrace=1 run build-asan address
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run build-tsan thread -L concurrency
 scripts/fuzz.sh "${SHMBUS_FUZZ_SECONDS:-15}"
+echo "=== valgrind ==="
+scripts/valgrind-roundtrip.sh build
 echo "=== chaos ==="
 build/bin/shmbus-chaos --seconds "${SHMBUS_CHAOS_SECONDS:-30}" --seed "${SHMBUS_CHAOS_SEED:-$RANDOM}"
 echo "=== all test runs passed in $((SECONDS - start)) s ==="

@@ -163,6 +163,7 @@ struct opts {
     int pubs, subs;
     uint64_t seed;
     bool json;
+    bool verbose; /* one line per kill and its reclaim time, on stderr */
 };
 
 struct slot {
@@ -275,6 +276,9 @@ static int controller(const struct opts *o)
             for (int k = 0; k < npk; k++) {
                 if (reclaimed(s, pk[k].pid)) {
                     double ms = (double)(now - pk[k].at) / 1e6;
+                    if (o->verbose)
+                        fprintf(stderr, "kill of pid %d reclaimed after %.1f ms\n",
+                                (int)pk[k].pid, ms);
                     if (ms > max_reclaim_ms)
                         max_reclaim_ms = ms;
                     pk[k--] = pk[--npk];
@@ -381,7 +385,7 @@ static int controller(const struct opts *o)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shmbus-chaos [--seconds S] [--publishers P] [--subscribers N] [--seed X] "
-               "[--json]\n"
+               "[--json] [--verbose]\n"
                "Runs P publisher and N subscriber processes (plus one that does both) on a\n"
                "private domain at full speed with checksummed payloads of random sizes, SIGKILLs\n"
                "and restarts them and SIGSTOPs/SIGCONTs them at random, then checks: no payload\n"
@@ -407,8 +411,8 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return usage(stdout), 0;
-        if (!strcmp(a, "--json")) {
-            o.json = true;
+        if (!strcmp(a, "--json") || !strcmp(a, "--verbose")) {
+            *(a[2] == 'j' ? &o.json : &o.verbose) = true;
             continue;
         }
         if (!v)

@@ -1,0 +1,947 @@
+/* Isolation between the processes of a domain: who may join it (file modes and groups across
+ * real uids), what a subscriber may touch (payloads mapped read-only), and what is left of a
+ * domain whose processes all crashed (the next one to open it starts clean;
+ * shmbus_domain_remove() clears it and refuses while a participant lives).
+ *
+ * Same rules as test_pubsub.c: every child is forked before the test process opens anything,
+ * the test process never uses nng itself (no publisher or subscriber of its own), children
+ * report through their exit status and a line on stderr, and the test process asserts at the
+ * end that nothing named shmbus.<domain>.* is left in the shm directory. Each test has its own
+ * domain "iso<pid>x<n>" and a runtime directory under its own mkdtemp directory.
+ *
+ * The permission test needs root: its children become other uids and groups, numeric ids
+ * that need no entry in /etc/passwd or /etc/group. Without root it skips and says why.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "pubsub_common.h"
+
+#define ISO_GROUP 4243    /* G: the group of pubsub/iso_group.json */
+#define ISO_MEMBER 4242   /* uid and primary gid of a process that is in G */
+#define ISO_STRANGER 4244 /* uid and gid of a process that is not */
+#define CHILD_SKIP 77     /* a child's status: this environment cannot run the test */
+#define WAIT_MS ps_patience(5000) /* a connection that should form at once: fail after this */
+
+/* ---- fixture and helpers -------------------------------------------------------------------- */
+
+static const char *shm_dir(void)
+{
+    const char *s = getenv("SHMBUS_SHM_DIR");
+    return s && *s ? s : "/dev/shm";
+}
+
+/* Names of shmbus.<dom>.* in the shm directory, into names (may be NULL); how many. */
+static int leftovers(const char *dom, char *names, size_t len)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
+    if (names && len)
+        names[0] = 0;
+    DIR *dp = opendir(shm_dir());
+    if (!dp)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (names && strlen(names) + strlen(de->d_name) + 2 < len)
+            strcat(strcat(names, " "), de->d_name);
+        n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+static void remove_leftovers(const char *dom)
+{
+    char prefix[64], path[512];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
+    DIR *dp = opendir(shm_dir());
+    if (!dp)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", shm_dir(), de->d_name);
+            unlink(path);
+        }
+    closedir(dp);
+}
+
+static unsigned g_iso;
+
+/* ps_setup, with this file's domain names. */
+static int iso_setup(void **state)
+{
+    int rc = ps_setup(state);
+    if (rc == 0) {
+        ps_env *e = *state;
+        snprintf(e->dom, sizeof e->dom, "iso%dx%u", (int)getpid(), ++g_iso);
+        remove_leftovers(e->dom); /* an earlier run with this pid may have crashed */
+    }
+    return rc;
+}
+#define ISO_TEST(f) cmocka_unit_test_setup_teardown(f, iso_setup, ps_teardown)
+
+static void rundir_of(const ps_env *e, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/shmbus.%s", e->tmpdir, e->dom);
+}
+
+/* Entries of a directory whose names end with `suffix`; -1 if it cannot be read. */
+static int count_entries(const char *dir, const char *suffix)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        size_t l = strlen(de->d_name), s = strlen(suffix);
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && l >= s &&
+            strcmp(de->d_name + l - s, suffix) == 0)
+            n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+/* Append a clause to a "; "-separated list of problems. */
+static void note(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    if (n && n + 2 < len) {
+        strcpy(buf + n, "; ");
+        n += 2;
+    }
+    if (n + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+static void require_root(const char *why)
+{
+    if (geteuid() != 0) {
+        print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
+        skip();
+    }
+}
+
+/* In a child: become uid/gid with exactly the supplementary groups given (CHILD_SKIP if the
+ * sandbox refuses). Changing credentials clears the parent-death signal: set it again. */
+static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+    if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        fprintf(stderr, "child %d: cannot become uid %d gid %d: %s\n", (int)getpid(), (int)uid,
+                (int)gid, strerror(errno));
+        _exit(CHILD_SKIP);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    PS_CHECK(geteuid() == uid && getegid() == gid, "still uid %d gid %d", (int)geteuid(),
+             (int)getegid());
+}
+
+/* In a child: close every channel but chans[mine], and keep the child's ends of that one. */
+static void child_chans(ps_chan *chans, unsigned n, unsigned mine)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (i == mine)
+            ps_chan_child(&chans[i]);
+        else
+            ps_chan_close(&chans[i]);
+}
+
+static void child_hear(ps_chan *c, char token)
+{
+    PS_CHECK(ps_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
+             token);
+}
+
+static void child_tell(ps_chan *c, char token)
+{
+    PS_CHECK(ps_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
+}
+
+/* Kill a child with SIGKILL and reap it, asserting that the kill is what ended it. */
+static void kill9(pid_t pid, const char *what)
+{
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int rc = ps_wait(pid, PS_SAFETY_MS);
+    if (rc != 128 + SIGKILL)
+        fail_msg("%s (pid %d) ended with %d before it was killed (see its stderr)", what,
+                 (int)pid, rc);
+}
+
+/* Poll until pool `pool` has no block in use; the last totals. */
+static shmbus_class_stats wait_pool_empty(shmbus_domain *d, const char *pool, int timeout_ms)
+{
+    uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        shmbus_class_stats t = ps_pool_totals(d, pool);
+        if (t.used == 0 || ps_now_ns() > deadline)
+            return t;
+        ps_sleep_ms(5);
+    }
+}
+
+/* ---- 1. mode 0660 and a group: members in, everyone else out ---------------------------------- */
+
+#define GRP_N 8 /* messages each way: no more than the topics' history, so none can expire */
+
+typedef struct grp_shared {
+    _Atomic unsigned r2m, m2r; /* intact messages that arrived, each way */
+    int member_rc;             /* the member's shmbus_domain_open */
+    char member_err[512], root_err[512];
+    int stranger_rc, stranger_observe_rc, stranger_connect_errno, stranger_opendir_errno;
+    char stranger_err[256], stranger_observe_err[256];
+    char sock[108]; /* a publisher's socket file, for the stranger to try */
+} grp_shared;
+
+/* Publish GRP_N messages on p and take GRP_N from s (another process's publisher); count the
+ * intact ones in *got and note what went wrong in err. */
+static void grp_exchange(shmbus_pub *p, shmbus_sub *s, uint32_t src, _Atomic unsigned *got,
+                         char *err, size_t errlen)
+{
+    if (shmbus_pub_wait_subscribers(p, 1, WAIT_MS) != 0)
+        note(err, errlen, "its publisher got no subscriber within %d ms", WAIT_MS);
+    else
+        for (uint64_t k = 1; k <= GRP_N; k++) {
+            int rc = ps_publish(p, 512, k, src, 0);
+            if (rc) {
+                note(err, errlen, "publishing message %llu: %s (%s)", (unsigned long long)k,
+                     shmbus_errname(rc), shmbus_last_error());
+                break;
+            }
+        }
+    if (shmbus_sub_wait_publishers(s, 1, WAIT_MS) != 0) {
+        note(err, errlen, "its subscriber connected to no publisher within %d ms", WAIT_MS);
+        return;
+    }
+    for (uint64_t k = 1; k <= GRP_N; k++) {
+        shmbus_msg *m = NULL;
+        int rc = shmbus_sub_recv(s, WAIT_MS, &m);
+        if (rc) {
+            note(err, errlen, "receiving message %llu: %s (%s)", (unsigned long long)k,
+                 shmbus_errname(rc), shmbus_last_error());
+            return;
+        }
+        ps_hdr h;
+        bool ok = ps_check_msg(m, &h) == 0 && h.seq == k && h.src != src;
+        shmbus_msg_release(m);
+        if (!ok) {
+            note(err, errlen, "message %llu is not intact or not in order", (unsigned long long)k);
+            return;
+        }
+        atomic_fetch_add(got, 1);
+    }
+}
+
+/* Both sides, once their publisher and subscriber are open: say ready, exchange on 'x', say
+ * done, close on 'q'. */
+static int grp_run(ps_chan *c, shmbus_domain *d, shmbus_pub *p, shmbus_sub *s, uint32_t src,
+                   _Atomic unsigned *got, char *err, size_t errlen)
+{
+    child_tell(c, 'r');
+    child_hear(c, 'x');
+    grp_exchange(p, s, src, got, err, errlen);
+    child_tell(c, 'd');
+    child_hear(c, 'q');
+    PS_OK(shmbus_sub_close(s));
+    PS_OK(shmbus_pub_close(p));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+/* root: publishes on r2m, subscribes to m2r. */
+static int grp_root(const ps_env *e, ps_chan *c, grp_shared *sh)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_pub *p = NULL;
+    shmbus_sub *s = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_pub_open(d, "r2m", &p));
+    PS_OK(shmbus_sub_open(d, "m2r", NULL, &s));
+    return grp_run(c, d, p, s, 1, &sh->m2r, sh->root_err, sizeof sh->root_err);
+}
+
+/* uid ISO_MEMBER, in group G: publishes on m2r, subscribes to r2m. */
+static int grp_member(const ps_env *e, ps_chan *c, grp_shared *sh)
+{
+    become(ISO_MEMBER, ISO_MEMBER, (const gid_t[]){ISO_GROUP}, 1);
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_pub *p = NULL;
+    shmbus_sub *s = NULL;
+    int rc = sh->member_rc = ps_domain_open(e, &d);
+    const char *what = "shmbus_domain_open";
+    if (rc == 0 && (rc = shmbus_pub_open(d, "m2r", &p)) != 0)
+        what = "shmbus_pub_open(m2r)";
+    else if (rc == 0 && (rc = shmbus_sub_open(d, "r2m", NULL, &s)) != 0)
+        what = "shmbus_sub_open(r2m)";
+    if (rc) {
+        note(sh->member_err, sizeof sh->member_err, "%s: %s (%s)", what, shmbus_errname(rc),
+             shmbus_last_error());
+        _exit(PS_FAIL);
+    }
+    return grp_run(c, d, p, s, 2, &sh->r2m, sh->member_err, sizeof sh->member_err);
+}
+
+/* uid ISO_STRANGER, not in G: tries to join, to watch, to connect to a publisher's socket
+ * and to list the runtime directory. */
+static int grp_stranger(const ps_env *e, ps_chan *c, grp_shared *sh)
+{
+    become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
+    child_hear(c, 'g');
+    /* Else EACCES could come from the configuration file rather than the domain. */
+    PS_CHECK(access(e->config, R_OK) == 0, "%s is not readable here: %s", e->config,
+             strerror(errno));
+    shmbus_domain *d = NULL;
+    sh->stranger_rc = ps_domain_open(e, &d);
+    snprintf(sh->stranger_err, sizeof sh->stranger_err, "%s", shmbus_last_error());
+    if (d)
+        shmbus_domain_close(d);
+    shmbus_domain_opts o;
+    shmbus_domain_opts_init(&o);
+    o.config_path = e->config;
+    o.runtime_dir = e->tmpdir;
+    o.observe = true;
+    d = NULL;
+    sh->stranger_observe_rc = shmbus_domain_open(e->dom, &o, &d);
+    snprintf(sh->stranger_observe_err, sizeof sh->stranger_observe_err, "%s",
+             shmbus_last_error());
+    if (d)
+        shmbus_domain_close(d);
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    PS_CHECK(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sh->sock);
+    sh->stranger_connect_errno = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    close(fd);
+    char rd[256];
+    rundir_of(e, rd, sizeof rd);
+    DIR *dp = opendir(rd);
+    sh->stranger_opendir_errno = dp ? 0 : errno;
+    if (dp)
+        closedir(dp);
+    return 0;
+}
+
+/* Check type, permission bits and group of path; note what differs. */
+static void check_node(const char *path, mode_t type, unsigned mode, char *pr, size_t len)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        note(pr, len, "%s: %s", path, strerror(errno));
+        return;
+    }
+    if ((st.st_mode & S_IFMT) != type)
+        note(pr, len, "%s is of type %o, expected %o", path, st.st_mode & S_IFMT, type);
+    if ((st.st_mode & 0777) != mode)
+        note(pr, len, "%s has mode %04o, expected %04o", path, st.st_mode & 0777, mode);
+    if (st.st_gid != ISO_GROUP)
+        note(pr, len, "%s has group %u, expected %u", path, (unsigned)st.st_gid, ISO_GROUP);
+}
+
+/* Every segment 0660 and group G; the runtime directory 0770 and G; every socket in it
+ * 0660 and G. Returns how many sockets; a socket path goes to sock. */
+static int check_domain_files(const ps_env *e, char *sock, size_t socklen, char *pr,
+                              size_t len)
+{
+    char prefix[64], path[512];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", e->dom);
+    DIR *dp = opendir(shm_dir());
+    assert_non_null(dp);
+    struct dirent *de;
+    int nseg = 0;
+    while ((de = readdir(dp)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", shm_dir(), de->d_name);
+            check_node(path, S_IFREG, 0660, pr, len);
+            nseg++;
+        }
+    closedir(dp);
+    if (nseg < 3)
+        note(pr, len, "only %d segments (expected ctl, reg and pool.frames at least)", nseg);
+
+    char rd[256];
+    rundir_of(e, rd, sizeof rd);
+    check_node(rd, S_IFDIR, 0770, pr, len);
+    int nsock = 0;
+    if ((dp = opendir(rd)) == NULL) {
+        note(pr, len, "%s: %s", rd, strerror(errno));
+        return 0;
+    }
+    while ((de = readdir(dp)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", rd, de->d_name);
+        check_node(path, S_IFSOCK, 0660, pr, len);
+        if (nsock++ == 0 && strlen(path) < socklen)
+            memcpy(sock, path, strlen(path) + 1);
+    }
+    closedir(dp);
+    return nsock;
+}
+
+static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_refused(
+    void **state)
+{
+    require_root("run children as other uids and groups");
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "iso_group.json");
+    assert_int_equal(chmod(e->tmpdir, 0755), 0); /* others must reach <tmpdir>/shmbus.<dom> */
+    grp_shared *sh = ps_shared(e, sizeof *sh);
+    enum { ROOT, MEMBER, STRANGER, N };
+    ps_chan ch[N];
+    pid_t pid[N];
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_make(&ch[i]);
+    for (unsigned i = 0; i < N; i++) {
+        if ((pid[i] = ps_fork()) == 0) {
+            child_chans(ch, N, i);
+            _exit(i == ROOT     ? grp_root(e, &ch[i], sh)
+                  : i == MEMBER ? grp_member(e, &ch[i], sh)
+                                : grp_stranger(e, &ch[i], sh));
+        }
+    }
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_parent(&ch[i]);
+
+    shmbus_domain *d = ps_open_domain(e); /* root creates it: 0660, group G */
+    ps_tell_child(&ch[ROOT], 'g');
+    ps_hear_child(&ch[ROOT], 'r', PS_CHILD_MS, "root child opened its publisher and subscriber");
+    ps_tell_child(&ch[MEMBER], 'g');
+    if (ps_hear(ch[MEMBER].up[0], 'r', PS_CHILD_MS) != 0) {
+        int rc = ps_wait(pid[MEMBER], PS_CHILD_MS);
+        if (rc == CHILD_SKIP) {
+            print_message("    skipped: this sandbox does not let a child change its uid\n");
+            skip();
+        }
+        fail_msg("uid %d in group %d could not join the domain (status %d): member_rc %s: %s",
+                 ISO_MEMBER, ISO_GROUP, rc, shmbus_errname(sh->member_rc), sh->member_err);
+    }
+
+    /* Both publishers listen now: every file the domain made belongs to G. */
+    char problems[4096] = "";
+    int nsock = check_domain_files(e, sh->sock, sizeof sh->sock, problems, sizeof problems);
+    if (nsock != 2)
+        note(problems, sizeof problems, "%d entries in the runtime directory, expected the 2 "
+                                        "publishers' sockets", nsock);
+    int before = leftovers(e->dom, NULL, 0);
+
+    ps_tell_child(&ch[STRANGER], 'g');
+    int rc = ps_wait(pid[STRANGER], PS_CHILD_MS);
+    if (rc == CHILD_SKIP) {
+        print_message("    skipped: this sandbox does not let a child change its uid\n");
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    print_message("    uid %d (not in the group): join %s \"%s\"; observe %s \"%s\"; connect to "
+                  "a publisher's socket: %s; list the runtime directory: %s\n",
+                  ISO_STRANGER, shmbus_errname(sh->stranger_rc), sh->stranger_err,
+                  shmbus_errname(sh->stranger_observe_rc), sh->stranger_observe_err,
+                  strerror(sh->stranger_connect_errno), strerror(sh->stranger_opendir_errno));
+    if (sh->stranger_rc != SHMBUS_EACCES || !strcasestr(sh->stranger_err, "permission denied"))
+        note(problems, sizeof problems, "a uid outside the group opening the domain got %s "
+             "(\"%s\"), expected SHMBUS_EACCES saying \"permission denied\"",
+             shmbus_errname(sh->stranger_rc), sh->stranger_err);
+    if (sh->stranger_observe_rc != SHMBUS_EACCES)
+        note(problems, sizeof problems, "a uid outside the group observing the domain got %s "
+             "(\"%s\"), expected SHMBUS_EACCES", shmbus_errname(sh->stranger_observe_rc),
+             sh->stranger_observe_err);
+    if (sh->stranger_connect_errno != EACCES)
+        note(problems, sizeof problems, "a uid outside the group connecting to %s got \"%s\", "
+             "expected EACCES", sh->sock, strerror(sh->stranger_connect_errno));
+    if (sh->stranger_opendir_errno != EACCES)
+        note(problems, sizeof problems, "a uid outside the group listing the runtime "
+             "directory got \"%s\", expected EACCES", strerror(sh->stranger_opendir_errno));
+    /* The refused attempts changed nothing. */
+    assert_int_equal(leftovers(e->dom, NULL, 0), before);
+    shmbus_snapshot *snap = NULL;
+    ps_assert_ok(shmbus_snapshot_take(d, &snap));
+    unsigned nparts = snap->nparticipants;
+    shmbus_snapshot_free(snap);
+    if (nparts != 3)
+        note(problems, sizeof problems, "%u participants after the stranger's attempts, "
+             "expected 3 (test process, root child, member)", nparts);
+
+    ps_tell_child(&ch[ROOT], 'x');
+    ps_tell_child(&ch[MEMBER], 'x');
+    ps_hear_child(&ch[ROOT], 'd', PS_CHILD_MS, "root child exchanged");
+    ps_hear_child(&ch[MEMBER], 'd', PS_CHILD_MS, "member child exchanged");
+    ps_tell_child(&ch[ROOT], 'q');
+    ps_tell_child(&ch[MEMBER], 'q');
+    ps_expect_ok(pid[ROOT], PS_CHILD_MS, "root child");
+    ps_expect_ok(pid[MEMBER], PS_CHILD_MS, "member child");
+    print_message("    root -> member: %u of %d intact%s%s\n", atomic_load(&sh->r2m), GRP_N,
+                  sh->member_err[0] ? "; member: " : "", sh->member_err);
+    print_message("    member -> root: %u of %d intact%s%s\n", atomic_load(&sh->m2r), GRP_N,
+                  sh->root_err[0] ? "; root: " : "", sh->root_err);
+    if (atomic_load(&sh->r2m) != GRP_N)
+        note(problems, sizeof problems, "the group member (uid %d) received %u of %d messages "
+             "from root's publisher (%s)", ISO_MEMBER, atomic_load(&sh->r2m), GRP_N,
+             sh->member_err);
+    if (atomic_load(&sh->m2r) != GRP_N)
+        note(problems, sizeof problems, "root received %u of %d messages from the group "
+             "member's publisher (%s)", atomic_load(&sh->m2r), GRP_N, sh->root_err);
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_close(&ch[i]);
+    ps_assert_pool_drained(d, "frames", 0);
+    ps_close_domain(e, d);
+    if (problems[0])
+        fail_msg("%s", problems);
+}
+
+/* ---- 2. subscribers cannot write into payloads ---------------------------------------------- */
+
+#define RO_HELD 3 /* frames both subscribers hold when one of them scribbles */
+#define RO_N 40   /* frames in all */
+#define RO_LEN 3000
+#define RO_WROTE 42 /* the scribbler's status if its write went through */
+
+typedef struct ro_shared {
+    _Atomic uint64_t good; /* frames the intact subscriber has checked */
+} ro_shared;
+
+static int ro_publisher(const ps_env *e, ps_chan *c, ro_shared *sh)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_pub *p = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_pub_open(d, "t", &p));
+    PS_OK(shmbus_pub_wait_subscribers(p, 2, PS_SAFETY_MS));
+    for (uint64_t k = 1; k <= RO_HELD; k++)
+        PS_OK(ps_publish(p, RO_LEN, k, 7, 0));
+    child_tell(c, 'p');
+    child_hear(c, 'c'); /* the scribbler is dead now */
+    for (uint64_t k = RO_HELD + 1; k <= RO_N; k++) {
+        PS_OK(ps_publish(p, RO_LEN, k, 7, k == RO_N ? PS_FLAG_FINAL : 0));
+        PS_CHECK(ps_wait_counter(&sh->good, k, PS_SAFETY_MS) == 0,
+                 "the intact subscriber stalled at %llu", (unsigned long long)atomic_load(&sh->good));
+    }
+    child_tell(c, 'd');
+    child_hear(c, 'q');
+    PS_OK(shmbus_pub_close(p));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+/* Take RO_HELD frames and keep them; tell 'h'. */
+static void ro_take(const ps_env *e, ps_chan *c, shmbus_domain **d, shmbus_sub **s,
+                    shmbus_msg **held)
+{
+    child_hear(c, 'g');
+    PS_OK(ps_domain_open(e, d));
+    PS_OK(shmbus_sub_open(*d, "t", NULL, s));
+    for (unsigned k = 0; k < RO_HELD; k++) {
+        held[k] = ps_recv_one(*s, "held frame");
+        ps_hdr h;
+        PS_CHECK(ps_check_msg(held[k], &h) == 0 && h.seq == k + 1, "frame %u is not intact", k + 1);
+    }
+    child_tell(c, 'h');
+}
+
+/* Only subscribes, never loans: writes into the frames it holds, on 'w'. */
+static int ro_scribbler(const ps_env *e, ps_chan *c)
+{
+    shmbus_domain *d;
+    shmbus_sub *s;
+    shmbus_msg *held[RO_HELD];
+    ro_take(e, c, &d, &s, held);
+    child_hear(c, 'w');
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    for (unsigned k = 0; k < RO_HELD; k++) {
+        volatile uint8_t *b = (uint8_t *)shmbus_msg_data(held[k]); /* const cast away */
+        b[PS_MIN_LEN + 100] ^= 0xff;
+        b[0] ^= 0xff;
+    }
+    fprintf(stderr, "child %d: wrote into %d received frames without a fault\n", (int)getpid(),
+            RO_HELD);
+    _exit(RO_WROTE);
+}
+
+/* Holds the same frames; checks them on 'v' (after the scribbler died), then the rest. */
+static int ro_reader(const ps_env *e, ps_chan *c, ro_shared *sh)
+{
+    shmbus_domain *d;
+    shmbus_sub *s;
+    shmbus_msg *held[RO_HELD];
+    ro_take(e, c, &d, &s, held);
+    child_hear(c, 'v');
+    for (unsigned k = 0; k < RO_HELD; k++) {
+        ps_hdr h;
+        PS_CHECK(ps_check_msg(held[k], &h) == 0,
+                 "frame %u changed while this subscriber held it: another process's write "
+                 "reached it", k + 1);
+        PS_OK(shmbus_msg_release(held[k]));
+    }
+    atomic_store(&sh->good, RO_HELD);
+    child_tell(c, 'v');
+    for (uint64_t k = RO_HELD + 1; k <= RO_N; k++) {
+        ps_expect_seq(ps_recv_one(s, "frame after the scribbler died"), k);
+        atomic_store(&sh->good, k);
+    }
+    shmbus_sub_counters st = ps_sub_stats(s);
+    PS_CHECK(st.received == RO_N && st.expired + st.dropped + st.overflow + st.invalid == 0,
+             PS_SUB_FMT, PS_SUB_ARGS(st));
+    child_tell(c, 'd');
+    child_hear(c, 'q');
+    PS_OK(shmbus_sub_close(s));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_one(
+    void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "iso_plain.json");
+    ro_shared *sh = ps_shared(e, sizeof *sh);
+    enum { PUB, SCRIBBLER, READER, N };
+    ps_chan ch[N];
+    pid_t pid[N];
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_make(&ch[i]);
+    for (unsigned i = 0; i < N; i++) {
+        if ((pid[i] = ps_fork()) == 0) {
+            child_chans(ch, N, i);
+            _exit(i == PUB         ? ro_publisher(e, &ch[i], sh)
+                  : i == SCRIBBLER ? ro_scribbler(e, &ch[i])
+                                   : ro_reader(e, &ch[i], sh));
+        }
+    }
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_parent(&ch[i]);
+    shmbus_domain *d = ps_open_domain(e);
+    for (unsigned i = 0; i < N; i++)
+        ps_tell_child(&ch[i], 'g');
+    ps_hear_child(&ch[PUB], 'p', PS_CHILD_MS, "publisher published the first frames");
+    ps_hear_child(&ch[SCRIBBLER], 'h', PS_CHILD_MS, "scribbler holds frames");
+    ps_hear_child(&ch[READER], 'h', PS_CHILD_MS, "reader holds frames");
+
+    ps_tell_child(&ch[SCRIBBLER], 'w');
+    int rc = ps_wait(pid[SCRIBBLER], PS_CHILD_MS);
+    char problems[1024] = "";
+    if (rc == RO_WROTE)
+        note(problems, sizeof problems, "a process that only subscribes wrote into a received "
+                                        "payload without a fault: payloads are mapped writable");
+    else if (rc != 128 + SIGSEGV)
+        fail_msg("the scribbler ended with status %d, expected SIGSEGV (%d)", rc, 128 + SIGSEGV);
+
+    ps_tell_child(&ch[READER], 'v');
+    if (ps_hear(ch[READER].up[0], 'v', PS_CHILD_MS) != 0)
+        fail_msg("%s%sthe other subscriber's copy of the frames is not intact (status %d; see "
+                 "its stderr)", problems, problems[0] ? "; " : "", ps_wait(pid[READER], 1000));
+    ps_tell_child(&ch[PUB], 'c');
+    ps_hear_child(&ch[PUB], 'd', PS_CHILD_MS, "publisher went on after the scribbler died");
+    ps_hear_child(&ch[READER], 'd', PS_CHILD_MS, "reader took every frame");
+    ps_tell_child(&ch[PUB], 'q');
+    ps_tell_child(&ch[READER], 'q');
+    ps_expect_ok(pid[PUB], PS_CHILD_MS, "publisher");
+    ps_expect_ok(pid[READER], PS_CHILD_MS, "reader");
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_close(&ch[i]);
+
+    shmbus_class_stats t = wait_pool_empty(d, "frames", ps_patience(2000));
+    print_message("    after the scribbler's SIGSEGV: %u blocks in use, %llu loans, %llu frees, "
+                  "%llu holds reclaimed\n", t.used, (unsigned long long)t.loans,
+                  (unsigned long long)t.frees, (unsigned long long)t.reclaims);
+    if (t.reclaims < RO_HELD)
+        note(problems, sizeof problems, "%llu holds reclaimed, expected the dead scribbler's %d",
+             (unsigned long long)t.reclaims, RO_HELD);
+    ps_assert_pool_drained(d, "frames", RO_N);
+    ps_close_domain(e, d);
+    if (problems[0])
+        fail_msg("%s", problems);
+}
+
+/* ---- 4. a domain whose every process crashed ------------------------------------------------- */
+
+#define CR_N 6 /* messages the crashing children publish and hold */
+
+/* Publishes CR_N on "t" and keeps a loan it never publishes, a block loaned straight from the
+ * pool and the named node "n" with its lock held; on 'm' publishes one more. Waits to die. */
+static int crash_publisher(const ps_env *e, ps_chan *c)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_pub *p = NULL;
+    shmbus_pool *pool = NULL;
+    shmbus_msg *loan = NULL, *raw = NULL, *node = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_pub_open(d, "t", &p));
+    PS_OK(shmbus_pub_wait_subscribers(p, 1, PS_SAFETY_MS));
+    for (uint64_t k = 1; k <= CR_N; k++)
+        PS_OK(ps_publish(p, 1000, k, 3, 0));
+    PS_OK(shmbus_pub_loan(p, 1000, &loan));
+    PS_OK(shmbus_pool_open(d, "frames", NULL, 0, &pool));
+    PS_OK(shmbus_pool_loan(pool, 100, 0, &raw));
+    PS_OK(shmbus_node_get(pool, "n", 64, &node, NULL));
+    PS_OK(shmbus_node_lock(node));
+    child_tell(c, 'h');
+    child_hear(c, 'm');
+    PS_OK(ps_publish(p, 1000, CR_N + 1, 3, 0));
+    for (;;)
+        ps_sleep_ms(1000);
+}
+
+/* Takes every message on "t" and holds them all. Waits to die. */
+static int crash_subscriber(const ps_env *e, ps_chan *c)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_sub *s = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_sub_open(d, "t", NULL, &s));
+    child_tell(c, 'r');
+    for (uint64_t k = 1; k <= CR_N; k++) {
+        shmbus_msg *m = ps_recv_one(s, "crash subscriber");
+        ps_hdr h;
+        PS_CHECK(ps_check_msg(m, &h) == 0 && h.seq == k, "message %llu", (unsigned long long)k);
+    }
+    child_tell(c, 'h');
+    shmbus_msg *m = ps_recv_one(s, "message published after shmbus_domain_remove was refused");
+    ps_hdr h;
+    PS_CHECK(ps_check_msg(m, &h) == 0 && h.seq == CR_N + 1, "message %d", CR_N + 1);
+    child_tell(c, 'm');
+    for (;;)
+        ps_sleep_ms(1000);
+}
+
+/* Start the two crashing children on "t" and wait until both hold their messages. */
+static void crash_start(ps_env *e, ps_chan *ch, unsigned first)
+{
+    ps_tell_child(&ch[first], 'g');
+    ps_hear_child(&ch[first], 'r', PS_CHILD_MS, "crash subscriber opened");
+    ps_tell_child(&ch[first + 1], 'g');
+    ps_hear_child(&ch[first + 1], 'h', PS_CHILD_MS, "crash publisher holds its messages");
+    ps_hear_child(&ch[first], 'h', PS_CHILD_MS, "crash subscriber holds its messages");
+    char rd[256];
+    rundir_of(e, rd, sizeof rd);
+    /* The premise: a running domain has segments and a publisher's socket. */
+    assert_true(leftovers(e->dom, NULL, 0) >= 3);
+    assert_int_equal(count_entries(rd, ".ipc"), 1);
+}
+
+/* Opened after the crash: a late subscriber asking for history, then a new publisher. */
+static int fresh_subscriber(const ps_env *e, ps_chan *c)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_sub *s = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_sub_open(d, "t", &(shmbus_sub_opts){.history = true}, &s));
+    shmbus_msg *m = NULL;
+    int rc = shmbus_sub_recv(s, 0, &m);
+    PS_CHECK(rc == SHMBUS_EAGAIN, "a subscriber of the restarted domain got %s (seq %llu) "
+             "before anyone published: a dead publisher's history survived",
+             shmbus_errname(rc), rc == 0 ? (unsigned long long)shmbus_msg_seq(m) : 0ull);
+    child_tell(c, 'r');
+    for (uint64_t k = 1; k <= CR_N; k++)
+        ps_expect_seq(ps_recv_one(s, "fresh subscriber"), k);
+    shmbus_sub_counters st = ps_sub_stats(s);
+    PS_CHECK(st.received == CR_N && st.expired + st.dropped + st.overflow + st.invalid == 0,
+             PS_SUB_FMT, PS_SUB_ARGS(st));
+    child_tell(c, 'd');
+    child_hear(c, 'q');
+    PS_OK(shmbus_sub_close(s));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static int fresh_publisher(const ps_env *e, ps_chan *c)
+{
+    child_hear(c, 'g');
+    shmbus_domain *d = NULL;
+    shmbus_pub *p = NULL;
+    PS_OK(ps_domain_open(e, &d));
+    PS_OK(shmbus_pub_open(d, "t", &p));
+    PS_OK(shmbus_pub_wait_subscribers(p, 1, PS_SAFETY_MS));
+    for (uint64_t k = 1; k <= CR_N; k++)
+        PS_OK(ps_publish(p, 1000, k, 4, 0));
+    child_tell(c, 'd');
+    child_hear(c, 'q');
+    PS_OK(shmbus_pub_close(p));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static void test_domain_whose_every_process_crashed_starts_clean_for_the_next_opener(
+    void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "iso_plain.json");
+    enum { CSUB, CPUB, FSUB, FPUB, N };
+    ps_chan ch[N];
+    pid_t pid[N];
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_make(&ch[i]);
+    for (unsigned i = 0; i < N; i++) {
+        if ((pid[i] = ps_fork()) == 0) {
+            child_chans(ch, N, i);
+            _exit(i == CSUB   ? crash_subscriber(e, &ch[i])
+                  : i == CPUB ? crash_publisher(e, &ch[i])
+                  : i == FSUB ? fresh_subscriber(e, &ch[i])
+                              : fresh_publisher(e, &ch[i]));
+        }
+    }
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_parent(&ch[i]);
+    crash_start(e, ch, CSUB);
+    kill9(pid[CSUB], "crash subscriber");
+    kill9(pid[CPUB], "crash publisher");
+    char names[1024];
+    leftovers(e->dom, names, sizeof names);
+    print_message("    left by the crashed processes:%s\n", names);
+
+    /* The next process to open the domain finds nobody alive and starts clean. */
+    shmbus_domain *d = ps_open_domain(e);
+    shmbus_snapshot *snap = NULL;
+    ps_assert_ok(shmbus_snapshot_take(d, &snap));
+    char problems[2048] = "";
+    if (snap->nparticipants != 1 || snap->participants[0].pid != getpid())
+        note(problems, sizeof problems, "%u participants after reopening (expected only the "
+             "test process)", snap->nparticipants);
+    for (unsigned i = 0; i < snap->ntopics; i++)
+        if (snap->topics[i].npubs || snap->topics[i].nsubs)
+            note(problems, sizeof problems, "topic %s still lists %u publishers and %u "
+                 "subscribers of the dead processes", snap->topics[i].def.name,
+                 snap->topics[i].npubs, snap->topics[i].nsubs);
+    shmbus_snapshot_free(snap);
+    shmbus_class_stats t = ps_pool_totals(d, "frames");
+    if (t.used || t.loans || t.total != 32)
+        note(problems, sizeof problems, "pool frames after reopening: %u of %u blocks in use, "
+             "%llu loans (expected a fresh pool)", t.used, t.total, (unsigned long long)t.loans);
+    char rd[256];
+    rundir_of(e, rd, sizeof rd);
+    if (count_entries(rd, ".ipc") != 0)
+        note(problems, sizeof problems, "%d stale socket files in %s", count_entries(rd, ".ipc"),
+             rd);
+    /* The dead publisher held node "n" and its lock: the node is new and its lock free. */
+    shmbus_pool *pool = NULL;
+    shmbus_msg *node = NULL;
+    bool created = false;
+    ps_assert_ok(shmbus_pool_open(d, "frames", NULL, 0, &pool));
+    ps_assert_ok(shmbus_node_get(pool, "n", 64, &node, &created));
+    if (!created)
+        note(problems, sizeof problems, "node \"n\" of a dead process survived the restart");
+    ps_assert_ok(shmbus_node_lock(node));
+    ps_assert_ok(shmbus_node_unlock(node));
+    ps_assert_ok(shmbus_msg_release(node));
+
+    /* Topics are usable: a late subscriber with history, then a new publisher. */
+    ps_tell_child(&ch[FSUB], 'g');
+    ps_hear_child(&ch[FSUB], 'r', PS_CHILD_MS, "fresh subscriber opened");
+    ps_tell_child(&ch[FPUB], 'g');
+    ps_hear_child(&ch[FPUB], 'd', PS_CHILD_MS, "fresh publisher published");
+    ps_hear_child(&ch[FSUB], 'd', PS_CHILD_MS, "fresh subscriber received");
+    ps_tell_child(&ch[FSUB], 'q');
+    ps_tell_child(&ch[FPUB], 'q');
+    ps_expect_ok(pid[FSUB], PS_CHILD_MS, "fresh subscriber");
+    ps_expect_ok(pid[FPUB], PS_CHILD_MS, "fresh publisher");
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_close(&ch[i]);
+    ps_assert_pool_drained(d, "frames", 0);
+    ps_close_domain(e, d);
+    if (problems[0])
+        fail_msg("%s", problems);
+}
+
+static bool listed(const char *dom)
+{
+    char names[64][32];
+    int n = shmbus_domain_list(NULL, names, 64);
+    for (int i = 0; i < n && i < 64; i++)
+        if (strcmp(names[i], dom) == 0)
+            return true;
+    return false;
+}
+
+static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_dead_domain(
+    void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "iso_plain.json");
+    enum { CSUB, CPUB, N };
+    ps_chan ch[N];
+    pid_t pid[N];
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_make(&ch[i]);
+    for (unsigned i = 0; i < N; i++) {
+        if ((pid[i] = ps_fork()) == 0) {
+            child_chans(ch, N, i);
+            _exit(i == CSUB ? crash_subscriber(e, &ch[i]) : crash_publisher(e, &ch[i]));
+        }
+    }
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_parent(&ch[i]);
+    crash_start(e, ch, CSUB);
+    char rd[256];
+    rundir_of(e, rd, sizeof rd);
+    assert_true(listed(e->dom));
+    int segs = leftovers(e->dom, NULL, 0);
+
+    /* Alive: refused, and nothing changes for the running processes. */
+    ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY);
+    assert_int_equal(leftovers(e->dom, NULL, 0), segs);
+    assert_int_equal(count_entries(rd, ".ipc"), 1);
+    ps_tell_child(&ch[CPUB], 'm');
+    ps_hear_child(&ch[CSUB], 'm', PS_CHILD_MS, "the pair still works after a refused remove");
+
+    kill9(pid[CSUB], "crash subscriber");
+    ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY); /* the publisher lives */
+    assert_int_equal(leftovers(e->dom, NULL, 0), segs);
+
+    kill9(pid[CPUB], "crash publisher");
+    ps_assert_ok(shmbus_domain_remove(e->dom, NULL));
+    char names[1024];
+    if (leftovers(e->dom, names, sizeof names) != 0)
+        fail_msg("shmbus_domain_remove left%s", names);
+    if (access(rd, F_OK) == 0)
+        fail_msg("shmbus_domain_remove left the runtime directory %s", rd);
+    assert_false(listed(e->dom));
+    ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_ENOENT); /* nothing left to remove */
+    for (unsigned i = 0; i < N; i++)
+        ps_chan_close(&ch[i]);
+
+    /* And the name can be used again. */
+    shmbus_domain *d = ps_open_domain(e);
+    shmbus_class_stats t = ps_pool_totals(d, "frames");
+    assert_int_equal(t.used, 0);
+    assert_int_equal(t.loans, 0);
+    ps_close_domain(e, d);
+}
+
+/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        ISO_TEST(test_group_member_uid_publishes_and_subscribes_and_other_uids_are_refused),
+        ISO_TEST(test_subscriber_writing_into_a_received_payload_faults_and_harms_no_one),
+        ISO_TEST(test_domain_whose_every_process_crashed_starts_clean_for_the_next_opener),
+        ISO_TEST(test_domain_remove_refuses_while_a_participant_lives_and_clears_a_dead_domain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
