@@ -130,7 +130,8 @@ SHMBUS_API int shmbus_sub_open(shmbus_domain *d, const char *topic, const shmbus
 SHMBUS_API int shmbus_sub_close(shmbus_sub *s);
 
 /* Receive the next message. timeout_ms < 0 blocks until one comes; 0 returns SHMBUS_EAGAIN
- * at once if none is ready; > 0 waits up to that long (SHMBUS_ETIMEDOUT). *out is one
+ * at once if none is ready; > 0 waits up to that long (SHMBUS_ETIMEDOUT). A signal handled
+ * while waiting ends the wait with SHMBUS_EINTR. *out is one
  * read-only handle: release it. Descriptors whose message is gone ("expired"), beyond the
  * topic's max_held, or malformed are counted (shmbus_sub_stats) and skipped, never returned.
  * Thread-safe, but messages are numbered per publisher, so one receiving thread keeps order. */
