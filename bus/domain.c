@@ -508,7 +508,7 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
         if ((rc = shmpool_domain_serialize(d->pd, rundir_make_locked, d)) != 0)
             goto fail_reg;
         /* A file's pools are made now, so a full /dev/shm fails at start-up. The embedded
-         * default's pool (181 MiB) is made only when a topic first uses it. */
+         * default's pool (229 MiB) is made only when a topic first uses it. */
         if ((opts->config_path || opts->config) && (rc = open_pools(d)) != 0)
             goto fail_reg;
         for (unsigned i = 0; i < d->cfg.ntopics; i++) {

@@ -1,9 +1,10 @@
-/* shmbus-demo (pool level): one publisher process writes 1080p RGB frames into pooled shared
+/* pool-demo: shmbus below topics. One publisher process writes 1080p RGB frames into pooled shared
  * memory and hands 64-byte descriptors to three subscriber processes over pipes; each
  * subscriber reads the frame in place, checks it and releases it. The publisher keeps its
  * last HISTORY frames held, so a subscriber that falls further behind gets "expired".
  *
- * Uses only api/shmbus.h. Replaced as the main job by the camera demo once the bus exists.
+ * Uses only api/shmbus.h: pools, messages and 64-byte descriptors, the layer the topics are
+ * built on, for programs that carry descriptors over their own channels.
  */
 #include <errno.h>
 #include <inttypes.h>
