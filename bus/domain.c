@@ -316,7 +316,9 @@ int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
 static int rundir_make_locked(void *arg)
 {
     bus_domain *d = arg;
-    unsigned dmode = d->cfg.mode | ((d->cfg.mode & 0444) >> 2); /* x wherever r */
+    /* x wherever r; with a group, set-group-ID so that every socket file made in it gets the
+     * group too (nng creates them with the creator's group otherwise) */
+    unsigned dmode = d->cfg.mode | ((d->cfg.mode & 0444) >> 2) | (d->cfg.gid >= 0 ? S_ISGID : 0);
     if (mkdir(d->rundir, dmode) == 0) {
         if (chmod(d->rundir, dmode) != 0 ||
             (d->cfg.gid >= 0 && chown(d->rundir, (uid_t)-1, (gid_t)d->cfg.gid) != 0))
@@ -420,7 +422,7 @@ static int resolve_rundir(bus_domain *d, const bus_domain_opts *o)
     return 0;
 }
 
-static int open_pools(bus_domain *d)
+static int open_pools(bus_domain *d, const char *shm_dir)
 {
     for (unsigned i = 0; i < d->cfg.npools; i++) {
         const bus_pool_cfg *pc = &d->cfg.pools[i];
@@ -429,10 +431,14 @@ static int open_pools(bus_domain *d)
         if (rc == SHMBUS_EINCOMPAT)
             return bus_errno(rc, "pool \"%s\": the running domain has it with other size "
                                  "classes than this configuration", pc->name);
-        if (rc == SHMBUS_ENOSPC)
-            return bus_errno(rc, "pool \"%s\" needs %llu bytes of shared memory in %s",
-                             pc->name, (unsigned long long)bus_config_memory(&d->cfg),
-                             getenv("SHMBUS_SHM_DIR") ? getenv("SHMBUS_SHM_DIR") : "/dev/shm");
+        if (rc == SHMBUS_ENOSPC) {
+            uint64_t need = 0;
+            shmpool_pool_size(pc->classes, pc->nclasses, &need);
+            return bus_errno(rc, "pool \"%s\" needs %llu bytes of shared memory in %s (all "
+                                 "pools of the configuration: %llu)",
+                             pc->name, (unsigned long long)need, shm_dir,
+                             (unsigned long long)bus_config_memory(&d->cfg));
+        }
         if (rc)
             return bus_errno(rc, "pool \"%s\"", pc->name);
     }
@@ -509,7 +515,10 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
             goto fail_reg;
         /* A file's pools are made now, so a full /dev/shm fails at start-up. The embedded
          * default's pool (229 MiB) is made only when a topic first uses it. */
-        if ((opts->config_path || opts->config) && (rc = open_pools(d)) != 0)
+        const char *shm_dir = opts->shm_dir         ? opts->shm_dir
+                              : getenv("SHMBUS_SHM_DIR") ? getenv("SHMBUS_SHM_DIR")
+                                                         : "/dev/shm";
+        if ((opts->config_path || opts->config) && (rc = open_pools(d, shm_dir)) != 0)
             goto fail_reg;
         for (unsigned i = 0; i < d->cfg.ntopics; i++) {
             unsigned idx;

@@ -72,8 +72,9 @@ struct shmbus_sub {
     int recvfd;
     _Atomic int peers;     /* connected publisher pipes */
     _Atomic int64_t held;  /* messages the user holds */
-    pthread_mutex_t lock;  /* guards peer, pending */
+    pthread_mutex_t lock;  /* guards peer, pending, dial_error */
     struct sub_peer peer[REG_MAX_PUBS];
+    char dial_error[160]; /* why the last dial failed ("" if none), for wait_publishers */
     bus_msg **pending;     /* history to deliver before live messages */
     unsigned npending, pending_head;
     struct shmbus_sub *next; /* in d->subs, guarded by d->lock */

@@ -84,6 +84,9 @@ static int listen_on(bus_pub *p)
         rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)d->cfg.mode);
     if (rv == 0)
         rv = nng_listener_start(l, 0);
+    /* the directory's set-group-ID bit gives the socket file its group; make sure of it */
+    if (rv == 0 && d->cfg.gid >= 0 && chown(p->reg->endpoint, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
+        return bus_errno(SHMBUS_EACCES, "giving %s to group %ld", p->reg->endpoint, d->cfg.gid);
     if (rv)
         return bus_errno(rv == NNG_EPERM ? SHMBUS_EACCES : SHMBUS_ETRANSPORT,
                          "listening on %s: %s", url, nng_strerror(rv));

@@ -4,6 +4,7 @@
  * dropped descriptors), overflow (we already held max_held messages). */
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,20 @@ void bus_sub_sync_peers(bus_sub *s)
             nng_dialer_close(pp->dialer);
             pp->dial_id = 0;
         }
-        if (id && nng_dial(s->sock, url, &pp->dialer, NNG_FLAG_NONBLOCK) == 0)
+        if (!id)
+            continue;
+        /* nng dials in the background and keeps its reasons to itself: look for the usual
+         * ones first (no descriptor left, no access to the socket file) to report them. A
+         * blocking dial could hang on a stopped publisher, so we do not try one. */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || access(url + 6, R_OK | W_OK) != 0)
+            snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        int rv = nng_dial(s->sock, url, &pp->dialer, NNG_FLAG_NONBLOCK);
+        if (rv != 0)
+            snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, nng_strerror(rv));
+        else
             pp->dial_id = id;
     }
     pthread_mutex_unlock(&s->lock);
@@ -375,7 +389,17 @@ int bus_sub_publishers(bus_sub *s) { return s ? atomic_load(&s->peers) : SHMBUS_
 
 int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms)
 {
-    return s ? bus_wait_peers(&s->peers, n, timeout_ms) : SHMBUS_EINVAL;
+    if (!s)
+        return SHMBUS_EINVAL;
+    int rc = bus_wait_peers(&s->peers, n, timeout_ms);
+    if (rc == SHMBUS_ETIMEDOUT) {
+        pthread_mutex_lock(&s->lock);
+        bus_errno(rc, "topic \"%s\": %d of %d publishers connected after %d ms%s%s", s->t->name,
+                  atomic_load(&s->peers), n, timeout_ms, s->dial_error[0] ? "; last " : "",
+                  s->dial_error);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
 }
 
 void bus_sub_counters_get(const bus_sub *s, bus_sub_counters *c)

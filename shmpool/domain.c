@@ -233,8 +233,10 @@ static int ctl_init(shmpool_domain *d)
     if (ftruncate(d->fd, (off_t)size) != 0)
         return pool_errno_status(errno);
     int err = posix_fallocate(d->fd, 0, (off_t)size);
-    if (err)
+    if (err) {
+        errno = err; /* posix_fallocate returns its error; callers report errno */
         return pool_errno_status(err);
+    }
     void *m = ctl_mmap(d, size, PROT_READ | PROT_WRITE);
     if (m == MAP_FAILED)
         return pool_errno_status(errno);

@@ -31,6 +31,8 @@ int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size)
     if (ftruncate(fd, (off_t)size) != 0)
         return pool_errno_status(errno);
     int err = posix_fallocate(fd, 0, (off_t)size);
+    if (err)
+        errno = err; /* posix_fallocate returns its error; callers report errno */
     return err ? pool_errno_status(err) : 0;
 }
 

@@ -32,9 +32,9 @@
 #define ISO_MEMBER 4242   /* uid and primary gid of a process that is in G */
 #define ISO_STRANGER 4244 /* uid and gid of a process that is not */
 #define CHILD_SKIP 77     /* a child's status: this environment cannot run the test */
-#define WAIT_MS ps_patience(5000) /* a connection that should form at once: fail after this */
+#define WAIT_MS ps_patience(2000) /* a connection that should form at once: fail after this */
 
-/* ---- fixture and helpers -------------------------------------------------------------------- */
+/* ---- fixture and helpers --------------------------------------------------------------------- */
 
 static const char *shm_dir(void)
 {
@@ -200,7 +200,7 @@ static shmbus_class_stats wait_pool_empty(shmbus_domain *d, const char *pool, in
     }
 }
 
-/* ---- 1. mode 0660 and a group: members in, everyone else out ---------------------------------- */
+/* ---- mode 0660 and a group: members in, everyone else out ------------------------------------ */
 
 #define GRP_N 8 /* messages each way: no more than the topics' history, so none can expire */
 
@@ -401,6 +401,11 @@ static int check_domain_files(const ps_env *e, char *sock, size_t socklen, char 
     return nsock;
 }
 
+/* Library bug (open as of this writing): segments and the runtime directory get group G, but
+ * the publishers' socket files keep the group of the process that listens (bus/pub.c
+ * listen_on() sets only NNG_OPT_IPC_PERMISSIONS; bus/domain.c rundir_make_locked() makes the
+ * directory without S_ISGID), so a member of G that is neither the owner nor in the owner's
+ * group cannot connect to a publisher of another uid: root -> member fails. */
 static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_refused(
     void **state)
 {
@@ -510,7 +515,7 @@ static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_re
         fail_msg("%s", problems);
 }
 
-/* ---- 2. subscribers cannot write into payloads ---------------------------------------------- */
+/* ---- subscribers cannot write into payloads -------------------------------------------------- */
 
 #define RO_HELD 3 /* frames both subscribers hold when one of them scribbles */
 #define RO_N 40   /* frames in all */
@@ -536,7 +541,8 @@ static int ro_publisher(const ps_env *e, ps_chan *c, ro_shared *sh)
     for (uint64_t k = RO_HELD + 1; k <= RO_N; k++) {
         PS_OK(ps_publish(p, RO_LEN, k, 7, k == RO_N ? PS_FLAG_FINAL : 0));
         PS_CHECK(ps_wait_counter(&sh->good, k, PS_SAFETY_MS) == 0,
-                 "the intact subscriber stalled at %llu", (unsigned long long)atomic_load(&sh->good));
+                 "the intact subscriber stalled at %llu",
+                 (unsigned long long)atomic_load(&sh->good));
     }
     child_tell(c, 'd');
     child_hear(c, 'q');
@@ -675,7 +681,7 @@ static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_
         fail_msg("%s", problems);
 }
 
-/* ---- 4. a domain whose every process crashed ------------------------------------------------- */
+/* ---- a domain whose every process crashed ---------------------------------------------------- */
 
 #define CR_N 6 /* messages the crashing children publish and hold */
 
