@@ -115,6 +115,30 @@ int app_open_domain(const app_common *c, shmbus_domain **out)
     return rc;
 }
 
+int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s)
+{
+    if (app_open_domain(c, d) != 0)
+        return 1;
+    shmbus_sub_opts so = {.history = c->history};
+    int rc = shmbus_sub_open(*d, c->topic, &so, s);
+    if (rc) {
+        app_fail(c->prog, "subscribing", rc);
+        shmbus_domain_close(*d);
+        return 1;
+    }
+    return 0;
+}
+
+int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d)
+{
+    int rc;
+    if ((rc = shmbus_sub_close(s)) != 0 || (rc = shmbus_domain_close(d)) != 0) {
+        app_fail(c->prog, "closing", rc);
+        return 1;
+    }
+    return 0;
+}
+
 int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
 {
     int fd;
@@ -246,4 +270,36 @@ void app_usage_error(const char *prog, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", prog);
     exit(2);
+}
+
+int app_getopt(app_common *c, int argc, char **argv, const struct option *longopts)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        if (opt >= APP_OPT_OWN)
+            return opt;
+        switch (opt) {
+        case APP_OPT_CONFIG: c->config = optarg; break;
+        case APP_OPT_DOMAIN: c->domain = optarg; break;
+        case APP_OPT_TOPIC: c->topic = optarg; break;
+        case APP_OPT_NAME: c->name = optarg; break;
+        case APP_OPT_SUMMARY: c->summary = optarg; break;
+        case APP_OPT_COUNT:
+            if (!app_parse_u64(optarg, &c->count))
+                app_usage_error(c->prog, "--count %s: expected a number", optarg);
+            break;
+        case APP_OPT_DELAY:
+            if (!app_parse_u64(optarg, &c->delay_ms) || c->delay_ms > 3600000)
+                app_usage_error(c->prog, "--delay-ms %s: expected milliseconds", optarg);
+            break;
+        case APP_OPT_FOLLOW: c->follow = true; break;
+        case APP_OPT_HISTORY: c->history = true; break;
+        case 'q': c->quiet = true; break;
+        case 'h': fputs(c->usage, stdout); exit(0);
+        default: app_usage_error(c->prog, "unknown option");
+        }
+    }
+    if (optind < argc)
+        app_usage_error(c->prog, "unexpected argument \"%s\"", argv[optind]);
+    return -1;
 }

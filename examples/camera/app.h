@@ -1,5 +1,6 @@
-/* What every camera program does the same way: stop cleanly on SIGINT/SIGTERM, open the
- * domain, report shmbus errors with their detail, wait for frames, parse option values.
+/* What every camera program does the same way: stop cleanly on SIGINT/SIGTERM, parse the
+ * options they share, open the domain, report shmbus errors with their detail, subscribe and
+ * wait for frames, parse option values.
  * Uses only api/shmbus.h and libc.
  *
  * Signals: app_signals_init() blocks SIGINT, SIGTERM and SIGHUP in the calling thread before
@@ -12,6 +13,7 @@
 #ifndef CAM_APP_H
 #define CAM_APP_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,13 +21,41 @@
 
 #define APP_DEFAULT_TOPIC "camera/front"
 
+/* The options the programs take alike (app_getopt). Set prog, usage and topic first. */
 typedef struct app_common {
-    const char *prog;   /* for messages */
-    const char *config; /* --config FILE, NULL: the embedded default */
-    const char *domain; /* --domain NAME, NULL: the config's */
-    const char *topic;  /* --topic T */
-    const char *name;   /* --name N: participant name shown by tools */
+    const char *prog;    /* for messages */
+    const char *usage;   /* what --help prints */
+    const char *config;  /* --config FILE, NULL: the embedded default */
+    const char *domain;  /* --domain NAME, NULL: the config's */
+    const char *topic;   /* --topic T */
+    const char *name;    /* --name N: participant name shown by tools */
+    const char *summary; /* --summary FILE: a JSON summary at the end */
+    uint64_t count;      /* --count N: stop after N frames; 0: no limit */
+    bool quiet;          /* -q, --quiet */
+    /* the subscribers' (frame-sink, frame-stats) */
+    uint64_t delay_ms;   /* --delay-ms MS: hold each frame that much longer */
+    bool follow;         /* --follow: keep waiting when the publishers leave */
+    bool history;        /* --history: start with the frames the publishers still hold */
 } app_common;
+
+/* getopt_long codes of the options app_getopt handles itself (and 'q', 'h'); a program
+ * numbers its own from APP_OPT_OWN. */
+enum { APP_OPT_CONFIG = 256, APP_OPT_DOMAIN, APP_OPT_TOPIC, APP_OPT_NAME, APP_OPT_SUMMARY,
+       APP_OPT_COUNT, APP_OPT_DELAY, APP_OPT_FOLLOW, APP_OPT_HISTORY, APP_OPT_OWN };
+
+/* Rows of a program's longopts table: the bus options, and the last rows. */
+#define APP_LONGOPTS_BUS                                                                      \
+    {"config", required_argument, 0, APP_OPT_CONFIG},                                         \
+    {"domain", required_argument, 0, APP_OPT_DOMAIN},                                         \
+    {"topic", required_argument, 0, APP_OPT_TOPIC}, {"name", required_argument, 0, APP_OPT_NAME}
+#define APP_LONGOPTS_END                                                                      \
+    {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}
+
+/* getopt_long (short options "qh") over argv with longopts. Takes the options of app_common
+ * itself, prints c->usage and exits 0 on --help, and exits with a usage error on an unknown
+ * option, a bad value, or an operand left at the end. Returns the next of the program's own
+ * options (optarg set), or -1 when there is none left. */
+int app_getopt(app_common *c, int argc, char **argv, const struct option *longopts);
 
 /* Call first in main(). Returns 0, or -1 (printed) if the signal thread cannot start. */
 int app_signals_init(const char *prog);
@@ -42,6 +72,12 @@ void app_fail(const char *prog, const char *what, int rc);
 
 /* Open the domain of c (config, domain, name). Prints the error; returns a shmbus status. */
 int app_open_domain(const app_common *c, shmbus_domain **out);
+
+/* Open the domain of c and subscribe to c->topic (with c->history). 0, or 1 after printing
+ * what failed (nothing is left open). */
+int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s);
+/* Close what app_subscribe opened. 0, or 1 after printing what failed. */
+int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d);
 
 /* Receiving with an end: a subscriber ends when its topic's publishers have all left (after
  * at least one was seen) and everything they sent has been taken, unless `follow` is set. */

@@ -58,10 +58,8 @@ static const char usage[] =
 typedef struct options {
     app_common c;
     source_opts src;
-    bool size_given, quiet;
-    uint64_t count;
+    bool size_given;
     uint64_t wait_subs, wait_timeout_s, linger_ms;
-    const char *summary;
 } options;
 
 typedef struct stats {
@@ -79,23 +77,23 @@ static double stats_fps(const stats *st)
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { O_SIZE = 256, O_FORMAT, O_Y4M, O_LOOP, O_V4L2, O_V4L2_READ, O_FPS, O_COUNT,
-           O_WAIT, O_WAIT_TIMEOUT, O_LINGER, O_CONFIG, O_DOMAIN, O_TOPIC, O_NAME, O_SUMMARY };
+    enum { O_SIZE = APP_OPT_OWN, O_FORMAT, O_Y4M, O_LOOP, O_V4L2, O_V4L2_READ, O_FPS, O_WAIT,
+           O_WAIT_TIMEOUT, O_LINGER };
     static const struct option longopts[] = {
         {"size", required_argument, 0, O_SIZE},       {"format", required_argument, 0, O_FORMAT},
         {"y4m", required_argument, 0, O_Y4M},         {"loop", no_argument, 0, O_LOOP},
         {"v4l2", required_argument, 0, O_V4L2},       {"v4l2-read", no_argument, 0, O_V4L2_READ},
-        {"fps", required_argument, 0, O_FPS},         {"count", required_argument, 0, O_COUNT},
+        {"fps", required_argument, 0, O_FPS},
+        {"count", required_argument, 0, APP_OPT_COUNT},
         {"wait-subs", required_argument, 0, O_WAIT},
         {"wait-timeout", required_argument, 0, O_WAIT_TIMEOUT},
-        {"linger-ms", required_argument, 0, O_LINGER}, {"config", required_argument, 0, O_CONFIG},
-        {"domain", required_argument, 0, O_DOMAIN},   {"topic", required_argument, 0, O_TOPIC},
-        {"name", required_argument, 0, O_NAME},       {"summary", required_argument, 0, O_SUMMARY},
-        {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"linger-ms", required_argument, 0, O_LINGER},
+        APP_LONGOPTS_BUS,
+        {"summary", required_argument, 0, APP_OPT_SUMMARY},
+        APP_LONGOPTS_END};
     const char *prog = o->c.prog;
     int opt;
-    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {
         switch (opt) {
         case O_SIZE:
             if (!app_parse_size(optarg, &o->src.width, &o->src.height))
@@ -116,10 +114,6 @@ static void parse_options(int argc, char **argv, options *o)
                                 optarg);
             o->src.fps_given = true;
             break;
-        case O_COUNT:
-            if (!app_parse_u64(optarg, &o->count))
-                app_usage_error(prog, "--count %s: expected a number", optarg);
-            break;
         case O_WAIT:
             if (!app_parse_u64(optarg, &o->wait_subs) || o->wait_subs > 1000)
                 app_usage_error(prog, "--wait-subs %s: expected a number", optarg);
@@ -132,18 +126,8 @@ static void parse_options(int argc, char **argv, options *o)
             if (!app_parse_u64(optarg, &o->linger_ms) || o->linger_ms > 600000)
                 app_usage_error(prog, "--linger-ms %s: expected milliseconds", optarg);
             break;
-        case O_CONFIG: o->c.config = optarg; break;
-        case O_DOMAIN: o->c.domain = optarg; break;
-        case O_TOPIC: o->c.topic = optarg; break;
-        case O_NAME: o->c.name = optarg; break;
-        case O_SUMMARY: o->summary = optarg; break;
-        case 'q': o->quiet = true; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        default: app_usage_error(prog, "unknown option");
         }
     }
-    if (optind < argc)
-        app_usage_error(prog, "unexpected argument \"%s\"", argv[optind]);
     if (o->src.loop && o->src.kind != SRC_Y4M)
         app_usage_error(prog, "--loop goes with --y4m");
     if (o->src.v4l2_read && o->src.kind != SRC_V4L2)
@@ -160,7 +144,7 @@ static void parse_options(int argc, char **argv, options *o)
 static int wait_for_subscribers(const options *o, shmbus_pub *p)
 {
     uint64_t deadline = app_now_ns() + o->wait_timeout_s * 1000000000ull;
-    if (!o->quiet)
+    if (!o->c.quiet)
         fprintf(stderr, "%s: waiting for %" PRIu64 " subscriber(s)\n", o->c.prog, o->wait_subs);
     while (!app_stopping()) {
         if (shmbus_pub_wait_subscribers(p, (int)o->wait_subs, 100) == 0)
@@ -197,7 +181,7 @@ static int run(const options *o, source *s, shmbus_pub *p, stats *st)
     }
     uint64_t t0 = app_now_ns(), k = 0, next_report = t0 + 1000000000ull, last_sent = 0;
     int status = 0;
-    for (uint64_t n = 0; !app_stopping() && (o->count == 0 || n < o->count); n++, k++) {
+    for (uint64_t n = 0; !app_stopping() && (o->c.count == 0 || n < o->c.count); n++, k++) {
         uint64_t deadline = t0 + k * period;
         if (paced && o->src.kind == SRC_Y4M && !app_sleep_until(deadline))
             break;
@@ -263,7 +247,7 @@ static int run(const options *o, source *s, shmbus_pub *p, stats *st)
                 t0 = now - k * period;
         }
         if (now >= next_report) {
-            if (!o->quiet)
+            if (!o->c.quiet)
                 fprintf(stderr, "%s: frame %" PRIu64 ", %" PRIu64 " fps, %d subscriber(s), %"
                         PRIu64 " skipped\n", prog, n, st->sent - last_sent,
                         shmbus_pub_subscribers(p), st->skipped);
@@ -359,9 +343,9 @@ static void pool_summary(const options *o, shmbus_domain *d, uint64_t msg_size, 
 static void write_summary(const options *o, const source *s, const stats *st, shmbus_domain *d,
                           int subscribers)
 {
-    FILE *f = fopen(o->summary, "w");
+    FILE *f = fopen(o->c.summary, "w");
     if (!f) {
-        fprintf(stderr, "%s: %s: %s\n", o->c.prog, o->summary, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", o->c.prog, o->c.summary, strerror(errno));
         return;
     }
     double secs = (double)(st->t_last - st->t_first) / 1e9;
@@ -380,7 +364,7 @@ static void write_summary(const options *o, const source *s, const stats *st, sh
 
 int main(int argc, char **argv)
 {
-    options o = {.c = {.prog = "camera-pub", .topic = APP_DEFAULT_TOPIC},
+    options o = {.c = {.prog = "camera-pub", .usage = usage, .topic = APP_DEFAULT_TOPIC},
                  .src = {.prog = "camera-pub", .width = 1280, .height = 720},
                  .wait_timeout_s = 30, .linger_ms = 500};
     parse_options(argc, argv, &o);
@@ -408,7 +392,7 @@ int main(int argc, char **argv)
         status = 1;
         goto out_domain;
     }
-    if (!o.quiet)
+    if (!o.c.quiet)
         fprintf(stderr, "%s: publishing %ux%u %s frames (%" PRIu64 " bytes) on \"%s\" in "
                 "domain \"%s\"\n", o.c.prog, s.geom.width, s.geom.height,
                 cam_pixfmt_name((int)s.geom.format), cam_frame_message_size(&s.geom),
@@ -422,7 +406,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "%s: sent %" PRIu64 " frames in %.2f s (%.2f fps), %" PRIu64
             " skipped, %" PRIu64 " late\n", o.c.prog, st.sent,
             (double)(st.t_last - st.t_first) / 1e9, stats_fps(&st), st.skipped, st.late);
-    if (o.summary)
+    if (o.c.summary)
         write_summary(&o, &s, &st, d, shmbus_pub_subscribers(p));
 out_pub:
     if ((rc = shmbus_pub_close(p)) != 0) {

@@ -47,9 +47,8 @@ static const char usage[] =
 
 typedef struct options {
     app_common c;
-    const char *y4m, *ppm, *summary;
-    uint64_t every, count, delay_ms;
-    bool follow, history, quiet;
+    const char *y4m, *ppm;
+    uint64_t every;
 } options;
 
 typedef struct sink {
@@ -65,20 +64,21 @@ typedef struct sink {
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { O_Y4M = 256, O_PPM, O_EVERY, O_COUNT, O_DELAY, O_FOLLOW, O_HISTORY, O_CONFIG,
-           O_DOMAIN, O_TOPIC, O_NAME, O_SUMMARY };
+    enum { O_Y4M = APP_OPT_OWN, O_PPM, O_EVERY };
     static const struct option longopts[] = {
-        {"y4m", required_argument, 0, O_Y4M},       {"ppm", required_argument, 0, O_PPM},
-        {"every", required_argument, 0, O_EVERY},   {"count", required_argument, 0, O_COUNT},
-        {"delay-ms", required_argument, 0, O_DELAY}, {"follow", no_argument, 0, O_FOLLOW},
-        {"history", no_argument, 0, O_HISTORY},     {"config", required_argument, 0, O_CONFIG},
-        {"domain", required_argument, 0, O_DOMAIN}, {"topic", required_argument, 0, O_TOPIC},
-        {"name", required_argument, 0, O_NAME},     {"summary", required_argument, 0, O_SUMMARY},
-        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"y4m", required_argument, 0, O_Y4M},
+        {"ppm", required_argument, 0, O_PPM},
+        {"every", required_argument, 0, O_EVERY},
+        {"count", required_argument, 0, APP_OPT_COUNT},
+        {"delay-ms", required_argument, 0, APP_OPT_DELAY},
+        {"follow", no_argument, 0, APP_OPT_FOLLOW},
+        {"history", no_argument, 0, APP_OPT_HISTORY},
+        APP_LONGOPTS_BUS,
+        {"summary", required_argument, 0, APP_OPT_SUMMARY},
+        APP_LONGOPTS_END};
     const char *prog = o->c.prog;
     int opt;
-    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {
         switch (opt) {
         case O_Y4M: o->y4m = optarg; break;
         case O_PPM: o->ppm = optarg; break;
@@ -86,28 +86,8 @@ static void parse_options(int argc, char **argv, options *o)
             if (!app_parse_u64(optarg, &o->every) || o->every == 0)
                 app_usage_error(prog, "--every %s: expected a number > 0", optarg);
             break;
-        case O_COUNT:
-            if (!app_parse_u64(optarg, &o->count))
-                app_usage_error(prog, "--count %s: expected a number", optarg);
-            break;
-        case O_DELAY:
-            if (!app_parse_u64(optarg, &o->delay_ms) || o->delay_ms > 3600000)
-                app_usage_error(prog, "--delay-ms %s: expected milliseconds", optarg);
-            break;
-        case O_FOLLOW: o->follow = true; break;
-        case O_HISTORY: o->history = true; break;
-        case O_CONFIG: o->c.config = optarg; break;
-        case O_DOMAIN: o->c.domain = optarg; break;
-        case O_TOPIC: o->c.topic = optarg; break;
-        case O_NAME: o->c.name = optarg; break;
-        case O_SUMMARY: o->summary = optarg; break;
-        case 'q': o->quiet = true; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        default: app_usage_error(prog, "unknown option");
         }
     }
-    if (optind < argc)
-        app_usage_error(prog, "unexpected argument \"%s\"", argv[optind]);
     if (!o->y4m && !o->ppm)
         app_usage_error(prog, "nothing to write: give --y4m FILE|- and/or --ppm DIR");
 }
@@ -163,7 +143,7 @@ static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
         t.format = conv_y4m_format((cam_pixfmt)h->format);
         if (t.format != h->format) { /* converted: the source's Y4M tags do not apply */
             t.colorspace[0] = t.extra[0] = 0;
-            if (!k->o->quiet)
+            if (!k->o->c.quiet)
                 fprintf(stderr, "%s: note: Y4M has no %s: writing it as %s (C%s)\n", prog,
                         cam_pixfmt_name((int)h->format), cam_pixfmt_name((int)t.format),
                         t.format == CAM_FMT_YUV444P ? "444" : "422");
@@ -236,7 +216,7 @@ static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
 fail_write:
     if (errno == EPIPE) {
         k->output_closed = true;
-        if (!k->o->quiet)
+        if (!k->o->c.quiet)
             fprintf(stderr, "%s: the Y4M reader closed its end: stopping\n", prog);
     } else {
         fprintf(stderr, "%s: writing %s: %s\n", prog, k->o->y4m, strerror(errno));
@@ -372,7 +352,8 @@ static void report(const sink *k, shmbus_sub *s, FILE *json)
 
 int main(int argc, char **argv)
 {
-    options o = {.c = {.prog = "frame-sink", .topic = APP_DEFAULT_TOPIC}, .every = 30};
+    options o = {.c = {.prog = "frame-sink", .usage = usage, .topic = APP_DEFAULT_TOPIC},
+                 .every = 30};
     parse_options(argc, argv, &o);
     if (app_signals_init(o.c.prog) != 0)
         return 1;
@@ -382,16 +363,10 @@ int main(int argc, char **argv)
     shmbus_domain *d;
     shmbus_sub *s;
     int status = 0, rc;
-    if (app_open_domain(&o.c, &d) != 0)
+    if (app_subscribe(&o.c, &d, &s) != 0)
         return 1;
-    shmbus_sub_opts so = {.history = o.history};
-    if ((rc = shmbus_sub_open(d, o.c.topic, &so, &s)) != 0) {
-        app_fail(o.c.prog, "subscribing", rc);
-        shmbus_domain_close(d);
-        return 1;
-    }
-    app_rx rx = {.sub = s, .follow = o.follow};
-    while (o.count == 0 || k.received < o.count) {
+    app_rx rx = {.sub = s, .follow = o.c.follow};
+    while (o.c.count == 0 || k.received < o.c.count) {
         shmbus_msg *m;
         rc = app_rx_next(&rx, -1, &m);
         if (rc == APP_RX_END)
@@ -402,33 +377,31 @@ int main(int argc, char **argv)
             break;
         }
         int hr = handle(&k, m);
-        if (o.delay_ms)
-            app_sleep_until(app_now_ns() + o.delay_ms * 1000000ull);
+        if (o.c.delay_ms)
+            app_sleep_until(app_now_ns() + o.c.delay_ms * 1000000ull);
         shmbus_msg_release(m);
         if (hr != 0) {
             status = k.output_closed ? 0 : 1;
             break;
         }
     }
-    if (!o.quiet)
+    if (!o.c.quiet)
         report(&k, s, NULL);
-    if (o.summary) {
-        FILE *f = fopen(o.summary, "w");
+    if (o.c.summary) {
+        FILE *f = fopen(o.c.summary, "w");
         if (f) {
             report(&k, s, f);
             fclose(f);
         } else {
-            fprintf(stderr, "%s: %s: %s\n", o.c.prog, o.summary, strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", o.c.prog, o.c.summary, strerror(errno));
         }
     }
     if (k.y4m_fd > STDOUT_FILENO && close(k.y4m_fd) != 0) {
         fprintf(stderr, "%s: %s: %s\n", o.c.prog, o.y4m, strerror(errno));
         status = 1;
     }
-    if ((rc = shmbus_sub_close(s)) != 0 || (rc = shmbus_domain_close(d)) != 0) {
-        app_fail(o.c.prog, "closing", rc);
+    if (app_unsubscribe(&o.c, s, d) != 0)
         status = 1;
-    }
     free(k.row);
     if (status == 0 && (k.bad_checksum || k.invalid))
         status = 4;

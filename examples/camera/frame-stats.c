@@ -40,9 +40,7 @@ static const char usage[] =
 
 typedef struct options {
     app_common c;
-    uint64_t delay_ms, count, duration_s;
-    bool follow, history, quiet;
-    const char *summary;
+    uint64_t duration_s;
 } options;
 
 /* ---- latency histogram: 32 buckets per power of two (about 3 % wide), in nanoseconds ------ */
@@ -106,46 +104,25 @@ typedef struct stats {
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { O_DELAY = 256, O_COUNT, O_DURATION, O_FOLLOW, O_HISTORY, O_SUMMARY, O_CONFIG,
-           O_DOMAIN, O_TOPIC, O_NAME };
+    enum { O_DURATION = APP_OPT_OWN };
     static const struct option longopts[] = {
-        {"delay-ms", required_argument, 0, O_DELAY},  {"count", required_argument, 0, O_COUNT},
-        {"duration", required_argument, 0, O_DURATION}, {"follow", no_argument, 0, O_FOLLOW},
-        {"history", no_argument, 0, O_HISTORY},       {"summary", required_argument, 0, O_SUMMARY},
-        {"config", required_argument, 0, O_CONFIG},   {"domain", required_argument, 0, O_DOMAIN},
-        {"topic", required_argument, 0, O_TOPIC},     {"name", required_argument, 0, O_NAME},
-        {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *prog = o->c.prog;
+        {"delay-ms", required_argument, 0, APP_OPT_DELAY},
+        {"count", required_argument, 0, APP_OPT_COUNT},
+        {"duration", required_argument, 0, O_DURATION},
+        {"follow", no_argument, 0, APP_OPT_FOLLOW},
+        {"history", no_argument, 0, APP_OPT_HISTORY},
+        {"summary", required_argument, 0, APP_OPT_SUMMARY},
+        APP_LONGOPTS_BUS,
+        APP_LONGOPTS_END};
     int opt;
-    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {
         switch (opt) {
-        case O_DELAY:
-            if (!app_parse_u64(optarg, &o->delay_ms) || o->delay_ms > 3600000)
-                app_usage_error(prog, "--delay-ms %s: expected milliseconds", optarg);
-            break;
-        case O_COUNT:
-            if (!app_parse_u64(optarg, &o->count))
-                app_usage_error(prog, "--count %s: expected a number", optarg);
-            break;
         case O_DURATION:
             if (!app_parse_u64(optarg, &o->duration_s) || o->duration_s > 10000000)
-                app_usage_error(prog, "--duration %s: expected seconds", optarg);
+                app_usage_error(o->c.prog, "--duration %s: expected seconds", optarg);
             break;
-        case O_FOLLOW: o->follow = true; break;
-        case O_HISTORY: o->history = true; break;
-        case O_SUMMARY: o->summary = optarg; break;
-        case O_CONFIG: o->c.config = optarg; break;
-        case O_DOMAIN: o->c.domain = optarg; break;
-        case O_TOPIC: o->c.topic = optarg; break;
-        case O_NAME: o->c.name = optarg; break;
-        case 'q': o->quiet = true; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        default: app_usage_error(prog, "unknown option");
         }
     }
-    if (optind < argc)
-        app_usage_error(prog, "unexpected argument \"%s\"", argv[optind]);
 }
 
 static void handle(const options *o, stats *st, const shmbus_msg *m)
@@ -219,7 +196,7 @@ static void summary(const options *o, const stats *st, shmbus_sub *s, FILE *f)
                 hist_pct(&st->capture, 99) / 1e3, st->capture.max / 1e3,
                 hist_pct(&st->bus, 50) / 1e3, hist_pct(&st->bus, 99) / 1e3,
                 secs > 0 ? (double)(st->received - 1) / secs : 0.0, secs, st->first_frame,
-                st->last_frame, o->delay_ms);
+                st->last_frame, o->c.delay_ms);
         return;
     }
     fprintf(stderr, "%s: received %" PRIu64 " frames (%.2f fps), lost %" PRIu64 " (expired %"
@@ -233,7 +210,7 @@ static void summary(const options *o, const stats *st, shmbus_sub *s, FILE *f)
 
 int main(int argc, char **argv)
 {
-    options o = {.c = {.prog = "frame-stats", .topic = APP_DEFAULT_TOPIC}};
+    options o = {.c = {.prog = "frame-stats", .usage = usage, .topic = APP_DEFAULT_TOPIC}};
     parse_options(argc, argv, &o);
     if (app_signals_init(o.c.prog) != 0)
         return 1;
@@ -245,28 +222,21 @@ int main(int argc, char **argv)
     shmbus_domain *d;
     shmbus_sub *s;
     int rc, status = 0;
-    if (app_open_domain(&o.c, &d) != 0) {
-        free(st);
-        return 1;
-    }
-    shmbus_sub_opts so = {.history = o.history};
-    if ((rc = shmbus_sub_open(d, o.c.topic, &so, &s)) != 0) {
-        app_fail(o.c.prog, "subscribing", rc);
-        shmbus_domain_close(d);
+    if (app_subscribe(&o.c, &d, &s) != 0) {
         free(st);
         return 1;
     }
     uint64_t t0 = app_now_ns(), next = t0 + 1000000000ull, secs = 0;
     uint64_t end = o.duration_s ? t0 + o.duration_s * 1000000000ull : UINT64_MAX;
     uint64_t prev_received = 0, prev_lost = 0;
-    app_rx rx = {.sub = s, .follow = o.follow};
-    while (o.count == 0 || st->received < o.count) {
+    app_rx rx = {.sub = s, .follow = o.c.follow};
+    while (o.c.count == 0 || st->received < o.c.count) {
         uint64_t now = app_now_ns();
         if (now >= end)
             break;
         if (now >= next) {
             secs++;
-            if (!o.quiet)
+            if (!o.c.quiet)
                 report_second(&o, st, s, secs, &prev_received, &prev_lost);
             next += 1000000000ull;
             continue;
@@ -284,25 +254,23 @@ int main(int argc, char **argv)
             break;
         }
         handle(&o, st, m);
-        if (o.delay_ms) /* slow on purpose: keep the frame held meanwhile */
-            app_sleep_until(app_now_ns() + o.delay_ms * 1000000ull);
+        if (o.c.delay_ms) /* slow on purpose: keep the frame held meanwhile */
+            app_sleep_until(app_now_ns() + o.c.delay_ms * 1000000ull);
         shmbus_msg_release(m);
     }
     summary(&o, st, s, NULL);
-    if (o.summary) {
-        FILE *f = fopen(o.summary, "w");
+    if (o.c.summary) {
+        FILE *f = fopen(o.c.summary, "w");
         if (f) {
             summary(&o, st, s, f);
             fclose(f);
         } else {
-            fprintf(stderr, "%s: %s: %s\n", o.c.prog, o.summary, strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", o.c.prog, o.c.summary, strerror(errno));
             status = 1;
         }
     }
-    if ((rc = shmbus_sub_close(s)) != 0 || (rc = shmbus_domain_close(d)) != 0) {
-        app_fail(o.c.prog, "closing", rc);
+    if (app_unsubscribe(&o.c, s, d) != 0)
         status = 1;
-    }
     if (status == 0 && (st->bad_checksum || st->invalid))
         status = 4;
     free(st);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* ---- subcommands (one file each) -------------------------------------------------------- */
@@ -36,11 +37,37 @@ int bench_error(const char *what, int status);
  * detail when it gives one. */
 int bench_shmbus_error(const char *call, int status);
 
+/* "64 B", "4 KiB", "8 MiB": the largest unit that divides size. */
+void bench_size_str(uint64_t size, char *buf, size_t len);
+
+/* A subcommand's options: --json and --help always, the ones in `takes` besides. */
+enum { BENCH_OPT_SECONDS = 1, BENCH_OPT_COUNT = 2, BENCH_OPT_QUICK = 4 };
+
+typedef struct bench_opts {
+    unsigned takes;     /* BENCH_OPT_* */
+    double max_seconds; /* --seconds S (-s) accepts (0, max_seconds] */
+    double seconds;     /* set it to the default first */
+    long count;         /* --count N (-c), 1..10000000; 0 if not given */
+    bool quick;         /* --quick (-q) */
+    bool json;          /* --json (-j) */
+} bench_opts;
+
+/* Parse a subcommand's arguments (argv[0] is its name, for messages). Returns -1 to go on, or
+ * the exit status to return at once: 0 after --help (usage(stdout)), 2 after a usage error
+ * (printed; an unknown option or a missing argument prints usage(stderr) too). */
+int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f));
+
 /* Set by SIGINT or SIGTERM; the timing loops stop with SHMBUS_EINTR so callers still clean
  * up their domains (nothing may stay in /dev/shm). */
 extern volatile sig_atomic_t bench_interrupted;
 
 /* ---- timing (bench_run.c) --------------------------------------------------------------- */
+
+/* Pipes: write or read all len bytes, retrying after EINTR, or else fail with SHMBUS_EINTR
+ * once bench_interrupted is set if `intr`. SHMBUS_ECLOSED when the other end is gone,
+ * SHMBUS_ESYS for any other failure. */
+int bench_write_all(int fd, const void *buf, size_t len, bool intr);
+int bench_read_all(int fd, void *buf, size_t len, bool intr);
 
 /* Do n operations; add to *retries the attempts that failed in a way the operation retries
  * (a loan that found its pool full, say). Returns 0 or a negative SHMBUS_E* code (the bench's

@@ -3,11 +3,7 @@
  * what a frame costs the publisher in CPU time, shmbus next to plain nng pub/sub copying the
  * frame. The processes and transports are bench_fanout.c's and bench_transport.c's.
  */
-#include <getopt.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "bench_fanout.h"
@@ -23,24 +19,8 @@ static const struct frame {
     uint64_t size;
 } frames[NFRAMES] = {{"1080p", 1920ull * 1080 * 3}, {"4K", 3840ull * 2160 * 3}};
 static const int subcounts[NSUBCOUNTS] = {1, 2, 4};
-static const char *const tnames[] = {"shmbus", "nng-copy"};
 
-struct run {
-    fo_result res[NSUBCOUNTS][NFRAMES][FO_NTRANSPORTS];
-    int done[NSUBCOUNTS];
-};
-
-static const fo_result *find(const struct run *r, int transport, int subi, int fi)
-{
-    return fi < r->done[subi] ? &r->res[subi][fi][transport] : NULL;
-}
-
-static uint64_t lost(const fo_result *x)
-{
-    return x->missing + x->expired + x->dropped + x->other + x->stalls;
-}
-
-static void print_table(const struct run *r, double seconds)
+static void print_table(const fo_run *r, double seconds)
 {
     printf("shmbus-bench camera: rgb24 frames, every byte written (memset) by the publisher;\n"
            "%.1f s per row, at most %d frames in flight; %ld CPUs online\n\n", seconds,
@@ -51,16 +31,16 @@ static void print_table(const struct run *r, double seconds)
            "sub us", "fps", "pub us", "sub us", "fps", "pub us");
     for (int s = 0; s < NSUBCOUNTS; s++)
         for (int f = 0; f < NFRAMES; f++) {
-            const fo_result *a = find(r, FO_SHMBUS, s, f), *b = find(r, FO_NNG, s, f);
+            const fo_result *a = fo_find(r, FO_SHMBUS, s, f), *b = fo_find(r, FO_NNG, s, f);
             if (!a && !b)
                 continue;
             char c1[40] = "", c2[40] = "", q[24] = "";
             if (a)
                 snprintf(c1, sizeof c1, "%8.1f %8.0f %9.1f%s", a->msgs_per_s, a->pub_cpu_ns / 1e3,
-                         a->sub_cpu_ns / 1e3, lost(a) ? "!" : "");
+                         a->sub_cpu_ns / 1e3, fo_lost(a) ? "!" : "");
             if (b)
                 snprintf(c2, sizeof c2, "%8.1f %8.0f %9.1f%s", b->msgs_per_s, b->pub_cpu_ns / 1e3,
-                         b->sub_cpu_ns / 1e3, lost(b) ? "!" : "");
+                         b->sub_cpu_ns / 1e3, fo_lost(b) ? "!" : "");
             if (a && b)
                 snprintf(q, sizeof q, "%5.2fx %5.2fx", a->msgs_per_s / b->msgs_per_s,
                          a->pub_cpu_ns / b->pub_cpu_ns);
@@ -74,24 +54,19 @@ static void print_table(const struct run *r, double seconds)
     for (int g = 0; g < NSUBCOUNTS; g++)
         for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
             const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (lost(x) == 0)
+            if (fo_lost(x) == 0)
                 continue;
             if (!any)
                 printf("\n! loss (summed over subscribers, warm-up included):\n");
             any = true;
-            printf("  %-8s %5s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
-                   " unacknowledged %llu\n", tnames[x->transport],
-                   frames[i / FO_NTRANSPORTS].name, x->nsubs,
-                   x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
-                   (unsigned long long)x->expired, (unsigned long long)x->dropped,
-                   (unsigned long long)x->other, (unsigned long long)x->stalls);
+            fo_print_loss(x, 5, frames[i / FO_NTRANSPORTS].name);
         }
     if (!any)
         printf("loss: none (every subscriber got every frame; shmbus counted 0 expired, "
                "0 dropped)\n");
 }
 
-static void print_json(const struct run *r)
+static void print_json(const fo_run *r)
 {
     printf("[");
     bool first = true;
@@ -104,7 +79,8 @@ static void print_json(const struct run *r)
                    "\"sub_faults_per_frame\": %.3f, \"frames\": %llu, \"p50_us\": %.3f, "
                    "\"p99_us\": %.3f, \"expired\": %llu, \"dropped\": %llu, "
                    "\"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": %llu}",
-                   first ? "" : ",", tnames[x->transport], frames[i / FO_NTRANSPORTS].name,
+                   first ? "" : ",", fo_transport_names[x->transport],
+                   frames[i / FO_NTRANSPORTS].name,
                    (unsigned long long)x->size, x->nsubs, x->msgs_per_s, x->pub_cpu_ns / 1e3,
                    x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults,
                    (unsigned long long)x->tput_msgs, x->p50_ns / 1e3,
@@ -139,71 +115,22 @@ static void usage(FILE *f)
 
 int bench_camera(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    double seconds = 3;
-    bool json = false;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":hjs:", longopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 's':
-            seconds = strtod(optarg, &end);
-            if (end == optarg || *end || !isfinite(seconds) || seconds <= 0 || seconds > 3600) {
-                fprintf(stderr, "shmbus-bench camera: --seconds wants a number in (0, 3600]\n");
-                return 2;
-            }
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "shmbus-bench camera: %s option '%s'\n",
-                    c == ':' ? "missing argument to" : "unknown", argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "shmbus-bench camera: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    bench_opts o = {.takes = BENCH_OPT_SECONDS, .max_seconds = 3600, .seconds = 3};
+    int status = bench_parse_opts(argc, argv, &o, usage);
+    if (status >= 0)
+        return status;
 
     fo_step steps[NFRAMES];
-    uint64_t sizes[NFRAMES];
-    for (int f = 0; f < NFRAMES; f++) {
-        sizes[f] = frames[f].size;
+    for (int f = 0; f < NFRAMES; f++)
         steps[f] = (fo_step){.size = frames[f].size, .warmup = WARMUP, .lat_count = LAT_FRAMES,
-                             .seconds = seconds};
-    }
-    fo_env env;
-    static struct run run;
-    memset(&run, 0, sizeof run);
-    int status = fo_env_create(&env, sizes, NFRAMES, subcounts[NSUBCOUNTS - 1]);
-    for (int s = 0; s < NSUBCOUNTS && status == 0; s++) {
-        char label[64];
-        snprintf(label, sizeof label, "camera: %d subscriber%s", subcounts[s],
-                 subcounts[s] > 1 ? "s" : "");
-        fo_group grp = {.env = &env, .nsubs = subcounts[s], .index = s, .steps = steps,
-                        .nsteps = NFRAMES, .progress = isatty(STDERR_FILENO), .label = label};
-        status = fo_run_group(&grp, run.res[s], &run.done[s]);
-    }
-    fo_env_destroy(&env);
-    bool any = false; /* after a failure, what the groups before it measured */
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        any |= run.done[g] > 0;
-    if (any) {
-        if (json)
+                             .seconds = o.seconds};
+    static fo_run run;
+    status = fo_run_all(&run, "camera", steps, NFRAMES, subcounts, NSUBCOUNTS);
+    if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
+        if (o.json)
             print_json(&run);
         else
-            print_table(&run, seconds);
+            print_table(&run, o.seconds);
     }
     return status;
 }

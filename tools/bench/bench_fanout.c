@@ -1,6 +1,7 @@
 /* shmbus-bench latency and camera: the leader of a group (the publisher: it forks the
- * subscribers, connects them, and runs the steps), the command's side, and the environment.
- * The processes and their protocol: bench_fanout.h and bench_fanout_proto.h.
+ * subscribers, connects them, and runs the steps) and the command's side, which runs the
+ * groups and holds what they measured. The processes and their protocol: bench_fanout.h and
+ * bench_fanout_proto.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,7 +100,7 @@ static int rec_from(struct leader *L, int k, int timeout_ms, struct fo_rec *r)
     int turn = 0, j;
     int rc = fo_poll_any(&L->rec[k], NULL, 1, timeout_ms, &turn, &j);
     if (rc == 0)
-        rc = fo_read_all(L->rec[k], r, sizeof *r, true);
+        rc = bench_read_all(L->rec[k], r, sizeof *r, true);
     return rc;
 }
 
@@ -108,14 +109,14 @@ static int rec_any(struct leader *L, const bool *skip, int timeout_ms, int *k, s
 {
     int rc = fo_poll_any(L->rec, skip, L->n, timeout_ms, &L->turn, k);
     if (rc == 0)
-        rc = fo_read_all(L->rec[*k], r, sizeof *r, true);
+        rc = bench_read_all(L->rec[*k], r, sizeof *r, true);
     return rc;
 }
 
 static int cmd_all(struct leader *L, struct fo_cmd c)
 {
     for (int k = 0; k < L->n; k++) {
-        int rc = fo_write_all(L->cmd[k], &c, sizeof c);
+        int rc = bench_write_all(L->cmd[k], &c, sizeof c, true);
         if (rc)
             return leader_fail("sending a command", k, rc);
     }
@@ -433,11 +434,11 @@ static _Noreturn void leader_main(const fo_group *g, int up)
     for (int i = 0; i < g->nsteps && rc == 0; i++) {
         struct up_msg m = {.kind = UP_RESULT};
         if ((rc = run_step(&L, i, m.r)) == 0)
-            rc = fo_write_all(up, &m, sizeof m);
+            rc = bench_write_all(up, &m, sizeof m, true);
     }
     rc = leader_finish(&L, rc);
     struct up_msg end = {.kind = UP_END, .status = rc};
-    fo_write_all(up, &end, sizeof end);
+    bench_write_all(up, &end, sizeof end, true);
     _exit(rc ? 1 : 0);
 }
 
@@ -465,7 +466,7 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
     close(up[1]);
     int status = SHMBUS_ECLOSED;
     struct up_msg m;
-    while (fo_read_all(up[0], &m, sizeof m, false) == 0) {
+    while (bench_read_all(up[0], &m, sizeof m, false) == 0) {
         if (m.kind == UP_END) {
             status = m.status;
             break;
@@ -512,86 +513,52 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
     return 0;
 }
 
-/* ---- the environment --------------------------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
+int fo_run_all(fo_run *r, const char *what, const fo_step *steps, int nsteps,
+               const int *subcounts, int ngroups)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+    memset(r, 0, sizeof *r);
+    if (nsteps < 1 || nsteps > FO_MAX_STEPS || ngroups < 1 || ngroups > FO_MAX_GROUPS)
+        return bench_error("steps or subscriber counts", SHMBUS_EINVAL);
+    uint64_t sizes[FO_MAX_STEPS];
+    for (int i = 0; i < nsteps; i++)
+        sizes[i] = steps[i].size;
+    fo_env env;
+    int status = fo_env_create(&env, sizes, (unsigned)nsteps, subcounts[ngroups - 1]);
+    for (int g = 0; g < ngroups && status == 0; g++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s: %d subscriber%s", what, subcounts[g],
+                 subcounts[g] > 1 ? "s" : "");
+        fo_group grp = {.env = &env, .nsubs = subcounts[g], .index = g, .steps = steps,
+                        .nsteps = nsteps, .progress = isatty(STDERR_FILENO), .label = label};
+        status = fo_run_group(&grp, r->res[g], &r->done[g]);
+    }
+    fo_env_destroy(&env);
+    return status;
 }
 
-double fo_percentile(uint64_t *v, uint64_t n, double p)
+bool fo_run_measured(const fo_run *r)
 {
-    if (n == 0)
-        return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_u64);
-    uint64_t rank = (uint64_t)(p / 100.0 * (double)n + 0.999999);
-    return (double)v[rank == 0 ? 0 : rank > n ? n - 1 : rank - 1];
+    bool any = false;
+    for (int g = 0; g < FO_MAX_GROUPS; g++)
+        any |= r->done[g] > 0;
+    return any;
 }
 
-int fo_env_create(fo_env *env, const uint64_t *sizes, unsigned n, int max_subs)
+const fo_result *fo_find(const fo_run *r, int t, int g, int i)
 {
-    uint64_t cls[FO_MAX_CLASSES];
-    unsigned nc = 0;
-    if (n + 1 > FO_MAX_CLASSES)
-        return bench_error("too many sizes", SHMBUS_EINVAL);
-    cls[nc++] = FO_PROBE_SIZE;
-    for (unsigned i = 0; i < n; i++)
-        cls[nc++] = sizes[i];
-    qsort(cls, nc, sizeof cls[0], cmp_u64);
-    unsigned w = 0;
-    for (unsigned i = 0; i < nc; i++)
-        if (w == 0 || cls[i] != cls[w - 1])
-            cls[w++] = cls[i];
-    nc = w;
-
-    memset(env, 0, sizeof *env);
-    snprintf(env->dir, sizeof env->dir, "/tmp/shmbus-bench.XXXXXX");
-    if (!mkdtemp(env->dir)) {
-        perror("shmbus-bench: mkdtemp");
-        env->dir[0] = 0;
-        return 1;
-    }
-    snprintf(env->config, sizeof env->config, "%s/domain.json", env->dir);
-    snprintf(env->url, sizeof env->url, "ipc://%s/copy.ipc", env->dir);
-    snprintf(env->domain, sizeof env->domain, "bench%d", (int)getpid());
-    env->max_size = cls[nc - 1];
-
-    FILE *f = fopen(env->config, "w");
-    if (!f) {
-        perror("shmbus-bench: writing the domain config");
-        return 1;
-    }
-    /* Every block a message can be in at once: the publisher's history, its loan, one per
-     * subscriber, and slack. */
-    unsigned count = FO_HISTORY + (unsigned)max_subs + 4;
-    fprintf(f, "{\n  \"pools\": [{\"name\": \"%s\", \"classes\": [\n", FO_POOL);
-    for (unsigned i = 0; i < nc; i++)
-        fprintf(f, "    {\"block_size\": %llu, \"count\": %u}%s\n", (unsigned long long)cls[i],
-                count, i + 1 < nc ? "," : "");
-    fprintf(f, "  ]}],\n  \"topics\": [{\"name\": \"%s\", \"pool\": \"%s\", \"history\": %d, "
-               "\"max_message_size\": %llu,\n              \"max_held\": %d, \"on_full\": "
-               "\"wait\", \"wait_ms\": 10000, \"queue_depth\": %d}]\n}\n",
-            FO_TOPIC, FO_POOL, FO_HISTORY, (unsigned long long)env->max_size, FO_HISTORY,
-            FO_QUEUE_DEPTH);
-    if (fclose(f) != 0) {
-        perror("shmbus-bench: writing the domain config");
-        return 1;
-    }
-    shmbus_config_summary sum;
-    int rc = shmbus_config_load(env->config, &sum);
-    return rc ? bench_shmbus_error("shmbus_config_load (the bench's own config)", rc) : 0;
+    return i < r->done[g] ? &r->res[g][i][t] : NULL;
 }
 
-void fo_env_destroy(const fo_env *env)
+uint64_t fo_lost(const fo_result *x)
 {
-    if (!env->dir[0])
-        return;
-    unlink(env->config);
-    char sock[128];
-    snprintf(sock, sizeof sock, "%s/copy.ipc", env->dir);
-    unlink(sock); /* nng removes it when it closes the listener; a crash would not */
-    if (rmdir(env->dir) != 0)
-        fprintf(stderr, "shmbus-bench: %s is not empty after the run: left in place\n",
-                env->dir);
+    return x->missing + x->expired + x->dropped + x->other + x->stalls;
+}
+
+void fo_print_loss(const fo_result *x, int width, const char *what)
+{
+    printf("  %-8s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
+           " unacknowledged %llu\n", fo_transport_names[x->transport], width, what, x->nsubs,
+           x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
+           (unsigned long long)x->expired, (unsigned long long)x->dropped,
+           (unsigned long long)x->other, (unsigned long long)x->stalls);
 }

@@ -1,7 +1,7 @@
 /* shmbus-bench latency and camera, private: one publisher process fanning messages out to N
  * subscriber processes, through shmbus or through plain nng pub/sub copying the payload.
- * Names start with fo_ (the process tree and its protocol, bench_fanout.c) and bt_ (the two
- * transports, bench_transport.c).
+ * Names start with fo_ (the process tree and its protocol, bench_fanout.c; the subscribers
+ * and the environment, bench_fanout_sub.c) and bt_ (the two transports, bench_transport.c).
  *
  * Processes. The calling process (the bench command) never touches nng nor opens a domain:
  * nng aborts a forked child that uses it after its parent did. For each group (a subscriber
@@ -28,6 +28,8 @@
 
 #define FO_MAX_SUBS 8
 #define FO_MAX_CLASSES 8
+#define FO_MAX_STEPS (FO_MAX_CLASSES - 1) /* payload sizes of a run: a class each, and probes */
+#define FO_MAX_GROUPS 4                    /* subscriber counts of a run */
 #define FO_TOPIC "bench"
 #define FO_POOL "bench"
 #define FO_HISTORY 16     /* messages each publisher keeps held: no window may exceed it */
@@ -36,6 +38,9 @@
 #define FO_PROBE_SIZE 64  /* the messages that prove every subscriber is connected */
 
 enum fo_transport { FO_SHMBUS, FO_NNG, FO_NTRANSPORTS };
+
+/* "shmbus", "nng-copy" (bench_transport.c) */
+extern const char *const fo_transport_names[FO_NTRANSPORTS];
 
 /* Where a run lives: a mkdtemp directory holding the domain's config file, its runtime
  * directory and the nng baseline's ipc socket. Inherited by every process through fork. */
@@ -102,6 +107,29 @@ typedef struct fo_result {
  * everything and check that the domain left nothing in shared memory. 0, or 1 after
  * printing what failed (*done says how many steps finished). */
 int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done);
+
+/* What a run measured: res[g][i][t] is step i of group g through transport t, for the
+ * done[g] steps group g finished. */
+typedef struct fo_run {
+    fo_result res[FO_MAX_GROUPS][FO_MAX_STEPS][FO_NTRANSPORTS];
+    int done[FO_MAX_GROUPS];
+} fo_run;
+
+/* A whole run: fo_env_create for the steps' sizes, then one group after the other with
+ * subcounts[g] subscribers (the last count the largest), labelled "<what>: N subscribers",
+ * until one fails; then fo_env_destroy. 0, or 1 after printing what failed. Large: make r
+ * static. */
+int fo_run_all(fo_run *r, const char *what, const fo_step *steps, int nsteps,
+               const int *subcounts, int ngroups);
+/* Whether any group finished a step: what to print, even after a failure. */
+bool fo_run_measured(const fo_run *r);
+/* Step i of group g through transport t, or NULL if the group did not get that far. */
+const fo_result *fo_find(const fo_run *r, int t, int g, int i);
+/* Messages some subscriber lost or did not acknowledge, every cause summed. */
+uint64_t fo_lost(const fo_result *x);
+/* One line of a loss report: the transport, `what` (the step, right-aligned in `width`), the
+ * subscriber count and the counters. */
+void fo_print_loss(const fo_result *x, int width, const char *what);
 
 /* Percentile p (0..100] of v[0..n), nearest rank; sorts v. 0 if n is 0. */
 double fo_percentile(uint64_t *v, uint64_t n, double p);

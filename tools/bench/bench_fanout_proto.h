@@ -55,10 +55,9 @@ struct fo_rec {
 
 _Static_assert(sizeof(struct fo_rec) <= 512, "written whole");
 
-/* Pipes. SHMBUS_ECLOSED when the other end is gone; SHMBUS_EINTR when interrupted (reads
- * only if `intr`: the command keeps reading until its leader has cleaned up). */
-int fo_write_all(int fd, const void *buf, size_t len);
-int fo_read_all(int fd, void *buf, size_t len, bool intr);
+/* Pipes: bench_write_all and bench_read_all (bench.h). Every write, and every read but the
+ * command's, stops with SHMBUS_EINTR when interrupted (`intr`); the command keeps reading
+ * until its leader has cleaned up. */
 /* Wait up to timeout_ms for one of fds[0..n) (skip[k]: not that one) to be readable, taking
  * them in turn from *turn; *k is the one. SHMBUS_ETIMEDOUT, SHMBUS_EINTR. */
 int fo_poll_any(const int *fds, const bool *skip, int n, int timeout_ms, int *turn, int *k);

@@ -1,9 +1,10 @@
-/* shmbus-bench latency and camera: a subscriber process, and the pipes every process of a
- * group talks over (bench_fanout_proto.h).
+/* shmbus-bench latency and camera: a subscriber process, what every process of a group uses
+ * to wait on its pipes (bench_fanout_proto.h), and the environment they all inherit.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -13,44 +14,6 @@
 #include "shmbus.h"
 
 /* ---- pipes ------------------------------------------------------------------------------ */
-
-int fo_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            if (bench_interrupted)
-                return SHMBUS_EINTR;
-            continue;
-        }
-        if (n <= 0)
-            return errno == EPIPE ? SHMBUS_ECLOSED : SHMBUS_ESYS;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int fo_read_all(int fd, void *buf, size_t len, bool intr)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            if (intr && bench_interrupted)
-                return SHMBUS_EINTR;
-            continue;
-        }
-        if (n < 0)
-            return SHMBUS_ESYS;
-        if (n == 0)
-            return SHMBUS_ECLOSED;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 int fo_poll_any(const int *fds, const bool *skip, int n, int timeout_ms, int *turn, int *k)
 {
@@ -107,7 +70,7 @@ struct subproc {
 
 static int sub_send(int out, struct fo_rec r)
 {
-    return fo_write_all(out, &r, sizeof r);
+    return bench_write_all(out, &r, sizeof r, true);
 }
 
 /* PROBE: acknowledge the first message, whatever it is. SYNC: read up to c->base, unless
@@ -188,7 +151,7 @@ _Noreturn void fo_sub_main(const fo_group *g, int k, int in, int out)
     if (sub_send(out, (struct fo_rec){.kind = REC_READY, .status = rc}) == 0 && rc == 0)
         for (;;) {
             struct fo_cmd c;
-            if (fo_read_all(in, &c, sizeof c, true) != 0 || c.op == CMD_QUIT)
+            if (bench_read_all(in, &c, sizeof c, true) != 0 || c.op == CMD_QUIT)
                 break; /* told to, or the leader is gone, or interrupted */
             if (c.transport >= FO_NTRANSPORTS)
                 rc = SHMBUS_EINVAL;
@@ -204,4 +167,88 @@ _Noreturn void fo_sub_main(const fo_group *g, int k, int in, int out)
         }
     sub_send(out, (struct fo_rec){.kind = REC_BYE, .status = rc ? rc : crc});
     _exit(rc || crc ? 1 : 0);
+}
+
+/* ---- the environment --------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+double fo_percentile(uint64_t *v, uint64_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_u64);
+    uint64_t rank = (uint64_t)(p / 100.0 * (double)n + 0.999999);
+    return (double)v[rank == 0 ? 0 : rank > n ? n - 1 : rank - 1];
+}
+
+int fo_env_create(fo_env *env, const uint64_t *sizes, unsigned n, int max_subs)
+{
+    uint64_t cls[FO_MAX_CLASSES];
+    unsigned nc = 0;
+    if (n + 1 > FO_MAX_CLASSES)
+        return bench_error("too many sizes", SHMBUS_EINVAL);
+    cls[nc++] = FO_PROBE_SIZE;
+    for (unsigned i = 0; i < n; i++)
+        cls[nc++] = sizes[i];
+    qsort(cls, nc, sizeof cls[0], cmp_u64);
+    unsigned w = 0;
+    for (unsigned i = 0; i < nc; i++)
+        if (w == 0 || cls[i] != cls[w - 1])
+            cls[w++] = cls[i];
+    nc = w;
+
+    memset(env, 0, sizeof *env);
+    snprintf(env->dir, sizeof env->dir, "/tmp/shmbus-bench.XXXXXX");
+    if (!mkdtemp(env->dir)) {
+        perror("shmbus-bench: mkdtemp");
+        env->dir[0] = 0;
+        return 1;
+    }
+    snprintf(env->config, sizeof env->config, "%s/domain.json", env->dir);
+    snprintf(env->url, sizeof env->url, "ipc://%s/copy.ipc", env->dir);
+    snprintf(env->domain, sizeof env->domain, "bench%d", (int)getpid());
+    env->max_size = cls[nc - 1];
+
+    FILE *f = fopen(env->config, "w");
+    if (!f) {
+        perror("shmbus-bench: writing the domain config");
+        return 1;
+    }
+    /* Every block a message can be in at once: the publisher's history, its loan, one per
+     * subscriber, and slack. */
+    unsigned count = FO_HISTORY + (unsigned)max_subs + 4;
+    fprintf(f, "{\n  \"pools\": [{\"name\": \"%s\", \"classes\": [\n", FO_POOL);
+    for (unsigned i = 0; i < nc; i++)
+        fprintf(f, "    {\"block_size\": %llu, \"count\": %u}%s\n", (unsigned long long)cls[i],
+                count, i + 1 < nc ? "," : "");
+    fprintf(f, "  ]}],\n  \"topics\": [{\"name\": \"%s\", \"pool\": \"%s\", \"history\": %d, "
+               "\"max_message_size\": %llu,\n              \"max_held\": %d, \"on_full\": "
+               "\"wait\", \"wait_ms\": 10000, \"queue_depth\": %d}]\n}\n",
+            FO_TOPIC, FO_POOL, FO_HISTORY, (unsigned long long)env->max_size, FO_HISTORY,
+            FO_QUEUE_DEPTH);
+    if (fclose(f) != 0) {
+        perror("shmbus-bench: writing the domain config");
+        return 1;
+    }
+    shmbus_config_summary sum;
+    int rc = shmbus_config_load(env->config, &sum);
+    return rc ? bench_shmbus_error("shmbus_config_load (the bench's own config)", rc) : 0;
+}
+
+void fo_env_destroy(const fo_env *env)
+{
+    if (!env->dir[0])
+        return;
+    unlink(env->config);
+    char sock[128];
+    snprintf(sock, sizeof sock, "%s/copy.ipc", env->dir);
+    unlink(sock); /* nng removes it when it closes the listener; a crash would not */
+    if (rmdir(env->dir) != 0)
+        fprintf(stderr, "shmbus-bench: %s is not empty after the run: left in place\n",
+                env->dir);
 }

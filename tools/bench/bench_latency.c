@@ -3,10 +3,7 @@
  * subscriber processes. The processes and the two transports are in bench_fanout.c and
  * bench_transport.c; this file picks the counts and prints.
  */
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "bench_fanout.h"
@@ -27,33 +24,6 @@ static const uint32_t warmups[NSIZES] = {300, 300, 200, 60, 40, 40};
 #define MIN_TPUT (4 * FO_WINDOW)
 #define MIN_WARMUP 30 /* > the blocks of a class, so every block has been mapped once */
 
-static const char *const tnames[] = {"shmbus", "nng-copy"};
-
-struct run {
-    fo_result res[NSUBCOUNTS][NSIZES][FO_NTRANSPORTS];
-    int done[NSUBCOUNTS];
-};
-
-static void size_str(uint64_t size, char *buf, size_t len)
-{
-    if (size >= (1u << 20) && size % (1u << 20) == 0)
-        snprintf(buf, len, "%llu MiB", (unsigned long long)(size >> 20));
-    else if (size >= 1024 && size % 1024 == 0)
-        snprintf(buf, len, "%llu KiB", (unsigned long long)(size >> 10));
-    else
-        snprintf(buf, len, "%llu B", (unsigned long long)size);
-}
-
-static const fo_result *find(const struct run *r, int transport, int subi, int sizei)
-{
-    return sizei < r->done[subi] ? &r->res[subi][sizei][transport] : NULL;
-}
-
-static uint64_t lost(const fo_result *x)
-{
-    return x->missing + x->expired + x->dropped + x->other + x->stalls;
-}
-
 /* ---- output ----------------------------------------------------------------------------- */
 
 static void ratio_line(const char *what, const fo_result *a, const fo_result *b, bool at_most,
@@ -69,7 +39,7 @@ static void ratio_line(const char *what, const fo_result *a, const fo_result *b,
            met ? "met" : "MISSED");
 }
 
-static void print_table(const struct run *r)
+static void print_table(const fo_run *r)
 {
     printf("shmbus-bench latency: publish to receive, %ld CPUs online; latency in us, rate in "
            "msgs/s\n\n", sysconf(_SC_NPROCESSORS_ONLN));
@@ -79,11 +49,11 @@ static void print_table(const struct run *r)
            "msgs/s", "p50", "p99", "msgs/s", "p50", "rate");
     for (int s = 0; s < NSUBCOUNTS; s++)
         for (int i = 0; i < NSIZES; i++) {
-            const fo_result *a = find(r, FO_SHMBUS, s, i), *b = find(r, FO_NNG, s, i);
+            const fo_result *a = fo_find(r, FO_SHMBUS, s, i), *b = fo_find(r, FO_NNG, s, i);
             if (!a && !b)
                 continue;
             char sz[32], c1[40] = "", c2[40] = "", q[20] = "";
-            size_str(sizes[i], sz, sizeof sz);
+            bench_size_str(sizes[i], sz, sizeof sz);
             if (a)
                 snprintf(c1, sizeof c1, "%8.1f %8.1f %10.0f", a->p50_ns / 1e3, a->p99_ns / 1e3,
                          a->msgs_per_s);
@@ -100,36 +70,32 @@ static void print_table(const struct run *r)
         char t[96];
         snprintf(t, sizeof t, "shmbus 8 MiB / shmbus 64 B, %d sub%s", subcounts[s],
                  subcounts[s] > 1 ? "s" : "");
-        ratio_line(t, find(r, FO_SHMBUS, s, 4), find(r, FO_SHMBUS, s, 0), true, 1.5);
+        ratio_line(t, fo_find(r, FO_SHMBUS, s, 4), fo_find(r, FO_SHMBUS, s, 0), true, 1.5);
     }
     for (int s = 0; s < NSUBCOUNTS; s++) {
         char t[96];
         snprintf(t, sizeof t, "nng-copy 8 MiB / shmbus 8 MiB, %d sub%s", subcounts[s],
                  subcounts[s] > 1 ? "s" : "");
-        ratio_line(t, find(r, FO_NNG, s, 4), find(r, FO_SHMBUS, s, 4), false, 50);
+        ratio_line(t, fo_find(r, FO_NNG, s, 4), fo_find(r, FO_SHMBUS, s, 4), false, 50);
     }
     for (int s = 0; s < NSUBCOUNTS; s++) {
         char t[96];
         snprintf(t, sizeof t, "shmbus 64 B / nng-copy 64 B, %d sub%s", subcounts[s],
                  subcounts[s] > 1 ? "s" : "");
-        ratio_line(t, find(r, FO_SHMBUS, s, 0), find(r, FO_NNG, s, 0), true, 1.2);
+        ratio_line(t, fo_find(r, FO_SHMBUS, s, 0), fo_find(r, FO_NNG, s, 0), true, 1.2);
     }
     bool any = false;
     for (int g = 0; g < NSUBCOUNTS; g++)
         for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
             const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (lost(x) == 0)
+            if (fo_lost(x) == 0)
                 continue;
             char sz[32];
-            size_str(x->size, sz, sizeof sz);
+            bench_size_str(x->size, sz, sizeof sz);
             if (!any)
                 printf("\nloss (summed over subscribers, warm-up included):\n");
             any = true;
-            printf("  %-8s %7s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
-                   " unacknowledged %llu\n", tnames[x->transport], sz, x->nsubs,
-                   x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
-                   (unsigned long long)x->expired, (unsigned long long)x->dropped,
-                   (unsigned long long)x->other, (unsigned long long)x->stalls);
+            fo_print_loss(x, 7, sz);
         }
     if (!any)
         printf("\nloss: none (every subscriber got every message; shmbus counted 0 expired, "
@@ -141,7 +107,7 @@ static void print_table(const struct run *r)
            FO_WINDOW);
 }
 
-static void print_json(const struct run *r)
+static void print_json(const fo_run *r)
 {
     printf("[");
     bool first = true;
@@ -155,7 +121,7 @@ static void print_json(const struct run *r)
                    "\"pub_faults_per_msg\": %.3f, \"sub_faults_per_msg\": %.3f, "
                    "\"expired\": %llu, \"dropped\": %llu, \"other_lost\": %llu, "
                    "\"missing\": %llu, \"unacknowledged\": %llu}",
-                   first ? "" : ",", tnames[x->transport], (unsigned long long)x->size,
+                   first ? "" : ",", fo_transport_names[x->transport], (unsigned long long)x->size,
                    x->nsubs, x->p50_ns / 1e3, x->p99_ns / 1e3, x->msgs_per_s, x->max_ns / 1e3,
                    (unsigned long long)x->samples, (unsigned long long)x->tput_msgs,
                    x->pub_cpu_ns / 1e3, x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults,
@@ -208,82 +174,32 @@ static uint32_t at_least(uint32_t v, uint32_t min) { return v < min ? min : v; }
 
 int bench_latency(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"count", required_argument, NULL, 'c'},
-                                             {"quick", no_argument, NULL, 'q'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    long count = 0;
-    bool json = false, quick = false;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":hjqc:", longopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'c':
-            count = strtol(optarg, &end, 10);
-            if (end == optarg || *end || count < 1 || count > 10000000) {
-                fprintf(stderr, "shmbus-bench latency: --count wants 1..10000000\n");
-                return 2;
-            }
-            break;
-        case 'q':
-            quick = true;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "shmbus-bench latency: %s option '%s'\n",
-                    c == ':' ? "missing argument to" : "unknown", argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "shmbus-bench latency: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    bench_opts o = {.takes = BENCH_OPT_COUNT | BENCH_OPT_QUICK};
+    int status = bench_parse_opts(argc, argv, &o, usage);
+    if (status >= 0)
+        return status;
 
     fo_step steps[NSIZES];
     for (int i = 0; i < NSIZES; i++) {
         uint32_t lc = lat_counts[i], tc = tput_counts[i], wu = warmups[i];
-        if (quick) {
+        if (o.quick) {
             lc /= QUICK_DIV;
             tc /= QUICK_DIV;
             wu /= 2;
         }
-        if (count) {
-            lc = (uint32_t)count;
-            tc = (uint32_t)count;
+        if (o.count) {
+            lc = (uint32_t)o.count;
+            tc = (uint32_t)o.count;
         }
         steps[i] = (fo_step){.size = sizes[i], .warmup = at_least(wu, MIN_WARMUP),
-                             .lat_count = at_least(lc, count ? 1 : MIN_LAT),
+                             .lat_count = at_least(lc, o.count ? 1 : MIN_LAT),
                              .tput_count = at_least(tc, MIN_TPUT)};
     }
 
-    fo_env env;
-    static struct run run; /* large: not on the stack */
-    memset(&run, 0, sizeof run);
-    int status = fo_env_create(&env, sizes, NSIZES, subcounts[NSUBCOUNTS - 1]);
-    for (int s = 0; s < NSUBCOUNTS && status == 0; s++) {
-        char label[64];
-        snprintf(label, sizeof label, "latency: %d subscriber%s", subcounts[s],
-                 subcounts[s] > 1 ? "s" : "");
-        fo_group grp = {.env = &env, .nsubs = subcounts[s], .index = s, .steps = steps,
-                        .nsteps = NSIZES, .progress = isatty(STDERR_FILENO), .label = label};
-        status = fo_run_group(&grp, run.res[s], &run.done[s]);
-    }
-    fo_env_destroy(&env);
-    bool any = false; /* after a failure, what the groups before it measured */
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        any |= run.done[g] > 0;
-    if (any) {
-        if (json)
+    static fo_run run; /* large: not on the stack */
+    status = fo_run_all(&run, "latency", steps, NSIZES, subcounts, NSUBCOUNTS);
+    if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
+        if (o.json)
             print_json(&run);
         else
             print_table(&run);

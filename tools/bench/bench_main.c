@@ -4,8 +4,11 @@
  * in its own file (declared in bench.h) and add a row to `commands` below; the first row is
  * what runs when no subcommand is given.
  */
+#include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,6 +60,81 @@ int bench_shmbus_error(const char *call, int status)
     fprintf(stderr, "shmbus-bench: %s: %s (%s): %s\n", call, shmbus_errname(status),
             shmbus_strerror(status), detail);
     return 1;
+}
+
+void bench_size_str(uint64_t size, char *buf, size_t len)
+{
+    if (size >= (1u << 20) && size % (1u << 20) == 0)
+        snprintf(buf, len, "%llu MiB", (unsigned long long)(size >> 20));
+    else if (size >= 1024 && size % 1024 == 0)
+        snprintf(buf, len, "%llu KiB", (unsigned long long)(size >> 10));
+    else
+        snprintf(buf, len, "%llu B", (unsigned long long)size);
+}
+
+int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f))
+{
+    struct option longopts[6] = {{"json", no_argument, NULL, 'j'},
+                                 {"help", no_argument, NULL, 'h'}};
+    char shortopts[16] = ":hj";
+    int n = 2;
+    if (o->takes & BENCH_OPT_SECONDS) {
+        longopts[n++] = (struct option){"seconds", required_argument, NULL, 's'};
+        strcat(shortopts, "s:");
+    }
+    if (o->takes & BENCH_OPT_COUNT) {
+        longopts[n++] = (struct option){"count", required_argument, NULL, 'c'};
+        strcat(shortopts, "c:");
+    }
+    if (o->takes & BENCH_OPT_QUICK) {
+        longopts[n++] = (struct option){"quick", no_argument, NULL, 'q'};
+        strcat(shortopts, "q");
+    }
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    const char *name = argv[0];
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 's':
+            o->seconds = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(o->seconds) || o->seconds <= 0 ||
+                o->seconds > o->max_seconds) {
+                fprintf(stderr, "shmbus-bench %s: --seconds wants a number in (0, %g]\n", name,
+                        o->max_seconds);
+                return 2;
+            }
+            break;
+        case 'c':
+            o->count = strtol(optarg, &end, 10);
+            if (end == optarg || *end || o->count < 1 || o->count > 10000000) {
+                fprintf(stderr, "shmbus-bench %s: --count wants 1..10000000\n", name);
+                return 2;
+            }
+            break;
+        case 'q':
+            o->quick = true;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "shmbus-bench %s: %s option '%s'\n", name,
+                    c == ':' ? "missing argument to" : "unknown", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "shmbus-bench %s: unexpected argument '%s'\n", name, argv[optind]);
+        return 2;
+    }
+    return -1;
 }
 
 static void on_signal(int sig)

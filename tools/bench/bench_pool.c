@@ -14,8 +14,6 @@
  * time. The second process is forked before it opens the domain and opens it itself; for
  * acquire it gets the descriptor over a pipe.
  */
-#include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +63,10 @@ struct bench {
 
 /* ---- measuring -------------------------------------------------------------------------- */
 
-static void size_str(uint64_t size, char *buf, size_t len)
-{
-    if (size >= (1u << 20) && size % (1u << 20) == 0)
-        snprintf(buf, len, "%llu MiB", (unsigned long long)(size >> 20));
-    else if (size >= 1024 && size % 1024 == 0)
-        snprintf(buf, len, "%llu KiB", (unsigned long long)(size >> 10));
-    else
-        snprintf(buf, len, "%llu B", (unsigned long long)size);
-}
-
 static void row_title(const struct row *r, char *buf, size_t len)
 {
     char sz[32];
-    size_str(r->size, sz, sizeof sz);
+    bench_size_str(r->size, sz, sizeof sz);
     snprintf(buf, len, "%s %s, %d process%s", op_names[r->op], sz, r->procs,
              r->procs > 1 ? "es" : "");
 }
@@ -336,7 +324,7 @@ static void print_table(const struct bench *b)
         const struct row *r = &b->rows[i];
         const struct row *base = baseline_of(b, r), *m = malloc_of(b, r);
         char sz[32], each[32] = "", vn[32] = "", vm[32] = "";
-        size_str(r->size, sz, sizeof sz);
+        bench_size_str(r->size, sz, sizeof sz);
         if (r->procs == 2)
             snprintf(each, sizeof each, "%.1f / %.1f", r->ns_each[0], r->ns_each[1]);
         if (base && base->op == OP_NAIVE)
@@ -418,55 +406,23 @@ static void usage(FILE *f)
 
 int bench_pool(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    double seconds = 15;
-    bool json = false;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":hjs:", longopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 's':
-            seconds = strtod(optarg, &end);
-            if (end == optarg || *end || !isfinite(seconds) || seconds <= 0 || seconds > 86400) {
-                fprintf(stderr, "shmbus-bench pool: --seconds wants a number in (0, 86400]\n");
-                return 2;
-            }
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "shmbus-bench pool: %s option '%s'\n",
-                    c == ':' ? "missing argument to" : "unknown", argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "shmbus-bench pool: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    bench_opts o = {.takes = BENCH_OPT_SECONDS, .max_seconds = 86400, .seconds = 15};
+    int status = bench_parse_opts(argc, argv, &o, usage);
+    if (status >= 0)
+        return status;
 
     struct bench b = {0};
-    b.rep_ns = (uint64_t)(seconds * 1e9 / (NROWS * (REPS + 1.0 / WARMUP_DIV)));
+    b.rep_ns = (uint64_t)(o.seconds * 1e9 / (NROWS * (REPS + 1.0 / WARMUP_DIV)));
     if (b.rep_ns < 1000000)
         b.rep_ns = 1000000;
     b.progress = isatty(STDERR_FILENO);
-    int status = setup(&b);
+    status = setup(&b);
     if (status == 0)
         status = run_all(&b) ? 1 : 0;
     if (teardown(&b) != 0)
         status = 1;
     if (status == 0) {
-        if (json)
+        if (o.json)
             print_json(&b);
         else
             print_table(&b);

@@ -62,13 +62,16 @@ int bench_run_window(bench_batch_fn fn, void *ctx, uint64_t start_ns, uint64_t e
 
 /* ---- pipes ------------------------------------------------------------------------------ */
 
-static int write_all(int fd, const void *buf, size_t len)
+int bench_write_all(int fd, const void *buf, size_t len, bool intr)
 {
     const char *p = buf;
     while (len > 0) {
         ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
+            if (intr && bench_interrupted)
+                return SHMBUS_EINTR;
             continue;
+        }
         if (n <= 0)
             return errno == EPIPE ? SHMBUS_ECLOSED : SHMBUS_ESYS;
         p += n;
@@ -77,14 +80,16 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* SHMBUS_ECLOSED when the other side is gone. */
-static int read_all(int fd, void *buf, size_t len)
+int bench_read_all(int fd, void *buf, size_t len, bool intr)
 {
     char *p = buf;
     while (len > 0) {
         ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
+            if (intr && bench_interrupted)
+                return SHMBUS_EINTR;
             continue;
+        }
         if (n < 0)
             return SHMBUS_ESYS;
         if (n == 0)
@@ -93,6 +98,17 @@ static int read_all(int fd, void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* The harness's pipes are never interrupted: SIGINT stops the timing loops instead. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    return bench_write_all(fd, buf, len, false);
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    return bench_read_all(fd, buf, len, false);
 }
 
 /* ---- the child -------------------------------------------------------------------------- */

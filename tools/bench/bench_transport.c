@@ -25,6 +25,7 @@
 #define RECV_SLICE_MS 100 /* receive waits in slices this long to notice bench_interrupted */
 
 char fo_role[32] = "bench";
+const char *const fo_transport_names[FO_NTRANSPORTS] = {"shmbus", "nng-copy"};
 
 struct bt_pub {
     enum fo_transport t;
