@@ -139,7 +139,7 @@ int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d)
     return 0;
 }
 
-int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
+static int rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
 {
     int fd;
     int rc = shmbus_sub_fd(rx->sub, &fd);
@@ -159,7 +159,7 @@ int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
         /* nothing queued: if every publisher has left, there is nothing more to come */
         if (shmbus_sub_publishers(rx->sub) > 0)
             rx->seen_pub = true;
-        else if (rx->seen_pub && !rx->follow)
+        else if (rx->seen_pub && !rx->c->follow)
             return APP_RX_END;
         int wait_ms = 100; /* also how often the publisher count is looked at */
         if (timeout_ms >= 0) {
@@ -175,6 +175,21 @@ int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
         if (poll(pf, 2, wait_ms) < 0 && errno != EINTR)
             return SHMBUS_ESYS;
     }
+}
+
+int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
+{
+    int rc = rx_next(rx, timeout_ms, out);
+    if (rc && rc != APP_RX_END && rc != SHMBUS_ETIMEDOUT)
+        app_fail(rx->c->prog, "receiving", rc);
+    return rc;
+}
+
+void app_rx_release(const app_rx *rx, shmbus_msg *m)
+{
+    if (rx->c->delay_ms) /* the frame stays held meanwhile */
+        app_sleep_until(app_now_ns() + rx->c->delay_ms * 1000000ull);
+    shmbus_msg_release(m);
 }
 
 uint64_t app_seq_note(app_seq *t, const shmbus_msg *m)

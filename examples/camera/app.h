@@ -43,7 +43,13 @@ typedef struct app_common {
 enum { APP_OPT_CONFIG = 256, APP_OPT_DOMAIN, APP_OPT_TOPIC, APP_OPT_NAME, APP_OPT_SUMMARY,
        APP_OPT_COUNT, APP_OPT_DELAY, APP_OPT_FOLLOW, APP_OPT_HISTORY, APP_OPT_OWN };
 
-/* Rows of a program's longopts table: the bus options, and the last rows. */
+/* Rows of a program's longopts table, one for each option of app_common; the bus options
+ * together, and the rows that end every table. */
+#define APP_LONGOPT_COUNT {"count", required_argument, 0, APP_OPT_COUNT}
+#define APP_LONGOPT_DELAY {"delay-ms", required_argument, 0, APP_OPT_DELAY}
+#define APP_LONGOPT_FOLLOW {"follow", no_argument, 0, APP_OPT_FOLLOW}
+#define APP_LONGOPT_HISTORY {"history", no_argument, 0, APP_OPT_HISTORY}
+#define APP_LONGOPT_SUMMARY {"summary", required_argument, 0, APP_OPT_SUMMARY}
 #define APP_LONGOPTS_BUS                                                                      \
     {"config", required_argument, 0, APP_OPT_CONFIG},                                         \
     {"domain", required_argument, 0, APP_OPT_DOMAIN},                                         \
@@ -80,18 +86,21 @@ int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s);
 int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d);
 
 /* Receiving with an end: a subscriber ends when its topic's publishers have all left (after
- * at least one was seen) and everything they sent has been taken, unless `follow` is set. */
+ * at least one was seen) and everything they sent has been taken, unless c->follow is set. */
 typedef struct app_rx {
+    const app_common *c;
     shmbus_sub *sub;
-    bool follow;    /* keep waiting for new publishers */
     bool seen_pub;
 } app_rx;
 
 enum { APP_RX_END = 1 }; /* the publishers left, or a stop signal came */
 
 /* The next message (0, *out is the caller's), APP_RX_END, SHMBUS_ETIMEDOUT after timeout_ms
- * (< 0: no timeout) or another shmbus error. */
+ * (< 0: no timeout) or another shmbus error, printed ("prog: receiving: ..."). */
 int app_rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out);
+/* Release a message app_rx_next gave, having held it c->delay_ms longer (--delay-ms: a slow
+ * subscriber on purpose). */
+void app_rx_release(const app_rx *rx, shmbus_msg *m);
 
 /* Sequence gaps per publisher (shmbus_msg_seq numbers each publisher's messages 1, 2, ...):
  * the messages a subscriber never got between two it did get. */

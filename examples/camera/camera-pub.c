@@ -83,14 +83,11 @@ static void parse_options(int argc, char **argv, options *o)
         {"size", required_argument, 0, O_SIZE},       {"format", required_argument, 0, O_FORMAT},
         {"y4m", required_argument, 0, O_Y4M},         {"loop", no_argument, 0, O_LOOP},
         {"v4l2", required_argument, 0, O_V4L2},       {"v4l2-read", no_argument, 0, O_V4L2_READ},
-        {"fps", required_argument, 0, O_FPS},
-        {"count", required_argument, 0, APP_OPT_COUNT},
+        {"fps", required_argument, 0, O_FPS},         APP_LONGOPT_COUNT,
         {"wait-subs", required_argument, 0, O_WAIT},
         {"wait-timeout", required_argument, 0, O_WAIT_TIMEOUT},
-        {"linger-ms", required_argument, 0, O_LINGER},
-        APP_LONGOPTS_BUS,
-        {"summary", required_argument, 0, APP_OPT_SUMMARY},
-        APP_LONGOPTS_END};
+        {"linger-ms", required_argument, 0, O_LINGER}, APP_LONGOPTS_BUS,
+        APP_LONGOPT_SUMMARY,                          APP_LONGOPTS_END};
     const char *prog = o->c.prog;
     int opt;
     while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {

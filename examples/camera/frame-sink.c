@@ -66,16 +66,11 @@ static void parse_options(int argc, char **argv, options *o)
 {
     enum { O_Y4M = APP_OPT_OWN, O_PPM, O_EVERY };
     static const struct option longopts[] = {
-        {"y4m", required_argument, 0, O_Y4M},
-        {"ppm", required_argument, 0, O_PPM},
-        {"every", required_argument, 0, O_EVERY},
-        {"count", required_argument, 0, APP_OPT_COUNT},
-        {"delay-ms", required_argument, 0, APP_OPT_DELAY},
-        {"follow", no_argument, 0, APP_OPT_FOLLOW},
-        {"history", no_argument, 0, APP_OPT_HISTORY},
-        APP_LONGOPTS_BUS,
-        {"summary", required_argument, 0, APP_OPT_SUMMARY},
-        APP_LONGOPTS_END};
+        {"y4m", required_argument, 0, O_Y4M},     {"ppm", required_argument, 0, O_PPM},
+        {"every", required_argument, 0, O_EVERY}, APP_LONGOPT_COUNT,
+        APP_LONGOPT_DELAY,                        APP_LONGOPT_FOLLOW,
+        APP_LONGOPT_HISTORY,                      APP_LONGOPTS_BUS,
+        APP_LONGOPT_SUMMARY,                      APP_LONGOPTS_END};
     const char *prog = o->c.prog;
     int opt;
     while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {
@@ -365,21 +360,18 @@ int main(int argc, char **argv)
     int status = 0, rc;
     if (app_subscribe(&o.c, &d, &s) != 0)
         return 1;
-    app_rx rx = {.sub = s, .follow = o.c.follow};
+    app_rx rx = {.c = &o.c, .sub = s};
     while (o.c.count == 0 || k.received < o.c.count) {
         shmbus_msg *m;
         rc = app_rx_next(&rx, -1, &m);
         if (rc == APP_RX_END)
             break;
-        if (rc) {
-            app_fail(o.c.prog, "receiving", rc);
+        if (rc) { /* printed */
             status = 1;
             break;
         }
         int hr = handle(&k, m);
-        if (o.c.delay_ms)
-            app_sleep_until(app_now_ns() + o.c.delay_ms * 1000000ull);
-        shmbus_msg_release(m);
+        app_rx_release(&rx, m);
         if (hr != 0) {
             status = k.output_closed ? 0 : 1;
             break;

@@ -106,14 +106,9 @@ static void parse_options(int argc, char **argv, options *o)
 {
     enum { O_DURATION = APP_OPT_OWN };
     static const struct option longopts[] = {
-        {"delay-ms", required_argument, 0, APP_OPT_DELAY},
-        {"count", required_argument, 0, APP_OPT_COUNT},
-        {"duration", required_argument, 0, O_DURATION},
-        {"follow", no_argument, 0, APP_OPT_FOLLOW},
-        {"history", no_argument, 0, APP_OPT_HISTORY},
-        {"summary", required_argument, 0, APP_OPT_SUMMARY},
-        APP_LONGOPTS_BUS,
-        APP_LONGOPTS_END};
+        APP_LONGOPT_DELAY,  APP_LONGOPT_COUNT,   {"duration", required_argument, 0, O_DURATION},
+        APP_LONGOPT_FOLLOW, APP_LONGOPT_HISTORY, APP_LONGOPT_SUMMARY,
+        APP_LONGOPTS_BUS,   APP_LONGOPTS_END};
     int opt;
     while ((opt = app_getopt(&o->c, argc, argv, longopts)) != -1) {
         switch (opt) {
@@ -229,7 +224,7 @@ int main(int argc, char **argv)
     uint64_t t0 = app_now_ns(), next = t0 + 1000000000ull, secs = 0;
     uint64_t end = o.duration_s ? t0 + o.duration_s * 1000000000ull : UINT64_MAX;
     uint64_t prev_received = 0, prev_lost = 0;
-    app_rx rx = {.sub = s, .follow = o.c.follow};
+    app_rx rx = {.c = &o.c, .sub = s};
     while (o.c.count == 0 || st->received < o.c.count) {
         uint64_t now = app_now_ns();
         if (now >= end)
@@ -248,15 +243,12 @@ int main(int argc, char **argv)
             continue;
         if (rc == APP_RX_END)
             break;
-        if (rc) {
-            app_fail(o.c.prog, "receiving", rc);
+        if (rc) { /* printed */
             status = 1;
             break;
         }
         handle(&o, st, m);
-        if (o.c.delay_ms) /* slow on purpose: keep the frame held meanwhile */
-            app_sleep_until(app_now_ns() + o.c.delay_ms * 1000000ull);
-        shmbus_msg_release(m);
+        app_rx_release(&rx, m); /* after --delay-ms: slow on purpose */
     }
     summary(&o, st, s, NULL);
     if (o.c.summary) {

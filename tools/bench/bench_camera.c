@@ -20,6 +20,12 @@ static const struct frame {
 } frames[NFRAMES] = {{"1080p", 1920ull * 1080 * 3}, {"4K", 3840ull * 2160 * 3}};
 static const int subcounts[NSUBCOUNTS] = {1, 2, 4};
 
+static void frame_name(const fo_result *x, int f, char *buf, size_t len)
+{
+    (void)x;
+    snprintf(buf, len, "%s", frames[f].name);
+}
+
 static void print_table(const fo_run *r, double seconds)
 {
     printf("shmbus-bench camera: rgb24 frames, every byte written (memset) by the publisher;\n"
@@ -50,46 +56,25 @@ static void print_table(const fo_run *r, double seconds)
            "publisher process (all its threads, the frame's memset included) per frame.\n"
            "sub us: CPU time per frame of one subscriber process, mean over them.\n"
            "shm vs nng: shmbus fps over nng-copy fps, shmbus pub us over nng-copy pub us.\n");
-    bool any = false;
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (fo_lost(x) == 0)
-                continue;
-            if (!any)
-                printf("\n! loss (summed over subscribers, warm-up included):\n");
-            any = true;
-            fo_print_loss(x, 5, frames[i / FO_NTRANSPORTS].name);
-        }
-    if (!any)
+    if (!fo_print_losses(r, "\n! loss (summed over subscribers, warm-up included):\n", 5,
+                         frame_name))
         printf("loss: none (every subscriber got every frame; shmbus counted 0 expired, "
                "0 dropped)\n");
 }
 
-static void print_json(const fo_run *r)
+static void print_object(const fo_result *x, int f)
 {
-    printf("[");
-    bool first = true;
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            printf("%s\n  {\"transport\": \"%s\", \"frame\": \"%s\", \"size\": %llu, "
-                   "\"subscribers\": %d, \"fps\": %.2f, \"pub_cpu_us_per_frame\": %.3f, "
-                   "\"sub_cpu_us_per_frame\": %.3f, \"pub_faults_per_frame\": %.3f, "
-                   "\"sub_faults_per_frame\": %.3f, \"frames\": %llu, \"p50_us\": %.3f, "
-                   "\"p99_us\": %.3f, \"expired\": %llu, \"dropped\": %llu, "
-                   "\"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": %llu}",
-                   first ? "" : ",", fo_transport_names[x->transport],
-                   frames[i / FO_NTRANSPORTS].name,
-                   (unsigned long long)x->size, x->nsubs, x->msgs_per_s, x->pub_cpu_ns / 1e3,
-                   x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults,
-                   (unsigned long long)x->tput_msgs, x->p50_ns / 1e3,
-                   x->p99_ns / 1e3, (unsigned long long)x->expired,
-                   (unsigned long long)x->dropped, (unsigned long long)x->other,
-                   (unsigned long long)x->missing, (unsigned long long)x->stalls);
-            first = false;
-        }
-    printf("\n]\n");
+    printf("{\"transport\": \"%s\", \"frame\": \"%s\", \"size\": %llu, \"subscribers\": %d, "
+           "\"fps\": %.2f, \"pub_cpu_us_per_frame\": %.3f, \"sub_cpu_us_per_frame\": %.3f, "
+           "\"pub_faults_per_frame\": %.3f, \"sub_faults_per_frame\": %.3f, \"frames\": %llu, "
+           "\"p50_us\": %.3f, \"p99_us\": %.3f, \"expired\": %llu, \"dropped\": %llu, "
+           "\"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": %llu}",
+           fo_transport_names[x->transport], frames[f].name, (unsigned long long)x->size,
+           x->nsubs, x->msgs_per_s, x->pub_cpu_ns / 1e3, x->sub_cpu_ns / 1e3, x->pub_faults,
+           x->sub_faults, (unsigned long long)x->tput_msgs, x->p50_ns / 1e3, x->p99_ns / 1e3,
+           (unsigned long long)x->expired, (unsigned long long)x->dropped,
+           (unsigned long long)x->other, (unsigned long long)x->missing,
+           (unsigned long long)x->stalls);
 }
 
 static void usage(FILE *f)
@@ -128,7 +113,7 @@ int bench_camera(int argc, char **argv)
     status = fo_run_all(&run, "camera", steps, NFRAMES, subcounts, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
-            print_json(&run);
+            fo_print_json(&run, print_object);
         else
             print_table(&run, o.seconds);
     }

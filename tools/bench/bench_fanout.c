@@ -554,11 +554,37 @@ uint64_t fo_lost(const fo_result *x)
     return x->missing + x->expired + x->dropped + x->other + x->stalls;
 }
 
-void fo_print_loss(const fo_result *x, int width, const char *what)
+bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_name name)
 {
-    printf("  %-8s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
-           " unacknowledged %llu\n", fo_transport_names[x->transport], width, what, x->nsubs,
-           x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
-           (unsigned long long)x->expired, (unsigned long long)x->dropped,
-           (unsigned long long)x->other, (unsigned long long)x->stalls);
+    bool any = false;
+    for (int g = 0; g < FO_MAX_GROUPS; g++)
+        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
+            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
+            if (fo_lost(x) == 0)
+                continue;
+            char what[32];
+            name(x, i / FO_NTRANSPORTS, what, sizeof what);
+            if (!any)
+                fputs(heading, stdout);
+            any = true;
+            printf("  %-8s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
+                   " unacknowledged %llu\n", fo_transport_names[x->transport], width, what,
+                   x->nsubs, x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
+                   (unsigned long long)x->expired, (unsigned long long)x->dropped,
+                   (unsigned long long)x->other, (unsigned long long)x->stalls);
+        }
+    return any;
+}
+
+void fo_print_json(const fo_run *r, void (*object)(const fo_result *x, int step))
+{
+    printf("[");
+    bool first = true;
+    for (int g = 0; g < FO_MAX_GROUPS; g++)
+        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
+            printf("%s\n  ", first ? "" : ",");
+            object(&r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS], i / FO_NTRANSPORTS);
+            first = false;
+        }
+    printf("\n]\n");
 }

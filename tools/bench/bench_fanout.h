@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bench.h"
@@ -127,9 +128,14 @@ bool fo_run_measured(const fo_run *r);
 const fo_result *fo_find(const fo_run *r, int t, int g, int i);
 /* Messages some subscriber lost or did not acknowledge, every cause summed. */
 uint64_t fo_lost(const fo_result *x);
-/* One line of a loss report: the transport, `what` (the step, right-aligned in `width`), the
- * subscriber count and the counters. */
-void fo_print_loss(const fo_result *x, int width, const char *what);
+/* Writes the name of step `step` (whose result x is) into buf. */
+typedef void (*fo_step_name)(const fo_result *x, int step, char *buf, size_t len);
+/* A line for every result of r that lost anything (fo_lost), group by group, step by step,
+ * transport by transport: the transport, the step's name (right-aligned in `width`), the
+ * subscriber count and the counters; `heading` before the first. Whether there was one. */
+bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_name name);
+/* The results of r, in the same order, as a JSON array: `object` prints each one's object. */
+void fo_print_json(const fo_run *r, void (*object)(const fo_result *x, int step));
 
 /* Percentile p (0..100] of v[0..n), nearest rank; sorts v. 0 if n is 0. */
 double fo_percentile(uint64_t *v, uint64_t n, double p);

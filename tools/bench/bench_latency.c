@@ -26,6 +26,12 @@ static const uint32_t warmups[NSIZES] = {300, 300, 200, 60, 40, 40};
 
 /* ---- output ----------------------------------------------------------------------------- */
 
+static void size_name(const fo_result *x, int step, char *buf, size_t len)
+{
+    (void)step;
+    bench_size_str(x->size, buf, len);
+}
+
 static void ratio_line(const char *what, const fo_result *a, const fo_result *b, bool at_most,
                        double target)
 {
@@ -84,20 +90,8 @@ static void print_table(const fo_run *r)
                  subcounts[s] > 1 ? "s" : "");
         ratio_line(t, fo_find(r, FO_SHMBUS, s, 0), fo_find(r, FO_NNG, s, 0), true, 1.2);
     }
-    bool any = false;
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (fo_lost(x) == 0)
-                continue;
-            char sz[32];
-            bench_size_str(x->size, sz, sizeof sz);
-            if (!any)
-                printf("\nloss (summed over subscribers, warm-up included):\n");
-            any = true;
-            fo_print_loss(x, 7, sz);
-        }
-    if (!any)
+    if (!fo_print_losses(r, "\nloss (summed over subscribers, warm-up included):\n", 7,
+                         size_name))
         printf("\nloss: none (every subscriber got every message; shmbus counted 0 expired, "
                "0 dropped)\n");
     printf("\np50: median of every sample of every subscriber. p99: 99th percentile of the\n"
@@ -107,30 +101,21 @@ static void print_table(const fo_run *r)
            FO_WINDOW);
 }
 
-static void print_json(const fo_run *r)
+static void print_object(const fo_result *x, int step)
 {
-    printf("[");
-    bool first = true;
-    for (int g = 0; g < NSUBCOUNTS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            printf("%s\n  {\"transport\": \"%s\", \"size\": %llu, \"subscribers\": %d, "
-                   "\"p50_us\": %.3f, \"p99_us\": %.3f, \"msgs_per_s\": %.1f, "
-                   "\"max_us\": %.3f, \"samples\": %llu, \"throughput_msgs\": %llu, "
-                   "\"pub_cpu_us_per_msg\": %.3f, \"sub_cpu_us_per_msg\": %.3f, "
-                   "\"pub_faults_per_msg\": %.3f, \"sub_faults_per_msg\": %.3f, "
-                   "\"expired\": %llu, \"dropped\": %llu, \"other_lost\": %llu, "
-                   "\"missing\": %llu, \"unacknowledged\": %llu}",
-                   first ? "" : ",", fo_transport_names[x->transport], (unsigned long long)x->size,
-                   x->nsubs, x->p50_ns / 1e3, x->p99_ns / 1e3, x->msgs_per_s, x->max_ns / 1e3,
-                   (unsigned long long)x->samples, (unsigned long long)x->tput_msgs,
-                   x->pub_cpu_ns / 1e3, x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults,
-                   (unsigned long long)x->expired,
-                   (unsigned long long)x->dropped, (unsigned long long)x->other,
-                   (unsigned long long)x->missing, (unsigned long long)x->stalls);
-            first = false;
-        }
-    printf("\n]\n");
+    (void)step;
+    printf("{\"transport\": \"%s\", \"size\": %llu, \"subscribers\": %d, \"p50_us\": %.3f, "
+           "\"p99_us\": %.3f, \"msgs_per_s\": %.1f, \"max_us\": %.3f, \"samples\": %llu, "
+           "\"throughput_msgs\": %llu, \"pub_cpu_us_per_msg\": %.3f, \"sub_cpu_us_per_msg\": "
+           "%.3f, \"pub_faults_per_msg\": %.3f, \"sub_faults_per_msg\": %.3f, \"expired\": %llu, "
+           "\"dropped\": %llu, \"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": "
+           "%llu}",
+           fo_transport_names[x->transport], (unsigned long long)x->size, x->nsubs,
+           x->p50_ns / 1e3, x->p99_ns / 1e3, x->msgs_per_s, x->max_ns / 1e3,
+           (unsigned long long)x->samples, (unsigned long long)x->tput_msgs, x->pub_cpu_ns / 1e3,
+           x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults, (unsigned long long)x->expired,
+           (unsigned long long)x->dropped, (unsigned long long)x->other,
+           (unsigned long long)x->missing, (unsigned long long)x->stalls);
 }
 
 /* ---- the subcommand --------------------------------------------------------------------- */
@@ -200,7 +185,7 @@ int bench_latency(int argc, char **argv)
     status = fo_run_all(&run, "latency", steps, NSIZES, subcounts, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
-            print_json(&run);
+            fo_print_json(&run, print_object);
         else
             print_table(&run);
     }

@@ -60,6 +60,7 @@ static int nng_fail(const char *call, int rv)
     return SHMBUS_ETRANSPORT;
 }
 
+/* Sets *out only when it succeeds. */
 static int domain_open(const fo_env *env, int group, const char *name, shmbus_domain **out)
 {
     char dom[32];
@@ -69,15 +70,27 @@ static int domain_open(const fo_env *env, int group, const char *name, shmbus_do
     o.config_path = env->config;
     o.runtime_dir = env->dir;
     o.name = name;
-    int rc = shmbus_domain_open(dom, &o, out);
-    return rc ? shmbus_fail("shmbus_domain_open", rc) : 0;
+    shmbus_domain *d;
+    int rc = shmbus_domain_open(dom, &o, &d);
+    if (rc)
+        return shmbus_fail("shmbus_domain_open", rc);
+    *out = d;
+    return 0;
 }
 
-static void domain_close(shmbus_domain *d, int *status)
+/* Close what a publisher or subscriber holds besides its shmbus_pub or shmbus_sub: the domain
+ * (if d), then the socket (if sock_open). A failure to close the domain is reported and
+ * returned only while `status` is 0. */
+static int close_rest(shmbus_domain *d, nng_socket sock, bool sock_open, int status)
 {
-    int rc = shmbus_domain_close(d);
-    if (rc && *status == 0)
-        *status = shmbus_fail("shmbus_domain_close", rc);
+    if (d) {
+        int rc = shmbus_domain_close(d);
+        if (rc && status == 0)
+            status = shmbus_fail("shmbus_domain_close", rc);
+    }
+    if (sock_open)
+        nng_close(sock);
+    return status;
 }
 
 /* ---- publisher -------------------------------------------------------------------------- */
@@ -91,36 +104,32 @@ int bt_pub_open(const fo_env *env, enum fo_transport t, int group, bt_pub **out)
     int rc, rv;
     if (t == FO_SHMBUS) {
         if ((rc = domain_open(env, group, "bench-pub", &p->d)) != 0)
-            goto fail_free;
+            goto fail;
         if ((rc = shmbus_pub_open(p->d, FO_TOPIC, &p->p)) != 0) {
             shmbus_fail("shmbus_pub_open", rc);
-            goto fail_domain;
+            goto fail;
         }
     } else {
         if ((rv = nng_pub0_open(&p->sock)) != 0) {
             rc = nng_fail("nng_pub0_open", rv);
-            goto fail_free;
+            goto fail;
         }
         p->sock_open = true;
         /* pub0 drops what does not fit a subscriber's queue: room for more than a window */
         if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, FO_QUEUE_DEPTH)) != 0) {
             rc = nng_fail("NNG_OPT_SENDBUF", rv);
-            goto fail_sock;
+            goto fail;
         }
         if ((rv = nng_listen(p->sock, env->url, NULL, 0)) != 0) {
             rc = nng_fail(env->url, rv);
-            goto fail_sock;
+            goto fail;
         }
     }
     *out = p;
     return 0;
 
-fail_sock:
-    nng_close(p->sock);
-fail_domain:
-    if (p->d)
-        shmbus_domain_close(p->d);
-fail_free:
+fail: /* only one of the domain and the socket is open: their order does not matter */
+    close_rest(p->d, p->sock, p->sock_open, rc);
     free(p);
     return rc;
 }
@@ -179,10 +188,7 @@ int bt_pub_close(bt_pub *p)
         if (rc)
             status = shmbus_fail("shmbus_pub_close", rc);
     }
-    if (p->d)
-        domain_close(p->d, &status);
-    if (p->sock_open)
-        nng_close(p->sock);
+    status = close_rest(p->d, p->sock, p->sock_open, status);
     free(p);
     return status;
 }
@@ -200,16 +206,16 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
         char name[32];
         snprintf(name, sizeof name, "bench-sub%d", k);
         if ((rc = domain_open(env, group, name, &s->d)) != 0)
-            goto fail_free;
+            goto fail;
         if ((rc = shmbus_sub_open(s->d, FO_TOPIC, NULL, &s->s)) != 0) {
             shmbus_fail("shmbus_sub_open", rc);
-            goto fail_domain;
+            goto fail;
         }
     } else {
         const char *what = "nng_sub0_open";
         if ((rv = nng_sub0_open(&s->sock)) != 0) {
             rc = nng_fail(what, rv);
-            goto fail_free;
+            goto fail;
         }
         s->sock_open = true;
         if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
@@ -226,18 +232,14 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
             what = env->url; /* non-blocking: retries until the publisher listens */
         if (rv) {
             rc = nng_fail(what, rv);
-            goto fail_sock;
+            goto fail;
         }
     }
     *out = s;
     return 0;
 
-fail_sock:
-    nng_close(s->sock);
-fail_domain:
-    if (s->d)
-        shmbus_domain_close(s->d);
-fail_free:
+fail: /* as in bt_pub_open */
+    close_rest(s->d, s->sock, s->sock_open, rc);
     free(s);
     return rc;
 }
@@ -312,10 +314,7 @@ int bt_sub_close(bt_sub *s)
         if (rc)
             status = shmbus_fail("shmbus_sub_close", rc);
     }
-    if (s->d)
-        domain_close(s->d, &status);
-    if (s->sock_open)
-        nng_close(s->sock);
+    status = close_rest(s->d, s->sock, s->sock_open, status);
     free(s);
     return status;
 }
