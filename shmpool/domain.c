@@ -308,11 +308,10 @@ int pool_map_all(shmpool_domain *d)
     return rc;
 }
 
-/* Release every hold of participant slot s in every pool. Idempotent. */
+/* Release every hold of participant slot s in every pool (mapped by the caller). Idempotent. */
 static uint64_t reclaim_slot(shmpool_domain *d, unsigned s)
 {
     uint64_t n = 0;
-    pool_map_all(d);
     for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
         struct shmbus_pool *p = atomic_load_explicit(&d->pools[i], memory_order_acquire);
         if (p)
@@ -328,6 +327,9 @@ int shmpool_domain_sweep(shmpool_domain *d)
     if (pool_forked(d))
         return SHMBUS_EFORKED;
     int reclaimed = 0;
+    /* Map every pool first: a dead slot's lock must be held as briefly as possible, since no
+     * other sweeper can take that slot meanwhile. */
+    pool_map_all(d);
     pthread_mutex_lock(&d->sweep_lock);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &d->ctl->participants[s];
@@ -682,6 +684,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     d->fork_epoch = atomic_load(&g_fork_epoch);
     d->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : 100;
     pthread_mutex_init(&d->pools_lock, NULL);
+    pthread_mutex_init(&d->serial_lock, NULL);
     pthread_mutex_init(&d->sweep_lock, NULL);
 
     char pname[SHMPOOL_NAME_MAX + 1];
@@ -709,6 +712,7 @@ fail_close:
     if (d->fd >= 0)
         close(d->fd);
     pthread_mutex_destroy(&d->pools_lock);
+    pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
 fail_free:
     free(d);
@@ -722,6 +726,7 @@ static void domain_free(shmpool_domain *d)
     if (d->fd >= 0)
         close(d->fd);
     pthread_mutex_destroy(&d->pools_lock);
+    pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
     free(d);
 }
@@ -758,13 +763,13 @@ int shmpool_domain_serialize(shmpool_domain *d, int (*fn)(void *ctx), void *ctx)
         return SHMBUS_EINVAL;
     if (pool_forked(d))
         return SHMBUS_EFORKED;
-    pthread_mutex_lock(&d->pools_lock);
+    pthread_mutex_lock(&d->serial_lock);
     int rc = pool_domain_lock_op(d, LOCK_EX);
     if (rc == 0) {
         rc = fn(ctx);
         pool_domain_lock_op(d, LOCK_UN);
     }
-    pthread_mutex_unlock(&d->pools_lock);
+    pthread_mutex_unlock(&d->serial_lock);
     return rc;
 }
 

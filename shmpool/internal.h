@@ -59,7 +59,11 @@ struct shmpool_domain {
     unsigned fork_epoch;      /* g_fork_epoch at open; differs in a forked child */
     pid_t pid;
     uint64_t pidns;
-    pthread_mutex_t pools_lock; /* guards mapping pools into `pools` */
+    pthread_mutex_t pools_lock; /* guards mapping pools into `pools`; never held while
+                                   waiting for another process (the flock) */
+    pthread_mutex_t serial_lock; /* with the flock: creation of shared objects, one thread
+                                    of this process at a time (threads share d->fd, and so
+                                    its flock) */
     pthread_mutex_t sweep_lock; /* one sweep at a time in this process: the threads share
                                    one open file description, whose OFD locks don't exclude
                                    each other */

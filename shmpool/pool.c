@@ -79,7 +79,7 @@ static int sort_classes(const shmpool_class *in, unsigned n, shmpool_class *out)
     return 0;
 }
 
-/* Create the segment and its directory entry. Caller holds pools_lock and the domain flock. */
+/* Create the segment and its directory entry. Caller holds serial_lock and the domain flock. */
 int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool_class *classes,
                 unsigned n)
 {
@@ -328,8 +328,8 @@ int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *
     if (nclasses == 0 || d->observer)
         return SHMBUS_ENOENT;
 
-    /* Create: serialised in the process (pools_lock) and across processes (flock). */
-    pthread_mutex_lock(&d->pools_lock);
+    /* Create: serialised in the process (serial_lock) and across processes (flock). */
+    pthread_mutex_lock(&d->serial_lock);
     rc = pool_domain_lock_op(d, LOCK_EX);
     if (rc)
         goto out_unlock_local;
@@ -351,12 +351,13 @@ int shmpool_pool_open(shmpool_domain *d, const char *name, const shmpool_class *
             goto out_unlock;
         }
     }
-    rc = map_locked(d, (unsigned)idx, out);
 out_unlock:
     pool_domain_lock_op(d, LOCK_UN);
 out_unlock_local:
-    pthread_mutex_unlock(&d->pools_lock);
-    return rc;
+    pthread_mutex_unlock(&d->serial_lock);
+    /* Mapped after the locks: a directory entry stays until the domain is wiped, which
+     * cannot happen while we are in it. */
+    return rc ? rc : pool_map(d, (unsigned)idx, out);
 }
 
 int shmpool_pool_size(const shmpool_class *classes, unsigned n, uint64_t *total)
