@@ -1,20 +1,32 @@
 /* Domains opened by several processes with configuration files: compatible definitions join
  * the same domain, conflicting ones get SHMBUS_EINCOMPAT with both definitions named, and a
  * bad or missing file is a clear error that changes nothing in the running domain. The
- * conflicting opens run in child processes (the domain is opened and checked in each; no nng
- * is used before the fork). */
+ * conflicting opens run in child processes, forked before the test process opens anything. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "pubsub_common.h"
 
-/* Open the test's domain with tests/bus/pubsub/<file> in a child; exit 0 if it gave `want`
- * and the detail contains `needle` (if not NULL). */
-static void expect_in_child(ps_env *e, const char *file, int want, const char *needle)
+/* A child that, once told to go, opens the test's domain with tests/bus/pubsub/<file> and
+ * exits 0 if that gave `want` and the detail contains `needle` (if not NULL). Children are
+ * forked before the test process opens anything: a child forked from a process whose threads
+ * may hold an allocator lock (ASan's is not fork-safe) could hang. */
+struct child {
+    pid_t pid;
+    int go; /* write end: one byte starts it */
+};
+
+static struct child spawn_expect(ps_env *e, const char *file, int want, const char *needle)
 {
-    pid_t pid = ps_fork();
-    if (pid == 0) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct child c = {.pid = ps_fork(), .go = fds[1]};
+    if (c.pid == 0) {
+        close(fds[1]);
+        char b;
+        if (read(fds[0], &b, 1) != 1)
+            _exit(4);
         ps_use_config(e, file);
         shmbus_domain *d = NULL;
         int rc = ps_domain_open(e, &d);
@@ -31,36 +43,52 @@ static void expect_in_child(ps_env *e, const char *file, int want, const char *n
             _exit(3);
         _exit(0);
     }
-    ps_expect_ok(pid, 20000, file);
+    close(fds[0]);
+    return c;
+}
+
+/* Let the child run and check it succeeded. */
+static void run_child(struct child c, const char *what)
+{
+    assert_int_equal(write(c.go, "g", 1), 1);
+    close(c.go);
+    ps_expect_ok(c.pid, 20000, what);
 }
 
 static void test_conflicting_pool_definition_is_incompatible_and_named(void **state)
 {
     ps_env *e = PS_ENV(state);
+    struct child c = spawn_expect(e, "compat_other_pool.json", SHMBUS_EINCOMPAT, "pool \"frames\"");
     ps_use_config(e, "compat_base.json");
     shmbus_domain *d = ps_open_domain(e);
-    expect_in_child(e, "compat_other_pool.json", SHMBUS_EINCOMPAT, "pool \"frames\"");
+    run_child(c, "compat_other_pool.json");
     ps_close_domain(e, d);
 }
 
 static void test_conflicting_topic_definition_is_incompatible_with_both_definitions(void **state)
 {
     ps_env *e = PS_ENV(state);
+    /* the message shows this file's definition and the running one's */
+    struct child a = spawn_expect(e, "compat_other_topic.json", SHMBUS_EINCOMPAT, "history 2");
+    struct child b = spawn_expect(e, "compat_other_topic.json", SHMBUS_EINCOMPAT, "history 4");
     ps_use_config(e, "compat_base.json");
     shmbus_domain *d = ps_open_domain(e);
-    /* the message shows this file's definition and the running one's */
-    expect_in_child(e, "compat_other_topic.json", SHMBUS_EINCOMPAT, "history 2");
-    expect_in_child(e, "compat_other_topic.json", SHMBUS_EINCOMPAT, "history 4");
+    run_child(a, "compat_other_topic.json (this file's definition)");
+    run_child(b, "compat_other_topic.json (the running definition)");
     ps_close_domain(e, d);
 }
 
 static void test_compatible_superset_joins_and_adds_its_topics(void **state)
 {
     ps_env *e = PS_ENV(state);
-    ps_use_config(e, "compat_base.json");
-    shmbus_domain *d = ps_open_domain(e);
+    int go[2];
+    assert_int_equal(pipe(go), 0);
     pid_t pid = ps_fork();
-    if (pid == 0) { /* joins with more pools and topics, and stays until told */
+    if (pid == 0) { /* joins with more pools and topics once told, and stays a while */
+        char b;
+        close(go[1]);
+        if (read(go[0], &b, 1) != 1)
+            _exit(4);
         ps_use_config(e, "compat_superset.json");
         shmbus_domain *c = NULL;
         if (ps_domain_open(e, &c) != 0)
@@ -68,6 +96,11 @@ static void test_compatible_superset_joins_and_adds_its_topics(void **state)
         ps_sleep_ms(300);
         _exit(shmbus_domain_close(c) == 0 ? 0 : 2);
     }
+    close(go[0]);
+    ps_use_config(e, "compat_base.json");
+    shmbus_domain *d = ps_open_domain(e);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    close(go[1]);
     /* the running domain now has the superset's topic "imu" with its definition */
     shmbus_snapshot *s = NULL;
     bool seen = false;
@@ -91,11 +124,15 @@ static void test_compatible_superset_joins_and_adds_its_topics(void **state)
 static void test_bad_or_missing_file_is_a_clear_error_and_changes_nothing(void **state)
 {
     ps_env *e = PS_ENV(state);
+    struct child c[] = {
+        spawn_expect(e, "compat_broken.json", SHMBUS_ECONFIG, "$.topics[0].pool"),
+        spawn_expect(e, "compat_broken.json", SHMBUS_ECONFIG, "compat_broken.json"),
+        spawn_expect(e, "no_such_file.json", SHMBUS_ENOENT, "no_such_file.json"),
+    };
     ps_use_config(e, "compat_base.json");
     shmbus_domain *d = ps_open_domain(e);
-    expect_in_child(e, "compat_broken.json", SHMBUS_ECONFIG, "$.topics[0].pool");
-    expect_in_child(e, "compat_broken.json", SHMBUS_ECONFIG, "compat_broken.json");
-    expect_in_child(e, "no_such_file.json", SHMBUS_ENOENT, "no_such_file.json");
+    for (unsigned i = 0; i < sizeof c / sizeof c[0]; i++)
+        run_child(c[i], "bad or missing file");
     /* the running domain is as it was: one participant, its own topic */
     shmbus_snapshot *s = NULL;
     ps_assert_ok(shmbus_snapshot_take(d, &s));
