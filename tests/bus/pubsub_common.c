@@ -255,6 +255,15 @@ void ps_expect_ok(pid_t pid, int timeout_ms, const char *what)
         fail_msg("%s (pid %d) exited with status %d (its stderr says why)", what, (int)pid, rc);
 }
 
+void ps_kill9(pid_t pid, const char *what)
+{
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int rc = ps_wait(pid, PS_SAFETY_MS);
+    if (rc != 128 + SIGKILL)
+        fail_msg("%s (pid %d) ended with %d before it was killed (see its stderr)", what,
+                 (int)pid, rc);
+}
+
 void ps_kill_children(void)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)

@@ -74,6 +74,8 @@ void ps_expect_ok(pid_t pid, int timeout_ms, const char *what);
 void ps_kill_children(void);
 /* Forget a child the test reaped itself. */
 void ps_forget(pid_t pid);
+/* Kill a child with SIGKILL and reap it, asserting that the kill is what ended it. */
+void ps_kill9(pid_t pid, const char *what);
 
 #define PS_FAIL 10
 /* In a child: report a failed check with where and why, then _exit(PS_FAIL). */
@@ -194,5 +196,16 @@ shmbus_sub_counters ps_sub_stats(const shmbus_sub *s);
 /* In the test process, once every other participant is gone: no block of pool `pool` is in
  * use and each loan was freed once; with loans != 0, that many loans were made. */
 void ps_assert_pool_drained(shmbus_domain *d, const char *pool, uint64_t loans);
+
+/* main() of a test file, running the tests given (cmocka_unit_test* entries). Usage:
+ * PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
+#define PS_MAIN(...)                                                                        \
+    int main(int argc, char **argv)                                                         \
+    {                                                                                       \
+        if (argc > 1)                                                                       \
+            cmocka_set_test_filter(argv[1]);                                                \
+        const struct CMUnitTest tests[] = {__VA_ARGS__};                                    \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                   \
+    }
 
 #endif

@@ -17,7 +17,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -25,110 +24,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "pubsub_common.h"
+#include "iso_common.h"
 
-#define CHILD_SKIP 77        /* a child's status: this environment cannot run the test */
-#define ISO_USER 4242        /* uid and gid of the unprivileged child */
-#define WAIT_MS ps_patience(2000) /* a connection that should form at once: fail after this */
+#define ISO_USER 4242 /* uid and gid of the unprivileged child */
 
 /* ---- fixture and helpers --------------------------------------------------------------------- */
-
-static const char *shm_dir(void)
-{
-    const char *s = getenv("SHMBUS_SHM_DIR");
-    return s && *s ? s : "/dev/shm";
-}
-
-/* Entries of dir whose names start with prefix ("" : all), listed into names (may be NULL);
- * how many, or -1 if dir cannot be read. */
-static int entries(const char *dir, const char *prefix, char *names, size_t len)
-{
-    if (names && len)
-        names[0] = 0;
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-            strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        if (names && strlen(names) + strlen(de->d_name) + 2 < len)
-            strcat(strcat(names, " "), de->d_name);
-        n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-/* shmbus.<dom>.* in the shm directory. */
-static int leftovers(const char *dom, char *names, size_t len)
-{
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
-    int n = entries(shm_dir(), prefix, names, len);
-    return n < 0 ? 0 : n;
-}
-
-static void remove_leftovers(const char *dom)
-{
-    char prefix[64], path[512];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
-    DIR *dp = opendir(shm_dir());
-    if (!dp)
-        return;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL)
-        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-            snprintf(path, sizeof path, "%s/%s", shm_dir(), de->d_name);
-            unlink(path);
-        }
-    closedir(dp);
-}
-
-static unsigned g_iso;
-
-/* ps_setup, with this file's domain names. */
-static int iso_setup(void **state)
-{
-    int rc = ps_setup(state);
-    if (rc == 0) {
-        ps_env *e = *state;
-        snprintf(e->dom, sizeof e->dom, "iso%dx%u", (int)getpid(), 100 + ++g_iso);
-        remove_leftovers(e->dom); /* an earlier run with this pid may have crashed */
-    }
-    return rc;
-}
-#define ISO_TEST(f) cmocka_unit_test_setup_teardown(f, iso_setup, ps_teardown)
-
-static void rundir_of(const ps_env *e, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/shmbus.%s", e->tmpdir, e->dom);
-}
-
-static void note(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t n = strlen(buf);
-    if (n && n + 2 < len) {
-        strcpy(buf + n, "; ");
-        n += 2;
-    }
-    if (n + 1 >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, len - n, fmt, ap);
-    va_end(ap);
-}
-
-static void require_root(const char *why)
-{
-    if (geteuid() != 0) {
-        print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
-        skip();
-    }
-}
 
 /* Wait for a child that may say CHILD_SKIP (then skip, giving the reason); its status. */
 static int wait_or_skip(pid_t pid, const char *skip_reason)
@@ -139,26 +39,6 @@ static int wait_or_skip(pid_t pid, const char *skip_reason)
         skip();
     }
     return rc;
-}
-
-static void child_hear(ps_chan *c, char token)
-{
-    PS_CHECK(ps_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
-             token);
-}
-
-static void child_tell(ps_chan *c, char token)
-{
-    PS_CHECK(ps_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
-}
-
-static void child_chans(ps_chan *chans, unsigned n, unsigned mine)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (i == mine)
-            ps_chan_child(&chans[i]);
-        else
-            ps_chan_close(&chans[i]);
 }
 
 static int open_with(const ps_env *e, const char *config, const char *runtime_dir,
@@ -629,8 +509,9 @@ typedef struct rm_shared {
     char second_err[300], new_err[300];
 } rm_shared;
 
-static int rm_publisher(const ps_env *e, ps_chan *c, rm_shared *sh)
+static int rm_publisher(const ps_env *e, ps_chan *c, void *arg)
 {
+    rm_shared *sh = arg;
     shmbus_domain *d = ps_child_start(e, c);
     shmbus_pub *p = NULL, *p2 = NULL;
     PS_OK(shmbus_pub_open(d, "t", &p));
@@ -655,8 +536,9 @@ static int rm_publisher(const ps_env *e, ps_chan *c, rm_shared *sh)
     return 0;
 }
 
-static int rm_subscriber(const ps_env *e, ps_chan *c, rm_shared *sh)
+static int rm_subscriber(const ps_env *e, ps_chan *c, void *arg)
 {
+    rm_shared *sh = arg;
     shmbus_domain *d = ps_child_start(e, c);
     shmbus_sub *s = NULL;
     PS_OK(shmbus_sub_open(d, "t", NULL, &s));
@@ -680,8 +562,9 @@ static int rm_subscriber(const ps_env *e, ps_chan *c, rm_shared *sh)
 }
 
 /* Opened after the removal: a new process, a new publisher on "t". */
-static int rm_newcomer(const ps_env *e, ps_chan *c, rm_shared *sh)
+static int rm_newcomer(const ps_env *e, ps_chan *c, void *arg)
 {
+    rm_shared *sh = arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -720,18 +603,8 @@ static void test_runtime_dir_removed_under_a_running_domain_breaks_nothing_runni
     enum { PUB, SUB, NEW, N };
     ps_chan ch[N];
     pid_t pid[N];
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_make(&ch[i]);
-    for (unsigned i = 0; i < N; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
-            child_chans(ch, N, i);
-            _exit(i == PUB   ? rm_publisher(e, &ch[i], sh)
-                  : i == SUB ? rm_subscriber(e, &ch[i], sh)
-                             : rm_newcomer(e, &ch[i], sh));
-        }
-    }
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_parent(&ch[i]);
+    const iso_child_fn run[N] = {[PUB] = rm_publisher, [SUB] = rm_subscriber, [NEW] = rm_newcomer};
+    iso_fork_children(e, ch, pid, N, run, sh);
     shmbus_domain *d = ps_open_domain(e);
     ps_tell_child(&ch[SUB], 'g');
     ps_tell_child(&ch[PUB], 'g');
@@ -791,20 +664,12 @@ static void test_runtime_dir_removed_under_a_running_domain_breaks_nothing_runni
         fail_msg("%s", problems);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        ISO_TEST(
-            test_pools_larger_than_the_shm_dir_fail_with_enospc_naming_the_pool_and_leave_nothing),
-        ISO_TEST(test_enospc_error_names_the_shm_directory_in_use_and_no_unrelated_cause),
-        ISO_TEST(test_fd_limit_gives_clear_errors_leaks_nothing_and_the_process_recovers),
-        ISO_TEST(test_subscriber_that_cannot_connect_at_the_fd_limit_says_why),
-        ISO_TEST(test_runtime_dir_too_long_for_socket_paths_is_einval_saying_so),
-        ISO_TEST(test_runtime_dir_that_cannot_be_made_or_written_gives_a_clear_error),
-        ISO_TEST(test_runtime_dir_removed_under_a_running_domain_breaks_nothing_running),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    ISO_TEST(
+        test_pools_larger_than_the_shm_dir_fail_with_enospc_naming_the_pool_and_leave_nothing),
+    ISO_TEST(test_enospc_error_names_the_shm_directory_in_use_and_no_unrelated_cause),
+    ISO_TEST(test_fd_limit_gives_clear_errors_leaks_nothing_and_the_process_recovers),
+    ISO_TEST(test_subscriber_that_cannot_connect_at_the_fd_limit_says_why),
+    ISO_TEST(test_runtime_dir_too_long_for_socket_paths_is_einval_saying_so),
+    ISO_TEST(test_runtime_dir_that_cannot_be_made_or_written_gives_a_clear_error),
+    ISO_TEST(test_runtime_dir_removed_under_a_running_domain_breaks_nothing_running))

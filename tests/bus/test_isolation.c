@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -26,80 +25,13 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "pubsub_common.h"
+#include "iso_common.h"
 
 #define ISO_GROUP 4243    /* G: the group of pubsub/iso_group.json */
 #define ISO_MEMBER 4242   /* uid and primary gid of a process that is in G */
 #define ISO_STRANGER 4244 /* uid and gid of a process that is not */
-#define CHILD_SKIP 77     /* a child's status: this environment cannot run the test */
-#define WAIT_MS ps_patience(2000) /* a connection that should form at once: fail after this */
 
 /* ---- fixture and helpers --------------------------------------------------------------------- */
-
-static const char *shm_dir(void)
-{
-    const char *s = getenv("SHMBUS_SHM_DIR");
-    return s && *s ? s : "/dev/shm";
-}
-
-/* Names of shmbus.<dom>.* in the shm directory, into names (may be NULL); how many. */
-static int leftovers(const char *dom, char *names, size_t len)
-{
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
-    if (names && len)
-        names[0] = 0;
-    DIR *dp = opendir(shm_dir());
-    if (!dp)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        if (names && strlen(names) + strlen(de->d_name) + 2 < len)
-            strcat(strcat(names, " "), de->d_name);
-        n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-static void remove_leftovers(const char *dom)
-{
-    char prefix[64], path[512];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
-    DIR *dp = opendir(shm_dir());
-    if (!dp)
-        return;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL)
-        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-            snprintf(path, sizeof path, "%s/%s", shm_dir(), de->d_name);
-            unlink(path);
-        }
-    closedir(dp);
-}
-
-static unsigned g_iso;
-
-/* ps_setup, with this file's domain names. */
-static int iso_setup(void **state)
-{
-    int rc = ps_setup(state);
-    if (rc == 0) {
-        ps_env *e = *state;
-        snprintf(e->dom, sizeof e->dom, "iso%dx%u", (int)getpid(), ++g_iso);
-        remove_leftovers(e->dom); /* an earlier run with this pid may have crashed */
-    }
-    return rc;
-}
-#define ISO_TEST(f) cmocka_unit_test_setup_teardown(f, iso_setup, ps_teardown)
-
-static void rundir_of(const ps_env *e, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/shmbus.%s", e->tmpdir, e->dom);
-}
 
 /* Entries of a directory whose names end with `suffix`; -1 if it cannot be read. */
 static int count_entries(const char *dir, const char *suffix)
@@ -119,30 +51,6 @@ static int count_entries(const char *dir, const char *suffix)
     return n;
 }
 
-/* Append a clause to a "; "-separated list of problems. */
-static void note(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t n = strlen(buf);
-    if (n && n + 2 < len) {
-        strcpy(buf + n, "; ");
-        n += 2;
-    }
-    if (n + 1 >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, len - n, fmt, ap);
-    va_end(ap);
-}
-
-static void require_root(const char *why)
-{
-    if (geteuid() != 0) {
-        print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
-        skip();
-    }
-}
-
 /* In a child: become uid/gid with exactly the supplementary groups given (CHILD_SKIP if the
  * sandbox refuses). Changing credentials clears the parent-death signal: set it again. */
 static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
@@ -155,37 +63,6 @@ static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     PS_CHECK(geteuid() == uid && getegid() == gid, "still uid %d gid %d", (int)geteuid(),
              (int)getegid());
-}
-
-/* In a child: close every channel but chans[mine], and keep the child's ends of that one. */
-static void child_chans(ps_chan *chans, unsigned n, unsigned mine)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (i == mine)
-            ps_chan_child(&chans[i]);
-        else
-            ps_chan_close(&chans[i]);
-}
-
-static void child_hear(ps_chan *c, char token)
-{
-    PS_CHECK(ps_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
-             token);
-}
-
-static void child_tell(ps_chan *c, char token)
-{
-    PS_CHECK(ps_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
-}
-
-/* Kill a child with SIGKILL and reap it, asserting that the kill is what ended it. */
-static void kill9(pid_t pid, const char *what)
-{
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    int rc = ps_wait(pid, PS_SAFETY_MS);
-    if (rc != 128 + SIGKILL)
-        fail_msg("%s (pid %d) ended with %d before it was killed (see its stderr)", what,
-                 (int)pid, rc);
 }
 
 /* Poll until pool `pool` has no block in use; the last totals. */
@@ -269,8 +146,9 @@ static int grp_run(ps_chan *c, shmbus_domain *d, shmbus_pub *p, shmbus_sub *s, u
 }
 
 /* root: publishes on r2m, subscribes to m2r. */
-static int grp_root(const ps_env *e, ps_chan *c, grp_shared *sh)
+static int grp_root(const ps_env *e, ps_chan *c, void *arg)
 {
+    grp_shared *sh = arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -282,8 +160,9 @@ static int grp_root(const ps_env *e, ps_chan *c, grp_shared *sh)
 }
 
 /* uid ISO_MEMBER, in group G: publishes on m2r, subscribes to r2m. */
-static int grp_member(const ps_env *e, ps_chan *c, grp_shared *sh)
+static int grp_member(const ps_env *e, ps_chan *c, void *arg)
 {
+    grp_shared *sh = arg;
     become(ISO_MEMBER, ISO_MEMBER, (const gid_t[]){ISO_GROUP}, 1);
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
@@ -305,8 +184,9 @@ static int grp_member(const ps_env *e, ps_chan *c, grp_shared *sh)
 
 /* uid ISO_STRANGER, not in G: tries to join, to watch, to connect to a publisher's socket
  * and to list the runtime directory. */
-static int grp_stranger(const ps_env *e, ps_chan *c, grp_shared *sh)
+static int grp_stranger(const ps_env *e, ps_chan *c, void *arg)
 {
+    grp_shared *sh = arg;
     become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
     child_hear(c, 'g');
     /* Else EACCES could come from the configuration file rather than the domain. */
@@ -417,18 +297,12 @@ static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_re
     enum { ROOT, MEMBER, STRANGER, N };
     ps_chan ch[N];
     pid_t pid[N];
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_make(&ch[i]);
-    for (unsigned i = 0; i < N; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
-            child_chans(ch, N, i);
-            _exit(i == ROOT     ? grp_root(e, &ch[i], sh)
-                  : i == MEMBER ? grp_member(e, &ch[i], sh)
-                                : grp_stranger(e, &ch[i], sh));
-        }
-    }
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_parent(&ch[i]);
+    const iso_child_fn run[N] = {
+        [ROOT] = grp_root,
+        [MEMBER] = grp_member,
+        [STRANGER] = grp_stranger,
+    };
+    iso_fork_children(e, ch, pid, N, run, sh);
 
     shmbus_domain *d = ps_open_domain(e); /* root creates it: 0660, group G */
     ps_tell_child(&ch[ROOT], 'g');
@@ -526,8 +400,9 @@ typedef struct ro_shared {
     _Atomic uint64_t good; /* frames the intact subscriber has checked */
 } ro_shared;
 
-static int ro_publisher(const ps_env *e, ps_chan *c, ro_shared *sh)
+static int ro_publisher(const ps_env *e, ps_chan *c, void *arg)
 {
+    ro_shared *sh = arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -567,8 +442,9 @@ static void ro_take(const ps_env *e, ps_chan *c, shmbus_domain **d, shmbus_sub *
 }
 
 /* Only subscribes, never loans: writes into the frames it holds, on 'w'. */
-static int ro_scribbler(const ps_env *e, ps_chan *c)
+static int ro_scribbler(const ps_env *e, ps_chan *c, void *arg)
 {
+    (void)arg;
     shmbus_domain *d;
     shmbus_sub *s;
     shmbus_msg *held[RO_HELD];
@@ -587,8 +463,9 @@ static int ro_scribbler(const ps_env *e, ps_chan *c)
 }
 
 /* Holds the same frames; checks them on 'v' (after the scribbler died), then the rest. */
-static int ro_reader(const ps_env *e, ps_chan *c, ro_shared *sh)
+static int ro_reader(const ps_env *e, ps_chan *c, void *arg)
 {
+    ro_shared *sh = arg;
     shmbus_domain *d;
     shmbus_sub *s;
     shmbus_msg *held[RO_HELD];
@@ -626,18 +503,12 @@ static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_
     enum { PUB, SCRIBBLER, READER, N };
     ps_chan ch[N];
     pid_t pid[N];
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_make(&ch[i]);
-    for (unsigned i = 0; i < N; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
-            child_chans(ch, N, i);
-            _exit(i == PUB         ? ro_publisher(e, &ch[i], sh)
-                  : i == SCRIBBLER ? ro_scribbler(e, &ch[i])
-                                   : ro_reader(e, &ch[i], sh));
-        }
-    }
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_parent(&ch[i]);
+    const iso_child_fn run[N] = {
+        [PUB] = ro_publisher,
+        [SCRIBBLER] = ro_scribbler,
+        [READER] = ro_reader,
+    };
+    iso_fork_children(e, ch, pid, N, run, sh);
     shmbus_domain *d = ps_open_domain(e);
     for (unsigned i = 0; i < N; i++)
         ps_tell_child(&ch[i], 'g');
@@ -687,8 +558,9 @@ static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_
 
 /* Publishes CR_N on "t" and keeps a loan it never publishes, a block loaned straight from the
  * pool and the named node "n" with its lock held; on 'm' publishes one more. Waits to die. */
-static int crash_publisher(const ps_env *e, ps_chan *c)
+static int crash_publisher(const ps_env *e, ps_chan *c, void *arg)
 {
+    (void)arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -712,8 +584,9 @@ static int crash_publisher(const ps_env *e, ps_chan *c)
 }
 
 /* Takes every message on "t" and holds them all. Waits to die. */
-static int crash_subscriber(const ps_env *e, ps_chan *c)
+static int crash_subscriber(const ps_env *e, ps_chan *c, void *arg)
 {
+    (void)arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_sub *s = NULL;
@@ -750,8 +623,9 @@ static void crash_start(ps_env *e, ps_chan *ch, unsigned first)
 }
 
 /* Opened after the crash: a late subscriber asking for history, then a new publisher. */
-static int fresh_subscriber(const ps_env *e, ps_chan *c)
+static int fresh_subscriber(const ps_env *e, ps_chan *c, void *arg)
 {
+    (void)arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_sub *s = NULL;
@@ -775,8 +649,9 @@ static int fresh_subscriber(const ps_env *e, ps_chan *c)
     return 0;
 }
 
-static int fresh_publisher(const ps_env *e, ps_chan *c)
+static int fresh_publisher(const ps_env *e, ps_chan *c, void *arg)
 {
+    (void)arg;
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -800,22 +675,16 @@ static void test_domain_whose_every_process_crashed_starts_clean_for_the_next_op
     enum { CSUB, CPUB, FSUB, FPUB, N };
     ps_chan ch[N];
     pid_t pid[N];
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_make(&ch[i]);
-    for (unsigned i = 0; i < N; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
-            child_chans(ch, N, i);
-            _exit(i == CSUB   ? crash_subscriber(e, &ch[i])
-                  : i == CPUB ? crash_publisher(e, &ch[i])
-                  : i == FSUB ? fresh_subscriber(e, &ch[i])
-                              : fresh_publisher(e, &ch[i]));
-        }
-    }
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_parent(&ch[i]);
+    const iso_child_fn run[N] = {
+        [CSUB] = crash_subscriber,
+        [CPUB] = crash_publisher,
+        [FSUB] = fresh_subscriber,
+        [FPUB] = fresh_publisher,
+    };
+    iso_fork_children(e, ch, pid, N, run, NULL);
     crash_start(e, ch, CSUB);
-    kill9(pid[CSUB], "crash subscriber");
-    kill9(pid[CPUB], "crash publisher");
+    ps_kill9(pid[CSUB], "crash subscriber");
+    ps_kill9(pid[CPUB], "crash publisher");
     char names[1024];
     leftovers(e->dom, names, sizeof names);
     print_message("    left by the crashed processes:%s\n", names);
@@ -891,16 +760,8 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     enum { CSUB, CPUB, N };
     ps_chan ch[N];
     pid_t pid[N];
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_make(&ch[i]);
-    for (unsigned i = 0; i < N; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
-            child_chans(ch, N, i);
-            _exit(i == CSUB ? crash_subscriber(e, &ch[i]) : crash_publisher(e, &ch[i]));
-        }
-    }
-    for (unsigned i = 0; i < N; i++)
-        ps_chan_parent(&ch[i]);
+    const iso_child_fn run[N] = {[CSUB] = crash_subscriber, [CPUB] = crash_publisher};
+    iso_fork_children(e, ch, pid, N, run, NULL);
     crash_start(e, ch, CSUB);
     char rd[256];
     rundir_of(e, rd, sizeof rd);
@@ -914,11 +775,11 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     ps_tell_child(&ch[CPUB], 'm');
     ps_hear_child(&ch[CSUB], 'm', PS_CHILD_MS, "the pair still works after a refused remove");
 
-    kill9(pid[CSUB], "crash subscriber");
+    ps_kill9(pid[CSUB], "crash subscriber");
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY); /* the publisher lives */
     assert_int_equal(leftovers(e->dom, NULL, 0), segs);
 
-    kill9(pid[CPUB], "crash publisher");
+    ps_kill9(pid[CPUB], "crash publisher");
     ps_assert_ok(shmbus_domain_remove(e->dom, NULL));
     char names[1024];
     if (leftovers(e->dom, names, sizeof names) != 0)
@@ -938,16 +799,8 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     ps_close_domain(e, d);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        ISO_TEST(test_group_member_uid_publishes_and_subscribes_and_other_uids_are_refused),
-        ISO_TEST(test_subscriber_writing_into_a_received_payload_faults_and_harms_no_one),
-        ISO_TEST(test_domain_whose_every_process_crashed_starts_clean_for_the_next_opener),
-        ISO_TEST(test_domain_remove_refuses_while_a_participant_lives_and_clears_a_dead_domain),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    ISO_TEST(test_group_member_uid_publishes_and_subscribes_and_other_uids_are_refused),
+    ISO_TEST(test_subscriber_writing_into_a_received_payload_faults_and_harms_no_one),
+    ISO_TEST(test_domain_whose_every_process_crashed_starts_clean_for_the_next_opener),
+    ISO_TEST(test_domain_remove_refuses_while_a_participant_lives_and_clears_a_dead_domain))

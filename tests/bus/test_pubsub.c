@@ -584,18 +584,10 @@ static void test_subscriber_fd_polls_readable_when_a_message_is_published(void *
     ps_close_domain(e, d);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        PS_TEST(test_one_publisher_reaches_four_subscribers_intact_and_in_order),
-        PS_TEST(test_slow_subscriber_counts_every_loss_and_fast_one_loses_nothing),
-        PS_TEST(test_late_subscriber_gets_history_first_only_when_asked),
-        PS_TEST(test_many_publishers_each_arrive_complete_and_in_their_order),
-        PS_TEST(test_max_held_turns_further_messages_into_overflow_for_that_subscriber_only),
-        PS_TEST(test_subscriber_fd_polls_readable_when_a_message_is_published),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    PS_TEST(test_one_publisher_reaches_four_subscribers_intact_and_in_order),
+    PS_TEST(test_slow_subscriber_counts_every_loss_and_fast_one_loses_nothing),
+    PS_TEST(test_late_subscriber_gets_history_first_only_when_asked),
+    PS_TEST(test_many_publishers_each_arrive_complete_and_in_their_order),
+    PS_TEST(test_max_held_turns_further_messages_into_overflow_for_that_subscriber_only),
+    PS_TEST(test_subscriber_fd_polls_readable_when_a_message_is_published))

@@ -18,16 +18,6 @@
 
 static double ms_since(uint64_t t0) { return (double)(ps_now_ns() - t0) / 1e6; }
 
-/* Kill a child with SIGKILL and reap it, asserting that the kill is what ended it. */
-static void kill9(pid_t pid, const char *what)
-{
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    int rc = ps_wait(pid, PS_SAFETY_MS);
-    if (rc != 128 + SIGKILL)
-        fail_msg("%s (pid %d) ended with %d before it was killed (see its stderr)", what,
-                 (int)pid, rc);
-}
-
 /* Poll the pool's counters every millisecond until done(stats) or the safety deadline;
  * returns the milliseconds since t0. */
 static double poll_pool(shmbus_domain *d, const char *pool, uint64_t t0,
@@ -132,7 +122,7 @@ static void test_killed_publisher_leaves_held_messages_readable_and_its_blocks_c
         fail_msg("the stream did not get going (see the children's stderr)");
 
     uint64_t t0 = ps_now_ns();
-    kill9(pid[0], "publisher");
+    ps_kill9(pid[0], "publisher");
     double ms = poll_pool(d, "frames", t0, reclaimed_at_least, 1);
     print_message("    killed publisher's holds reclaimed %.1f ms after kill -9\n", ms);
     assert_true(ms <= RECLAIM_BOUND_MS);
@@ -271,7 +261,7 @@ static void test_killed_subscriber_blocks_come_back_while_the_others_go_on(void 
     uint64_t before = ps_pool_totals(d, "frames").reclaims;
 
     uint64_t t0 = ps_now_ns();
-    kill9(pid[1], "victim subscriber");
+    ps_kill9(pid[1], "victim subscriber");
     double ms = poll_pool(d, "frames", t0, reclaimed_at_least, before + VICTIM_KEEP);
     print_message("    killed subscriber's %d blocks back %.1f ms after kill -9\n", VICTIM_KEEP,
                   ms);
@@ -398,15 +388,7 @@ static void test_full_pool_fails_at_once_or_waits_by_topic_policy(void **state)
     ps_close_domain(e, d);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        PS_TEST(test_killed_publisher_leaves_held_messages_readable_and_its_blocks_come_back),
-        PS_TEST(test_killed_subscriber_blocks_come_back_while_the_others_go_on),
-        PS_TEST(test_full_pool_fails_at_once_or_waits_by_topic_policy),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    PS_TEST(test_killed_publisher_leaves_held_messages_readable_and_its_blocks_come_back),
+    PS_TEST(test_killed_subscriber_blocks_come_back_while_the_others_go_on),
+    PS_TEST(test_full_pool_fails_at_once_or_waits_by_topic_policy))

@@ -286,14 +286,6 @@ static void test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_me
     run_forgery(state, true);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        PS_TEST(test_forged_descriptors_are_counted_and_never_returned),
-        PS_TEST(test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_messages),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    PS_TEST(test_forged_descriptors_are_counted_and_never_returned),
+    PS_TEST(test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_messages))

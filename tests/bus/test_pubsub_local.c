@@ -220,18 +220,10 @@ static void test_domain_close_with_open_pub_sub_or_held_message_is_busy(void **s
     ps_close_domain(e, d);
 }
 
-/* Usage: PROGRAM [PATTERN]: run only the tests whose name matches (cmocka's filter, '*'). */
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        PS_TEST(test_publisher_and_subscriber_in_one_process_exchange_messages),
-        PS_TEST(test_two_subscribers_in_one_process_each_get_every_message),
-        PS_TEST(test_forked_child_gets_eforked_and_parent_goes_on),
-        PS_TEST(test_sub_close_with_unreleased_message_is_busy),
-        PS_TEST(test_pub_close_with_unpublished_loan_is_busy),
-        PS_TEST(test_domain_close_with_open_pub_sub_or_held_message_is_busy),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+PS_MAIN(
+    PS_TEST(test_publisher_and_subscriber_in_one_process_exchange_messages),
+    PS_TEST(test_two_subscribers_in_one_process_each_get_every_message),
+    PS_TEST(test_forked_child_gets_eforked_and_parent_goes_on),
+    PS_TEST(test_sub_close_with_unreleased_message_is_busy),
+    PS_TEST(test_pub_close_with_unpublished_loan_is_busy),
+    PS_TEST(test_domain_close_with_open_pub_sub_or_held_message_is_busy))

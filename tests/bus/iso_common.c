@@ -1,0 +1,134 @@
+/* Helpers shared by test_isolation.c and test_faults_resources.c: see iso_common.h. */
+#include "iso_common.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned iso_last_domain;
+
+int iso_setup(void **state)
+{
+    int rc = ps_setup(state);
+    if (rc == 0) {
+        ps_env *e = *state;
+        snprintf(e->dom, sizeof e->dom, "iso%dx%u", (int)getpid(), ++iso_last_domain);
+        remove_leftovers(e->dom); /* an earlier run with this pid may have crashed */
+    }
+    return rc;
+}
+
+const char *shm_dir(void)
+{
+    const char *s = getenv("SHMBUS_SHM_DIR");
+    return s && *s ? s : "/dev/shm";
+}
+
+int entries(const char *dir, const char *prefix, char *names, size_t len)
+{
+    if (names && len)
+        names[0] = 0;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (names && strlen(names) + strlen(de->d_name) + 2 < len)
+            strcat(strcat(names, " "), de->d_name);
+        n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+int leftovers(const char *dom, char *names, size_t len)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
+    int n = entries(shm_dir(), prefix, names, len);
+    return n < 0 ? 0 : n;
+}
+
+void remove_leftovers(const char *dom)
+{
+    char prefix[64], path[512];
+    snprintf(prefix, sizeof prefix, "shmbus.%s.", dom);
+    DIR *dp = opendir(shm_dir());
+    if (!dp)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL)
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", shm_dir(), de->d_name);
+            unlink(path);
+        }
+    closedir(dp);
+}
+
+void rundir_of(const ps_env *e, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/shmbus.%s", e->tmpdir, e->dom);
+}
+
+void note(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    if (n && n + 2 < len) {
+        strcpy(buf + n, "; ");
+        n += 2;
+    }
+    if (n + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+void require_root(const char *why)
+{
+    if (geteuid() != 0) {
+        print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
+        skip();
+    }
+}
+
+/* In a child: close every channel but chans[mine], and keep the child's ends of that one. */
+static void child_chans(ps_chan *chans, unsigned n, unsigned mine)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (i == mine)
+            ps_chan_child(&chans[i]);
+        else
+            ps_chan_close(&chans[i]);
+}
+
+void iso_fork_children(const ps_env *e, ps_chan *ch, pid_t *pid, unsigned n,
+                       const iso_child_fn *run, void *arg)
+{
+    for (unsigned i = 0; i < n; i++)
+        ps_chan_make(&ch[i]);
+    for (unsigned i = 0; i < n; i++) {
+        if ((pid[i] = ps_fork()) == 0) {
+            child_chans(ch, n, i);
+            _exit(run[i](e, &ch[i], arg));
+        }
+    }
+    for (unsigned i = 0; i < n; i++)
+        ps_chan_parent(&ch[i]);
+}
+
+void child_hear(ps_chan *c, char token)
+{
+    PS_CHECK(ps_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
+             token);
+}
+
+void child_tell(ps_chan *c, char token)
+{
+    PS_CHECK(ps_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
+}
