@@ -482,3 +482,26 @@ void tu_opts_no_reaper(shmpool_domain_opts *o)
     shmpool_domain_opts_init(o);
     o->no_reaper = true;
 }
+
+shmbus_block *tu_loan_described(shmbus_pool *p, uint64_t len, shmpool_desc *desc)
+{
+    shmbus_block *b = NULL;
+    assert_ok(shmpool_loan(p, len, 0, &b));
+    tu_write_pattern(b);
+    assert_ok(shmpool_block_describe(b, len, 0, desc));
+    return b;
+}
+
+void tu_send_desc(int fd, const shmpool_desc *desc)
+{
+    uint8_t wire[SHMPOOL_DESC_SIZE];
+    shmpool_desc_encode(desc, wire);
+    assert_int_equal(tu_write_all(fd, wire, sizeof wire), 0);
+}
+
+void tu_child_recv_desc(int fd, shmpool_desc *desc)
+{
+    uint8_t wire[SHMPOOL_DESC_SIZE];
+    CHILD_CHECK(tu_read_all(fd, wire, sizeof wire, 20000) == 0);
+    CHILD_OK(shmpool_desc_decode(wire, sizeof wire, desc));
+}

@@ -154,4 +154,13 @@ bool tu_has_pattern(const shmbus_block *b, uint64_t seq);
 /* Domain options with the reaper off (tests that sweep by hand). */
 void tu_opts_no_reaper(shmpool_domain_opts *o);
 
+/* Loan a block of `len` bytes (no wait), write the pattern and describe it (user 0), asserting
+ * each step; not for children. */
+shmbus_block *tu_loan_described(shmbus_pool *p, uint64_t len, shmpool_desc *desc);
+/* Encode a descriptor and write it to fd, asserting success; not for children. */
+void tu_send_desc(int fd, const shmpool_desc *desc);
+/* In a child: read one encoded descriptor from fd (20 s at most) and decode it; on failure
+ * _exit(CHILD_FAIL). */
+void tu_child_recv_desc(int fd, shmpool_desc *desc);
+
 #endif

@@ -226,13 +226,11 @@ static void test_acquire_in_another_process_yields_the_same_data_and_info(void *
     tu_pipe(to_parent);
     pid_t pid = tu_fork();
     if (pid == 0) {
-        uint8_t wire[SHMPOOL_DESC_SIZE];
-        CHILD_CHECK(tu_read_all(to_child[0], wire, sizeof wire, 20000) == 0);
+        shmpool_desc desc;
+        tu_child_recv_desc(to_child[0], &desc);
         shmpool_domain *d = NULL;
         CHILD_OK(shmpool_domain_open(dom, NULL, &d));
-        shmpool_desc desc;
         shmbus_block *r = NULL;
-        CHILD_OK(shmpool_desc_decode(wire, sizeof wire, &desc));
         CHILD_OK(shmpool_acquire(d, &desc, &r));
         const unsigned char *data = shmpool_block_data(r);
         for (uint64_t i = 0; i < desc.length; i++)
@@ -255,9 +253,7 @@ static void test_acquire_in_another_process_yields_the_same_data_and_info(void *
         ((unsigned char *)shmpool_block_data(b))[i] = (unsigned char)(i ^ 0x5a);
     shmpool_desc desc;
     assert_ok(shmpool_block_describe(b, 3000, 9, &desc));
-    uint8_t wire[SHMPOOL_DESC_SIZE];
-    shmpool_desc_encode(&desc, wire);
-    assert_int_equal(tu_write_all(to_child[1], wire, sizeof wire), 0);
+    tu_send_desc(to_child[1], &desc);
     assert_int_equal(tu_await(to_parent[0], 'r', 20000), 0);
     assert_int_equal(__builtin_popcountll(tu_block_holders(p, desc.cls, desc.index)), 2);
     assert_ok(shmpool_block_release(b));

@@ -267,18 +267,16 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
         if (g == 0) { /* pid 1 of a new namespace: the parent's pid means nothing here */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             CHILD_CHECK(getpid() == 1);
-            uint8_t wire[SHMPOOL_DESC_SIZE];
-            CHILD_CHECK(tu_read_all(to_g[0], wire, sizeof wire, 20000) == 0);
+            shmpool_desc desc;
+            tu_child_recv_desc(to_g[0], &desc);
             shmpool_domain_opts o;
             shmpool_domain_opts_init(&o);
             o.sweep_interval_ms = 10; /* sweep often */
             shmpool_domain *d = NULL;
             shmbus_pool *p = NULL;
             shmbus_block *r = NULL, *own = NULL;
-            shmpool_desc desc;
             CHILD_OK(shmpool_domain_open(dom, &o, &d));
             CHILD_OK(shmpool_pool_open(d, "p", NULL, 0, &p));
-            CHILD_OK(shmpool_desc_decode(wire, sizeof wire, &desc));
             CHILD_OK(shmpool_acquire(d, &desc, &r));
             CHILD_CHECK(tu_has_pattern(r, desc.seq));
             CHILD_OK(shmpool_loan(p, 1, 0, &own));
@@ -313,14 +311,9 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
     shmpool_domain *d = NULL;
     assert_ok(shmpool_domain_open(dom, &o, &d));
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 4}}, 1);
-    shmbus_block *mine = NULL;
-    assert_ok(shmpool_loan(p, 1, 0, &mine));
-    tu_write_pattern(mine);
     shmpool_desc desc;
-    assert_ok(shmpool_block_describe(mine, 1, 0, &desc));
-    uint8_t wire[SHMPOOL_DESC_SIZE];
-    shmpool_desc_encode(&desc, wire);
-    assert_int_equal(tu_write_all(to_g[1], wire, sizeof wire), 0);
+    shmbus_block *mine = tu_loan_described(p, 1, &desc);
+    tu_send_desc(to_g[1], &desc);
     uint32_t g_slot;
     if (tu_read_all(from_g[0], &g_slot, sizeof g_slot, 20000) != 0) {
         expect_child_ok_or_skip(pid, "namespace child", "cannot create a PID namespace here");

@@ -590,6 +590,25 @@ static pid_t spawn_holder(const char *dom, unsigned n, uint32_t *slot_out)
     return pid;
 }
 
+/* spawn_holder, then SIGKILL it and reap it; returns its pid. */
+static pid_t kill_holder(const char *dom, unsigned n, uint32_t *slot_out)
+{
+    pid_t pid = spawn_holder(dom, n, slot_out);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    return pid;
+}
+
+/* The parent's domain with the reaper off (tests that sweep by hand). */
+static shmpool_domain *open_no_reaper(const char *dom)
+{
+    shmpool_domain_opts o;
+    tu_opts_no_reaper(&o);
+    shmpool_domain *d = NULL;
+    assert_ok(shmpool_domain_open(dom, &o, &d));
+    return d;
+}
+
 struct sweeper {
     shmpool_domain *d;
     pthread_barrier_t *go;
@@ -607,16 +626,10 @@ static void *sweep_thread(void *arg)
 static void test_sweep_reclaims_a_dead_participant_exactly_once(void **state)
 {
     const char *dom = TU_DOM(state);
-    shmpool_domain_opts o;
-    tu_opts_no_reaper(&o);
-    shmpool_domain *d1 = NULL, *d2 = NULL;
-    assert_ok(shmpool_domain_open(dom, &o, &d1));
-    assert_ok(shmpool_domain_open(dom, &o, &d2));
+    shmpool_domain *d1 = open_no_reaper(dom), *d2 = open_no_reaper(dom);
     shmbus_pool *p = tu_open_pool(d1, "p", (shmpool_class[]){{256, 4}}, 1);
     uint32_t slot;
-    pid_t pid = spawn_holder(dom, 3, &slot);
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    kill_holder(dom, 3, &slot);
 
     /* no reaper runs and nobody swept: the dead one's holds are still there */
     assert_int_equal(tu_pool_used(p), 3);
@@ -656,15 +669,10 @@ static void test_sweep_reclaims_a_dead_participant_exactly_once(void **state)
 static void test_loan_from_an_exhausted_pool_reclaims_a_dead_holder_first(void **state)
 {
     const char *dom = TU_DOM(state);
-    shmpool_domain_opts o;
-    tu_opts_no_reaper(&o);
-    shmpool_domain *d = NULL;
-    assert_ok(shmpool_domain_open(dom, &o, &d));
+    shmpool_domain *d = open_no_reaper(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 4}}, 1);
     uint32_t slot;
-    pid_t pid = spawn_holder(dom, 4, &slot);
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    kill_holder(dom, 4, &slot);
     assert_int_equal(tu_pool_used(p), 4);
 
     shmbus_block *b = NULL;
@@ -683,15 +691,10 @@ static void test_loan_from_an_exhausted_pool_reclaims_a_dead_holder_first(void *
 static void test_reused_pid_does_not_keep_a_dead_participant_alive(void **state)
 {
     const char *dom = TU_DOM(state);
-    shmpool_domain_opts o;
-    tu_opts_no_reaper(&o);
-    shmpool_domain *d = NULL;
-    assert_ok(shmpool_domain_open(dom, &o, &d));
+    shmpool_domain *d = open_no_reaper(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 4}}, 1);
     uint32_t slot;
-    pid_t pid = spawn_holder(dom, 2, &slot);
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    pid_t pid = kill_holder(dom, 2, &slot);
 
     char path[512];
     snprintf(path, sizeof path, "%s/shmbus.%s.ctl", tu_shm_dir(), dom);
@@ -843,13 +846,11 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
     }
     pid_t a_pid = tu_fork();
     if (a_pid == 0) { /* A acquires the parent's block, loans three, and is killed */
-        uint8_t wire[SHMPOOL_DESC_SIZE];
-        CHILD_CHECK(tu_read_all(to_a[0], wire, sizeof wire, 20000) == 0);
+        shmpool_desc desc;
+        tu_child_recv_desc(to_a[0], &desc);
         shmpool_domain *d = child_open(dom, false);
         shmbus_pool *p = child_pool(d, NULL, 0);
-        shmpool_desc desc;
         shmbus_block *r = NULL;
-        CHILD_OK(shmpool_desc_decode(wire, sizeof wire, &desc));
         CHILD_OK(shmpool_acquire(d, &desc, &r));
         for (int i = 0; i < 3; i++)
             child_loan(p, 1);
@@ -857,19 +858,11 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
         CHILD_CHECK(tu_write_all(from_a[1], &slot, sizeof slot) == 0);
         child_park();
     }
-    shmpool_domain_opts o;
-    tu_opts_no_reaper(&o); /* nothing reclaims A behind the test's back */
-    shmpool_domain *d = NULL;
-    assert_ok(shmpool_domain_open(dom, &o, &d));
+    shmpool_domain *d = open_no_reaper(dom); /* nothing reclaims A behind the test's back */
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 8}}, 1);
-    shmbus_block *mine = NULL;
-    assert_ok(shmpool_loan(p, 1, 0, &mine));
-    tu_write_pattern(mine);
     shmpool_desc desc;
-    assert_ok(shmpool_block_describe(mine, 1, 0, &desc));
-    uint8_t wire[SHMPOOL_DESC_SIZE];
-    shmpool_desc_encode(&desc, wire);
-    assert_int_equal(tu_write_all(to_a[1], wire, sizeof wire), 0);
+    shmbus_block *mine = tu_loan_described(p, 1, &desc);
+    tu_send_desc(to_a[1], &desc);
     uint32_t a_slot, b_slot;
     assert_int_equal(tu_read_all(from_a[0], &a_slot, sizeof a_slot, 20000), 0);
     uint64_t me = 1ull << shmpool_domain_slot(d);
@@ -1177,11 +1170,8 @@ static void test_domain_opened_before_fork_returns_eforked_in_the_child(void **s
     const char *dom = TU_DOM(state);
     shmpool_domain *d = tu_open_domain(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 4}}, 1);
-    shmbus_block *b = NULL;
-    assert_ok(shmpool_loan(p, 1, 0, &b));
-    tu_write_pattern(b);
     shmpool_desc desc;
-    assert_ok(shmpool_block_describe(b, 1, 0, &desc));
+    shmbus_block *b = tu_loan_described(p, 1, &desc);
 
     pid_t pid = tu_fork();
     if (pid == 0) {
@@ -1232,12 +1222,10 @@ static void test_acquired_block_is_read_only_in_a_process_that_never_loaned(void
     tu_pipe(to_child);
     pid_t pid = tu_fork();
     if (pid == 0) {
-        uint8_t wire[SHMPOOL_DESC_SIZE];
-        CHILD_CHECK(tu_read_all(to_child[0], wire, sizeof wire, 20000) == 0);
-        shmpool_domain *d = child_open(dom, true);
         shmpool_desc desc;
+        tu_child_recv_desc(to_child[0], &desc);
+        shmpool_domain *d = child_open(dom, true);
         shmbus_block *r = NULL;
-        CHILD_OK(shmpool_desc_decode(wire, sizeof wire, &desc));
         CHILD_OK(shmpool_acquire(d, &desc, &r));
         volatile char *data = shmpool_block_data(r);
         CHILD_CHECK(tu_has_pattern(r, desc.seq));
@@ -1260,14 +1248,9 @@ static void test_acquired_block_is_read_only_in_a_process_that_never_loaned(void
     }
     shmpool_domain *d = tu_open_domain(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 2}}, 1);
-    shmbus_block *b = NULL;
-    assert_ok(shmpool_loan(p, 64, 0, &b));
-    tu_write_pattern(b);
     shmpool_desc desc;
-    assert_ok(shmpool_block_describe(b, 64, 0, &desc));
-    uint8_t wire[SHMPOOL_DESC_SIZE];
-    shmpool_desc_encode(&desc, wire);
-    assert_int_equal(tu_write_all(to_child[1], wire, sizeof wire), 0);
+    shmbus_block *b = tu_loan_described(p, 64, &desc);
+    tu_send_desc(to_child[1], &desc);
     tu_expect_child_ok(pid, 20000, "read-only reader");
     assert_true(tu_has_pattern(b, desc.seq));
     assert_ok(shmpool_block_release(b));
@@ -1362,10 +1345,7 @@ static void test_domain_whose_participants_all_crashed_starts_clean(void **state
     assert_true(tu_segment_exists(tu_shm_dir(), dom, "ctl"));
     assert_true(tu_segment_exists(tu_shm_dir(), dom, "pool.p"));
 
-    shmpool_domain_opts o;
-    tu_opts_no_reaper(&o); /* the open itself must clean up */
-    shmpool_domain *d = NULL;
-    assert_ok(shmpool_domain_open(dom, &o, &d));
+    shmpool_domain *d = open_no_reaper(dom); /* the open itself must clean up */
     shmpool_participant_info pi[SHMPOOL_MAX_PARTICIPANTS];
     assert_int_equal(count_participants(d, pi), 1);
     assert_int_equal(pi[0].slot, shmpool_domain_slot(d));
