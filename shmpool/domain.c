@@ -1,11 +1,5 @@
-/* Domain: the control segment, participants, liveness, crash reclaim and the reaper thread.
- *
- * Liveness token: each participant holds an OFD write lock on one byte of the ctl file
- * (CTL_LIVENESS_LOCK_BASE + slot). The kernel drops it when the owner dies, in any PID
- * namespace, so PIDs are never trusted for liveness. A sweeper takes that same lock with
- * F_OFD_SETLK: getting it proves the owner is gone, and only one sweeper can hold it, so
- * exactly one sweeper reclaims each dead slot. A sweeper that dies mid-reclaim drops the lock
- * and the next one redoes the (idempotent) reclaim. pidfds only make the reaper wake at once.
+/* Domain: the control segment, fork detection, open and close. Participants, liveness and
+ * reclaim are in liveness.c; introspection and leftovers in introspect.c.
  *
  * Open, join, leave and wipe are serialised by flock() on the same file (see docs/ownership.md).
  */
@@ -111,7 +105,7 @@ uint64_t pool_now_ns(void)
 }
 
 /* Domain names have no '.', so no domain's prefix "shmbus.NAME." covers another's files. */
-static bool valid_name(const char *s, size_t max)
+bool pool_valid_name(const char *s, size_t max)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > max)
@@ -126,34 +120,6 @@ static bool valid_name(const char *s, size_t max)
     return true;
 }
 
-/* Process start time (clock ticks after boot), field 22 of /proc/PID/stat; 0 if unknown. */
-static uint64_t proc_start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-    if (!p)
-        return 0;
-    /* after ") " comes field 3; starttime is field 22 */
-    for (int field = 2; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
-static uint64_t self_pidns(void)
-{
-    struct stat st;
-    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 int pool_domain_lock_op(shmpool_domain *d, int op)
 {
     while (flock(d->fd, op) != 0) {
@@ -161,31 +127,6 @@ int pool_domain_lock_op(shmpool_domain *d, int op)
             return pool_errno_status(errno);
     }
     return 0;
-}
-
-/* OFD lock (F_WRLCK) or unlock (F_UNLCK) of a slot's liveness byte, without waiting.
- * Returns 0 on success, SHMBUS_EBUSY if another open file description holds it. */
-static int liveness_lock(int fd, unsigned slot, short type)
-{
-    struct flock fl = {.l_type = type,
-                       .l_whence = SEEK_SET,
-                       .l_start = (off_t)(CTL_LIVENESS_LOCK_BASE + slot),
-                       .l_len = 1};
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return 0;
-    return (errno == EAGAIN || errno == EACCES) ? SHMBUS_EBUSY : pool_errno_status(errno);
-}
-
-/* Is the slot's liveness lock held by someone (works on read-only fds too)? */
-static bool liveness_held(int fd, unsigned slot)
-{
-    struct flock fl = {.l_type = F_RDLCK,
-                       .l_whence = SEEK_SET,
-                       .l_start = (off_t)(CTL_LIVENESS_LOCK_BASE + slot),
-                       .l_len = 1};
-    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
-        return true; /* cannot tell: never declare a peer dead on an error */
-    return fl.l_type != F_UNLCK;
 }
 
 /* ---- control segment ------------------------------------------------------------------ */
@@ -308,64 +249,8 @@ int pool_map_all(shmpool_domain *d)
     return rc;
 }
 
-/* Release every hold of participant slot s in every pool (mapped by the caller). Idempotent. */
-static uint64_t reclaim_slot(shmpool_domain *d, unsigned s)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
-        struct shmbus_pool *p = atomic_load_explicit(&d->pools[i], memory_order_acquire);
-        if (p)
-            n += pool_reclaim_bit(p, 1ull << s);
-    }
-    return n;
-}
-
-int shmpool_domain_sweep(shmpool_domain *d)
-{
-    if (!d || d->observer)
-        return SHMBUS_EINVAL;
-    if (pool_forked(d))
-        return SHMBUS_EFORKED;
-    int reclaimed = 0;
-    /* Map every pool first: a dead slot's lock must be held as briefly as possible, since no
-     * other sweeper can take that slot meanwhile. */
-    pool_map_all(d);
-    pthread_mutex_lock(&d->sweep_lock);
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &d->ctl->participants[s];
-        if (s == d->slot || atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
-            continue;
-        if (liveness_lock(d->fd, s, F_WRLCK) != 0)
-            continue; /* alive, or another sweeper is on it */
-        /* We hold the dead owner's token: nobody else reclaims or reuses this slot now. */
-        if (atomic_load_explicit(&pt->state, memory_order_acquire) == SLOT_LIVE) {
-            reclaim_slot(d, s);
-            atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
-            atomic_fetch_add(&d->ctl->membership, 1);
-            atomic_fetch_add(&d->ctl->reclaimed_participants, 1);
-            reclaimed++;
-        }
-        liveness_lock(d->fd, s, F_UNLCK);
-    }
-    pthread_mutex_unlock(&d->sweep_lock);
-    return reclaimed;
-}
-
-static bool any_live(shmpool_domain *d)
-{
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        if (!d->observer && s == d->slot && d->bit)
-            continue;
-        if (atomic_load_explicit(&d->ctl->participants[s].state, memory_order_acquire) ==
-                SLOT_LIVE &&
-            liveness_held(d->fd, s))
-            return true;
-    }
-    return false;
-}
-
 /* Remove every file of the domain. Caller holds the open/close flock. */
-static void wipe_domain(shmpool_domain *d)
+void pool_wipe_domain(shmpool_domain *d)
 {
     pool_wipe_files(d);
     unlink(d->ctl_path);
@@ -382,150 +267,6 @@ static void unmap_all(shmpool_domain *d)
     if (d->ctl)
         munmap(d->ctl, d->ctl_size);
     d->ctl = NULL;
-}
-
-/* Take a free slot: its liveness lock first, then the record, then state LIVE (release). */
-static int join(shmpool_domain *d, const char *pname)
-{
-    struct ctl_hdr *c = d->ctl;
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &c->participants[s];
-        if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE)
-            continue;
-        if (liveness_lock(d->fd, s, F_WRLCK) != 0)
-            continue; /* a sweeper is finishing with it */
-        if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE) {
-            liveness_lock(d->fd, s, F_UNLCK);
-            continue;
-        }
-        d->slot = s;
-        d->bit = 1ull << s;
-        d->uid = atomic_fetch_add(&c->next_uid, 1);
-        atomic_store_explicit(&pt->pid, (uint32_t)d->pid, memory_order_relaxed);
-        atomic_store_explicit(&pt->uid, d->uid, memory_order_relaxed);
-        atomic_store_explicit(&pt->start_time, proc_start_time(d->pid), memory_order_relaxed);
-        atomic_store_explicit(&pt->pidns, d->pidns, memory_order_relaxed);
-        atomic_store_explicit(&pt->join_ns, pool_now_ns(), memory_order_relaxed);
-        memset(pt->name, 0, sizeof pt->name);
-        snprintf(pt->name, sizeof pt->name, "%s", pname);
-        atomic_store_explicit(&pt->state, SLOT_LIVE, memory_order_release);
-        atomic_fetch_add(&c->membership, 1);
-        return 0;
-    }
-    return SHMBUS_ELIMIT;
-}
-
-static void process_name(char *buf, size_t len)
-{
-    buf[0] = 0;
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, len - 1);
-        close(fd);
-        if (n > 0) {
-            buf[n] = 0;
-            buf[strcspn(buf, "\n")] = 0;
-        }
-    }
-    if (!buf[0])
-        snprintf(buf, len, "pid%d", (int)getpid());
-}
-
-/* ---- reaper thread -------------------------------------------------------------------- */
-
-struct watch {
-    int fd;
-    unsigned slot;
-    uint64_t uid;
-};
-
-static int watch_rebuild(shmpool_domain *d, struct watch *w)
-{
-    int n = 0;
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &d->ctl->participants[s];
-        if (s == d->slot || atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
-            continue;
-        if (atomic_load_explicit(&pt->pidns, memory_order_relaxed) != d->pidns)
-            continue; /* another PID namespace: its pid means nothing here; periodic sweep */
-        pid_t pid = (pid_t)atomic_load_explicit(&pt->pid, memory_order_relaxed);
-        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (fd < 0)
-            continue; /* gone already: the periodic sweep finds it */
-        /* The pid may have been reused: only watch it if the start time matches. */
-        if (proc_start_time(pid) != atomic_load_explicit(&pt->start_time, memory_order_relaxed)) {
-            close(fd);
-            continue;
-        }
-        w[n].fd = fd;
-        w[n].slot = s;
-        w[n].uid = atomic_load_explicit(&pt->uid, memory_order_relaxed);
-        n++;
-    }
-    return n;
-}
-
-/* Poll period for new peers: a peer that joins is watched by pidfd within this time. */
-#define REAPER_TICK_MS 10
-
-static void *reaper_main(void *arg)
-{
-    shmpool_domain *d = arg;
-    struct watch w[SHMPOOL_MAX_PARTICIPANTS];
-    struct pollfd pfd[SHMPOOL_MAX_PARTICIPANTS + 1];
-    int nw = 0;
-    unsigned seen = ~0u, idle_ms = 0;
-    int tick = d->sweep_interval_ms < REAPER_TICK_MS ? (int)d->sweep_interval_ms : REAPER_TICK_MS;
-    for (;;) {
-        unsigned m = atomic_load(&d->ctl->membership);
-        if (m != seen) {
-            for (int i = 0; i < nw; i++)
-                close(w[i].fd);
-            nw = watch_rebuild(d, w);
-            seen = m;
-        }
-        pfd[0] = (struct pollfd){.fd = d->reaper_evfd, .events = POLLIN};
-        for (int i = 0; i < nw; i++)
-            pfd[i + 1] = (struct pollfd){.fd = w[i].fd, .events = POLLIN};
-        int r = poll(pfd, (nfds_t)nw + 1, tick);
-        if (r > 0 && (pfd[0].revents & POLLIN))
-            break;
-        idle_ms += (unsigned)tick;
-        /* A watched peer died, or the periodic sweep for peers we cannot watch (other PID
-         * namespaces, or dead before we opened their pidfd) is due. */
-        if (r > 0 || idle_ms >= d->sweep_interval_ms) {
-            idle_ms = 0;
-            shmpool_domain_sweep(d);
-        }
-    }
-    for (int i = 0; i < nw; i++)
-        close(w[i].fd);
-    return NULL;
-}
-
-static int reaper_start(shmpool_domain *d)
-{
-    d->reaper_evfd = eventfd(0, EFD_CLOEXEC);
-    if (d->reaper_evfd < 0)
-        return pool_errno_status(errno);
-    if (pthread_create(&d->reaper, NULL, reaper_main, d) != 0) {
-        close(d->reaper_evfd);
-        return SHMBUS_ESYS;
-    }
-    d->reaper_on = true;
-    return 0;
-}
-
-static void reaper_stop(shmpool_domain *d)
-{
-    if (!d->reaper_on)
-        return;
-    uint64_t one = 1;
-    ssize_t w = write(d->reaper_evfd, &one, sizeof one);
-    (void)w;
-    pthread_join(d->reaper, NULL);
-    close(d->reaper_evfd);
-    d->reaper_on = false;
 }
 
 /* ---- open / close --------------------------------------------------------------------- */
@@ -618,9 +359,9 @@ static int open_participant(shmpool_domain *d, const char *pname)
             if (rc)
                 goto fail_unlock;
             shmpool_domain_sweep(d);
-            if (!any_live(d)) {
+            if (!pool_any_live(d)) {
                 /* Everyone before us is gone: start clean. */
-                wipe_domain(d);
+                pool_wipe_domain(d);
                 unmap_all(d);
                 pool_domain_lock_op(d, LOCK_UN);
                 close(d->fd);
@@ -628,7 +369,7 @@ static int open_participant(shmpool_domain *d, const char *pname)
                 continue;
             }
         }
-        rc = join(d, pname);
+        rc = pool_join(d, pname);
         if (rc)
             goto fail_unmap;
         /* Everyone uses the creator's directory, so that whoever is last removes it. */
@@ -638,7 +379,7 @@ static int open_participant(shmpool_domain *d, const char *pname)
         return 0;
     fail_unmap:
         if (fresh)
-            wipe_domain(d);
+            pool_wipe_domain(d);
         unmap_all(d);
     fail_unlock:
         pool_domain_lock_op(d, LOCK_UN);
@@ -656,7 +397,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
         shmpool_domain_opts_init(&defaults);
         opts = &defaults;
     }
-    if (!out || !valid_name(name, SHMPOOL_NAME_MAX))
+    if (!out || !pool_valid_name(name, SHMPOOL_NAME_MAX))
         return SHMBUS_EINVAL;
     *out = NULL;
     pthread_once(&g_atfork_once, atfork_register);
@@ -680,7 +421,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     d->mode = opts->mode ? opts->mode & 07777 : 0600;
     d->gid = opts->gid;
     d->pid = getpid();
-    d->pidns = self_pidns();
+    d->pidns = pool_self_pidns();
     d->fork_epoch = atomic_load(&g_fork_epoch);
     d->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : 100;
     pthread_mutex_init(&d->pools_lock, NULL);
@@ -691,13 +432,13 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     if (opts->name)
         snprintf(pname, sizeof pname, "%s", opts->name);
     else
-        process_name(pname, sizeof pname);
+        pool_process_name(pname, sizeof pname);
 
     rc = d->observer ? open_observer(d) : open_participant(d, pname);
     if (rc)
         goto fail_close;
     if (!d->observer && !opts->no_reaper) {
-        rc = reaper_start(d);
+        rc = pool_reaper_start(d);
         if (rc) {
             shmpool_domain_close(d); /* leaves properly, then frees */
             return rc;
@@ -742,16 +483,16 @@ int shmpool_domain_close(shmpool_domain *d)
     }
     if (shmpool_domain_holds(d))
         return SHMBUS_EBUSY;
-    reaper_stop(d);
+    pool_reaper_stop(d);
     pool_domain_lock_op(d, LOCK_EX);
     struct ctl_participant *pt = &d->ctl->participants[d->slot];
     atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
     atomic_fetch_add(&d->ctl->membership, 1);
-    liveness_lock(d->fd, d->slot, F_UNLCK);
+    pool_liveness_lock(d->fd, d->slot, F_UNLCK);
     d->bit = 0;
     shmpool_domain_sweep(d);
-    if (!any_live(d))
-        wipe_domain(d);
+    if (!pool_any_live(d))
+        pool_wipe_domain(d);
     pool_domain_lock_op(d, LOCK_UN);
     domain_free(d);
     return 0;
@@ -771,18 +512,6 @@ int shmpool_domain_serialize(shmpool_domain *d, int (*fn)(void *ctx), void *ctx)
     }
     pthread_mutex_unlock(&d->serial_lock);
     return rc;
-}
-
-bool shmpool_participant_live(shmpool_domain *d, uint64_t uid)
-{
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &d->ctl->participants[s];
-        if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE ||
-            atomic_load_explicit(&pt->uid, memory_order_relaxed) != uid)
-            continue;
-        return (!d->observer && s == d->slot && d->bit) || liveness_held(d->fd, s);
-    }
-    return false;
 }
 
 bool shmpool_domain_forked(const shmpool_domain *d) { return pool_forked(d); }
@@ -806,170 +535,4 @@ const char *shmpool_domain_pname(const shmpool_domain *d)
 {
     return d->observer || d->slot >= SHMPOOL_MAX_PARTICIPANTS ? ""
                                                                : d->ctl->participants[d->slot].name;
-}
-
-/* ---- leftovers ------------------------------------------------------------------------ */
-
-static const char *shm_dir_of(const char *shm_dir)
-{
-    const char *dir = shm_dir ? shm_dir : getenv("SHMBUS_SHM_DIR");
-    return dir && *dir ? dir : "/dev/shm";
-}
-
-int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1], unsigned max)
-{
-    DIR *dir = opendir(shm_dir_of(shm_dir));
-    if (!dir)
-        return pool_errno_status(errno);
-    unsigned n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "shmbus.", 7) != 0 || len < 12 ||
-            strcmp(e->d_name + len - 4, ".ctl") != 0 || len - 11 > SHMPOOL_NAME_MAX)
-            continue;
-        if (n < max && names) {
-            memcpy(names[n], e->d_name + 7, len - 11);
-            names[n][len - 11] = 0;
-        }
-        n++;
-    }
-    closedir(dir);
-    return (int)n;
-}
-
-int shmpool_domain_remove(const char *name, const char *shm_dir)
-{
-    if (!valid_name(name, SHMPOOL_NAME_MAX))
-        return SHMBUS_EINVAL;
-    shmpool_domain *d = calloc(1, sizeof *d);
-    if (!d)
-        return SHMBUS_ENOMEM;
-    snprintf(d->name, sizeof d->name, "%s", name);
-    snprintf(d->dir, sizeof d->dir, "%s", shm_dir_of(shm_dir));
-    snprintf(d->ctl_path, sizeof d->ctl_path, "%s/shmbus.%s.ctl", d->dir, name);
-    d->slot = SHMPOOL_MAX_PARTICIPANTS;
-    int rc = 0;
-    d->fd = open(d->ctl_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (d->fd < 0) {
-        /* No ctl file: remove whatever segments are left of the name. */
-        rc = errno == ENOENT ? 0 : pool_errno_status(errno);
-        if (rc == 0) {
-            int n = pool_wipe_files(d);
-            rc = n > 0 ? 0 : n == 0 ? SHMBUS_ENOENT : n;
-        }
-        free(d);
-        return rc;
-    }
-    if ((rc = pool_domain_lock_op(d, LOCK_EX)) == 0) {
-        struct ctl_hdr c;
-        bool ours = pread(d->fd, &c, sizeof c, 0) == (ssize_t)sizeof c && c.magic == CTL_MAGIC &&
-                    c.version == CTL_VERSION;
-        if (ours) {
-            memcpy(d->wipe_dir, c.wipe_dir, sizeof c.wipe_dir);
-            d->wipe_dir[sizeof c.wipe_dir - 1] = 0;
-            for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS && rc == 0; s++)
-                if (c.participants[s].state == SLOT_LIVE && liveness_held(d->fd, s))
-                    rc = SHMBUS_EBUSY;
-        }
-        if (rc == 0)
-            wipe_domain(d);
-        pool_domain_lock_op(d, LOCK_UN);
-    }
-    close(d->fd);
-    free(d);
-    return rc;
-}
-
-/* ---- introspection -------------------------------------------------------------------- */
-
-int shmpool_domain_pools(shmpool_domain *d, shmbus_pool **out, unsigned max)
-{
-    if (!d)
-        return SHMBUS_EINVAL;
-    pool_map_all(d);
-    unsigned n = 0;
-    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
-        struct shmbus_pool *p = atomic_load_explicit(&d->pools[i], memory_order_acquire);
-        if (!p)
-            continue;
-        if (n < max && out)
-            out[n] = p;
-        n++;
-    }
-    return (int)n;
-}
-
-static int count_held(const shmpool_block_state *st, void *ctx)
-{
-    uint64_t *acc = ctx; /* acc[0] = bit, acc[1] = count */
-    if (st->holders & acc[0])
-        acc[1]++;
-    return 0;
-}
-
-int shmpool_participants(shmpool_domain *d, shmpool_participant_info *out, unsigned max)
-{
-    if (!d)
-        return SHMBUS_EINVAL;
-    pool_map_all(d);
-    unsigned n = 0;
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &d->ctl->participants[s];
-        if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
-            continue;
-        if (n < max && out) {
-            shmpool_participant_info *i = &out[n];
-            memset(i, 0, sizeof *i);
-            i->slot = s;
-            i->uid = atomic_load_explicit(&pt->uid, memory_order_relaxed);
-            i->pid = (int)atomic_load_explicit(&pt->pid, memory_order_relaxed);
-            i->start_time = atomic_load_explicit(&pt->start_time, memory_order_relaxed);
-            i->alive = (!d->observer && s == d->slot && d->bit) || liveness_held(d->fd, s);
-            memcpy(i->name, pt->name, sizeof i->name - 1);
-            uint64_t acc[2] = {1ull << s, 0};
-            for (unsigned k = 0; k < SHMPOOL_MAX_POOLS; k++) {
-                struct shmbus_pool *p = atomic_load(&d->pools[k]);
-                if (p)
-                    shmpool_pool_walk(p, count_held, acc);
-            }
-            i->held_blocks = acc[1];
-        }
-        n++;
-    }
-    return (int)n;
-}
-
-int shmpool_domain_check(shmpool_domain *d, shmpool_check_report *rep)
-{
-    if (!d || !rep)
-        return SHMBUS_EINVAL;
-    memset(rep, 0, sizeof *rep);
-    pool_map_all(d);
-    uint64_t live = 0;
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++)
-        if (atomic_load(&d->ctl->participants[s].state) == SLOT_LIVE)
-            live |= 1ull << s;
-    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
-        struct shmbus_pool *p = atomic_load(&d->pools[i]);
-        if (!p)
-            continue;
-        for (unsigned c = 0; c < p->nclasses; c++) {
-            struct pool_class_shm *cs = &p->hdr->classes[c];
-            uint64_t used = 0;
-            for (uint32_t k = 0; k < cs->count; k++) {
-                uint64_t h = STATE_HOLDERS(atomic_load(&pool_bh(p, c, k)->state));
-                rep->blocks++;
-                if (h) {
-                    used++;
-                    if (h & ~live)
-                        rep->orphan_holds++;
-                }
-            }
-            rep->used += used;
-            rep->imbalance +=
-                (int64_t)(atomic_load(&cs->loans) - atomic_load(&cs->frees) - used);
-        }
-    }
-    return rep->orphan_holds || rep->imbalance ? SHMBUS_EBADSEG : 0;
 }

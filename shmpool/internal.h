@@ -79,10 +79,23 @@ struct shmpool_domain {
 
 /* domain.c */
 bool pool_forked(const shmpool_domain *d);
+bool pool_valid_name(const char *s, size_t max);
+void pool_wipe_domain(shmpool_domain *d);
 int pool_errno_status(int err);
 uint64_t pool_now_ns(void);
 int pool_map_all(shmpool_domain *d);
 int pool_domain_lock_op(shmpool_domain *d, int op);
+
+/* liveness.c */
+uint64_t pool_proc_start_time(pid_t pid);
+uint64_t pool_self_pidns(void);
+int pool_liveness_lock(int fd, unsigned slot, short type);
+bool pool_liveness_held(int fd, unsigned slot);
+bool pool_any_live(shmpool_domain *d);
+int pool_join(shmpool_domain *d, const char *pname);
+void pool_process_name(char *buf, size_t len);
+int pool_reaper_start(shmpool_domain *d);
+void pool_reaper_stop(shmpool_domain *d);
 
 /* pool.c */
 int pool_map(shmpool_domain *d, unsigned dir_index, struct shmbus_pool **out);
