@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_walk.h"
 #include "shmpool.h"
 
 #define TiB (1ull << 40)
@@ -29,323 +30,11 @@
 #define MAX_GID 4294967294ll /* (gid_t)-1 means "no change" to chown */
 #define RUNTIME_DIR_MAX 199
 
-typedef struct pctx {
-    const char *src;
-    char *err;
-    size_t errlen;
-    char path[192]; /* JSON path of the current object */
-    size_t plen;
-    bus_config *cfg;
-} pctx;
-
-/* ---- text for messages ------------------------------------------------------------------ */
-
-/* Text from the file, quoted and escaped for a one-line message, cut after 40 bytes. */
-typedef struct qbuf {
-    char s[200];
-} qbuf;
-
-static const char *quote(qbuf *q, const char *s)
-{
-    size_t o = 0;
-    q->s[o++] = '"';
-    for (size_t n = 0; *s; s++, n++) {
-        unsigned char ch = (unsigned char)*s;
-        if (n == 40) {
-            memcpy(q->s + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (ch == '"' || ch == '\\')
-            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\x%02x", ch);
-        else
-            q->s[o++] = (char)ch;
-    }
-    q->s[o++] = '"';
-    q->s[o] = '\0';
-    return q->s;
-}
-
-/* "8 MiB" when exact, else the bytes and an approximation. */
-typedef struct sbuf {
-    char s[48];
-} sbuf;
-
-static const char *size_text(sbuf *b, uint64_t v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    unsigned u = 0;
-    while (u < 6 && v >= (1ull << (10 * (u + 1))))
-        u++;
-    uint64_t m = 1ull << (10 * u);
-    if (v % m == 0)
-        snprintf(b->s, sizeof b->s, "%llu %s", (unsigned long long)(v / m), units[u]);
-    else
-        snprintf(b->s, sizeof b->s, "%llu B (%.2f %s)", (unsigned long long)v,
-                 (double)v / (double)m, units[u]);
-    return b->s;
-}
-
-static const char *type_name(const cJSON *it)
-{
-    return cJSON_IsString(it)   ? "a string"
-           : cJSON_IsNumber(it) ? "a number"
-           : cJSON_IsBool(it)   ? "a boolean"
-           : cJSON_IsNull(it)   ? "null"
-           : cJSON_IsArray(it)  ? "an array"
-           : cJSON_IsObject(it) ? "an object"
-                                : "an invalid value";
-}
-
-/* ---- the JSON path and errors ------------------------------------------------------------- */
-
-static size_t path_append(pctx *c, int n)
-{
-    if (n > 0)
-        c->plen += (size_t)n;
-    if (c->plen >= sizeof c->path)
-        c->plen = sizeof c->path - 1; /* truncated: only a long unknown key gets here */
-    return c->plen;
-}
-
-/* Append ".key" (["key"] when it is not an identifier); returns the length to restore. */
-static size_t path_key(pctx *c, const char *key)
-{
-    size_t mark = c->plen;
-    bool ident = key[0] != '\0' && !(key[0] >= '0' && key[0] <= '9');
-    for (const char *k = key; *k && ident; k++)
-        ident = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_' ||
-                (*k >= '0' && *k <= '9');
-    qbuf q;
-    char *end = c->path + c->plen;
-    size_t room = sizeof c->path - c->plen;
-    path_append(c, ident ? snprintf(end, room, ".%s", key)
-                         : snprintf(end, room, "[%s]", quote(&q, key)));
-    return mark;
-}
-
-static size_t path_index(pctx *c, int i)
-{
-    size_t mark = c->plen;
-    path_append(c, snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%d]", i));
-    return mark;
-}
-
-static void path_restore(pctx *c, size_t mark)
-{
-    c->plen = mark;
-    c->path[mark] = '\0';
-}
-
-/* "<source>: <path>[.key]: <reason>", always one line. */
-static int vfail(pctx *c, const char *key, const char *fmt, va_list ap)
-{
-    size_t mark = key ? path_key(c, key) : c->plen;
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s: %s: ", c->src, c->path);
-        if (n >= 0 && (size_t)n < c->errlen)
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-    }
-    path_restore(c, mark);
-    return SHMBUS_ECONFIG;
-}
-
-/* An error about the current object, or about its member `key`. */
-static int fail(pctx *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vfail(c, NULL, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static int fail_at(pctx *c, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vfail(c, key, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* ---- objects and typed members ---------------------------------------------------------- */
-
-static const cJSON *member(const cJSON *obj, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
-static int want(pctx *c, const cJSON *it, bool ok, const char *what)
-{
-    return ok ? 0 : fail(c, "expected %s, got %s", what, type_name(it));
-}
-#define want_object(c, it) want(c, it, cJSON_IsObject(it), "an object")
-#define want_array(c, it) want(c, it, cJSON_IsArray(it), "an array")
-
-/* Every key of obj is one of `allowed` (also listed in `expected`) and appears once. */
-static int check_keys(pctx *c, const cJSON *obj, const char *const *allowed, const char *expected)
-{
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        const char *key = it->string ? it->string : "";
-        bool known = false;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (!known)
-            return fail_at(c, key, "unknown key (expected one of: %s)", expected);
-        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
-            if (strcmp(prev->string, key) == 0) /* allowed keys only: at most 8 */
-                return fail_at(c, key, "duplicate key");
-    }
-    return 0;
-}
-
-static int require(pctx *c, const cJSON *obj, const char *key)
-{
-    return member(obj, key) ? 0 : fail(c, "missing key \"%s\"", key);
-}
-
-/* A number with no fraction, kept exact: JSON numbers are doubles, integers here are small. */
-static bool as_integer(const cJSON *it, long long *out)
-{
-    double d = it->valuedouble;
-    if (!cJSON_IsNumber(it) || !(d >= -9.0e15 && d <= 9.0e15)) /* also NaN, infinities */
-        return false;
-    long long v = (long long)d;
-    if ((double)v != d)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* The members below are optional: when obj has no `key`, *out is left as it is. */
-
-static int get_string(pctx *c, const cJSON *obj, const char *key, const char **out)
-{
-    const cJSON *it = member(obj, key);
-    if (it && (!cJSON_IsString(it) || !it->valuestring))
-        return fail_at(c, key, "expected a string, got %s", type_name(it));
-    if (it)
-        *out = it->valuestring;
-    return 0;
-}
-
-static int get_u32(pctx *c, const cJSON *obj, const char *key, long long min, long long max,
-                   uint32_t *out)
-{
-    const cJSON *it = member(obj, key);
-    long long v;
-    if (!it)
-        return 0;
-    if (!cJSON_IsNumber(it))
-        return fail_at(c, key, "expected an integer, got %s", type_name(it));
-    if (!as_integer(it, &v)) {
-        if (it->valuedouble >= -9.0e15 && it->valuedouble <= 9.0e15)
-            return fail_at(c, key, "expected an integer, got %g", it->valuedouble);
-        return fail_at(c, key, "must be between %lld and %lld", min, max);
-    }
-    if (v < min || v > max)
-        return fail_at(c, key, "must be between %lld and %lld (got %lld)", min, max, v);
-    *out = (uint32_t)v;
-    return 0;
-}
-
-/* A size: an integer number of bytes or a string with a unit (bus_parse_size). */
-static int get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, uint64_t max,
-                    uint64_t *out)
-{
-    const cJSON *it = member(obj, key);
-    long long v;
-    uint64_t sz;
-    sbuf a, b, d;
-    qbuf q;
-    char why[160];
-    if (!it)
-        return 0;
-    if (cJSON_IsNumber(it)) {
-        if (!as_integer(it, &v) || v < 0) {
-            if (it->valuedouble > 9.0e15)
-                return fail_at(c, key, "size %g is too large", it->valuedouble);
-            return fail_at(c, key, "a size must be a whole, non-negative number of bytes");
-        }
-        sz = (uint64_t)v;
-    } else if (cJSON_IsString(it) && it->valuestring) {
-        if (bus_parse_size(it->valuestring, &sz, why, sizeof why) != 0)
-            return fail_at(c, key, "bad size %s: %s", quote(&q, it->valuestring), why);
-    } else {
-        return fail_at(c, key, "expected a size (a string such as \"8MiB\" or a number of "
-                               "bytes), got %s", type_name(it));
-    }
-    if (sz < min && max == UINT64_MAX)
-        return fail_at(c, key, "size %s is below the minimum of %s", size_text(&a, sz),
-                       size_text(&b, min));
-    if (sz < min || sz > max)
-        return fail_at(c, key, "size %s is out of range (%s .. %s)", size_text(&a, sz),
-                       size_text(&b, min), size_text(&d, max));
-    *out = sz;
-    return 0;
-}
-
-enum name_kind { NAME_DOMAIN, NAME_POOL, NAME_TOPIC };
-
-/* Domain names have no '.': the files of domain "a" start with "shmbus.a.", which must not
- * also be the start of another domain's files (docs/ownership.md). */
-static bool name_ok(const char *s, enum name_kind kind)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > (kind == NAME_TOPIC ? BUS_TOPIC_NAME_MAX : BUS_NAME_MAX) ||
-        (kind == NAME_TOPIC && (s[0] == '/' || s[0] == '.')))
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || (*s == '.' && kind != NAME_DOMAIN) ||
-              (*s == '/' && kind == NAME_TOPIC)))
-            return false;
-    return true;
-}
-
-/* A name of the given kind, copied into out. */
-static int get_name(pctx *c, const cJSON *obj, const char *key, enum name_kind kind, char *out,
-                    size_t outlen)
-{
-    const char *s = NULL;
-    int rc = get_string(c, obj, key, &s);
-    qbuf q;
-    if (rc || !s)
-        return rc;
-    if (name_ok(s, kind)) {
-        snprintf(out, outlen, "%s", s);
-        return 0;
-    }
-    if (kind == NAME_DOMAIN)
-        return fail_at(c, key, "invalid domain name %s (1..%d of A-Z a-z 0-9 _ -)", quote(&q, s),
-                       BUS_NAME_MAX);
-    if (kind == NAME_POOL)
-        return fail_at(c, key, "invalid pool name %s (1..%d of A-Z a-z 0-9 . _ -)", quote(&q, s),
-                       BUS_NAME_MAX);
-    return fail_at(c, key, "invalid topic name %s (1..%d of A-Z a-z 0-9 . _ - /, not starting "
-                           "with '/' or '.')", quote(&q, s), BUS_TOPIC_NAME_MAX);
-}
-
-/* Member `key` of obj, an object or array, parsed by fn with the path moved onto it. */
-static int nested(pctx *c, const cJSON *obj, const char *key, int (*fn)(pctx *, const cJSON *))
-{
-    const cJSON *it = member(obj, key);
-    if (!it)
-        return 0;
-    size_t mark = path_key(c, key);
-    int rc = fn(c, it);
-    path_restore(c, mark);
-    return rc;
-}
-
 /* ---- permissions -------------------------------------------------------------------------- */
 
 static int parse_mode(pctx *c, const cJSON *obj)
 {
-    const cJSON *it = member(obj, "mode");
+    const cJSON *it = cw_member(obj, "mode");
     long long v = 0;
     qbuf q;
     if (!it)
@@ -358,19 +47,19 @@ static int parse_mode(pctx *c, const cJSON *obj)
         if (ok)
             v = strtoll(s, NULL, 8);
         if (!ok || v > 0777)
-            return fail_at(c, "mode", "bad mode %s (expected an octal string such as \"0660\", "
-                                      "at most 0777)", quote(&q, s));
+            return cw_fail_at(c, "mode", "bad mode %s (expected an octal string such as \"0660\", "
+                                      "at most 0777)", cw_quote(&q, s));
     } else if (cJSON_IsNumber(it)) {
-        if (!as_integer(it, &v) || v < 0 || v > 0777)
-            return fail_at(c, "mode", "bad mode %g: an integer mode is read as decimal and must "
+        if (!cw_as_integer(it, &v) || v < 0 || v > 0777)
+            return cw_fail_at(c, "mode", "bad mode %g: an integer mode is read as decimal and must "
                                       "be 0..511 (write octal modes as strings, e.g. \"0660\")",
                            it->valuedouble);
     } else {
-        return fail_at(c, "mode", "expected an octal string such as \"0660\", got %s",
-                       type_name(it));
+        return cw_fail_at(c, "mode", "expected an octal string such as \"0660\", got %s",
+                       cw_type_name(it));
     }
     if ((v & 0600) != 0600)
-        return fail_at(c, "mode", "mode 0%03llo does not let the owner read and write (needs "
+        return cw_fail_at(c, "mode", "mode 0%03llo does not let the owner read and write (needs "
                                   "0600)", v);
     c->cfg->mode = (unsigned)v;
     return 0;
@@ -398,40 +87,40 @@ static int lookup_group(const char *name, long *gid, int *e)
 
 static int parse_group(pctx *c, const cJSON *obj)
 {
-    const cJSON *it = member(obj, "group");
+    const cJSON *it = cw_member(obj, "group");
     bus_config *cfg = c->cfg;
     long long v;
     qbuf q;
     if (!it)
         return 0;
     if (cJSON_IsNumber(it)) {
-        if (!as_integer(it, &v) || v < 0 || v > MAX_GID)
-            return fail_at(c, "group", "bad gid %g (expected 0..%lld or a group name)",
+        if (!cw_as_integer(it, &v) || v < 0 || v > MAX_GID)
+            return cw_fail_at(c, "group", "bad gid %g (expected 0..%lld or a group name)",
                            it->valuedouble, MAX_GID);
         cfg->gid = (long)v;
         snprintf(cfg->group, sizeof cfg->group, "%lld", v);
         return 0;
     }
     if (!cJSON_IsString(it) || !it->valuestring)
-        return fail_at(c, "group", "expected a group name or a numeric gid, got %s",
-                       type_name(it));
+        return cw_fail_at(c, "group", "expected a group name or a numeric gid, got %s",
+                       cw_type_name(it));
     const char *s = it->valuestring;
     if (*s == '\0' || strlen(s) >= sizeof cfg->group)
-        return fail_at(c, "group", "bad group name %s (1..%zu characters)", quote(&q, s),
+        return cw_fail_at(c, "group", "bad group name %s (1..%zu characters)", cw_quote(&q, s),
                        sizeof cfg->group - 1);
     long gid = -1;
     int e = 0, rc = lookup_group(s, &gid, &e);
     if (rc == SHMBUS_ENOMEM)
-        return fail_at(c, "group", "out of memory looking up the group");
+        return cw_fail_at(c, "group", "out of memory looking up the group");
     if (rc != 0) { /* like chown: a name first, then a number */
         bool digits = strlen(s) <= 10;
         for (const char *p = s; *p && digits; p++)
             digits = *p >= '0' && *p <= '9';
         if (!digits || strtoll(s, NULL, 10) > MAX_GID) {
             if (e != 0 && e != ENOENT && e != ESRCH)
-                return fail_at(c, "group", "unknown group %s (lookup failed: %s)", quote(&q, s),
+                return cw_fail_at(c, "group", "unknown group %s (lookup failed: %s)", cw_quote(&q, s),
                                strerror(e));
-            return fail_at(c, "group", "unknown group %s", quote(&q, s));
+            return cw_fail_at(c, "group", "unknown group %s", cw_quote(&q, s));
         }
         gid = (long)strtoll(s, NULL, 10);
     }
@@ -444,7 +133,7 @@ static int parse_permissions(pctx *c, const cJSON *obj)
 {
     static const char *const keys[] = {"mode", "group", NULL};
     int rc;
-    if ((rc = want_object(c, obj)) || (rc = check_keys(c, obj, keys, "mode, group")) ||
+    if ((rc = want_object(c, obj)) || (rc = cw_check_keys(c, obj, keys, "mode, group")) ||
         (rc = parse_mode(c, obj)))
         return rc;
     return parse_group(c, obj);
@@ -455,10 +144,10 @@ static int parse_permissions(pctx *c, const cJSON *obj)
 static int parse_class(pctx *c, const cJSON *obj, shmbus_pool_class *cls)
 {
     int rc;
-    if ((rc = require(c, obj, "block_size")) || (rc = require(c, obj, "count")) ||
-        (rc = get_size(c, obj, "block_size", 1, MAX_BLOCK_SIZE, &cls->block_size)))
+    if ((rc = cw_require(c, obj, "block_size")) || (rc = cw_require(c, obj, "count")) ||
+        (rc = cw_get_size(c, obj, "block_size", 1, MAX_BLOCK_SIZE, &cls->block_size)))
         return rc;
-    return get_u32(c, obj, "count", 1, MAX_COUNT, &cls->count);
+    return cw_get_u32(c, obj, "count", 1, MAX_COUNT, &cls->count);
 }
 
 static int parse_classes(pctx *c, const cJSON *arr, bus_pool_cfg *p)
@@ -468,19 +157,19 @@ static int parse_classes(pctx *c, const cJSON *arr, bus_pool_cfg *p)
     if ((rc = want_array(c, arr)))
         return rc;
     if ((n = cJSON_GetArraySize(arr)) < 1 || n > BUS_MAX_CLASSES)
-        return fail(c, "a pool needs 1 to %d classes (got %d)", BUS_MAX_CLASSES, n);
+        return cw_fail(c, "a pool needs 1 to %d classes (got %d)", BUS_MAX_CLASSES, n);
     for (const cJSON *it = arr->child; it; it = it->next, i++) {
-        size_t mark = path_index(c, i);
-        if ((rc = want_object(c, it)) || (rc = check_keys(c, it, keys, "block_size, count")) ||
+        size_t mark = cw_path_index(c, i);
+        if ((rc = want_object(c, it)) || (rc = cw_check_keys(c, it, keys, "block_size, count")) ||
             (rc = parse_class(c, it, &p->classes[i])))
             return rc;
         for (int j = 0; j < i; j++) {
             sbuf b;
             if (p->classes[j].block_size == p->classes[i].block_size)
-                return fail_at(c, "block_size", "duplicate block size %s (also in classes[%d])",
-                               size_text(&b, p->classes[i].block_size), j);
+                return cw_fail_at(c, "block_size", "duplicate block size %s (also in classes[%d])",
+                               cw_size_text(&b, p->classes[i].block_size), j);
         }
-        path_restore(c, mark);
+        cw_path_restore(c, mark);
     }
     p->nclasses = (unsigned)n;
     for (unsigned a = 1; a < p->nclasses; a++) /* insertion sort by block size: n <= 8 */
@@ -498,28 +187,28 @@ static int parse_pool(pctx *c, const cJSON *obj, unsigned idx)
     bus_pool_cfg *p = &c->cfg->pools[idx];
     int rc;
     if ((rc = want_object(c, obj)) ||
-        (rc = check_keys(c, obj, keys, "name, block_size, count, classes")) ||
-        (rc = require(c, obj, "name")) ||
-        (rc = get_name(c, obj, "name", NAME_POOL, p->name, sizeof p->name)))
+        (rc = cw_check_keys(c, obj, keys, "name, block_size, count, classes")) ||
+        (rc = cw_require(c, obj, "name")) ||
+        (rc = cw_get_name(c, obj, "name", NAME_POOL, p->name, sizeof p->name)))
         return rc;
     for (unsigned j = 0; j < idx; j++)
         if (strcmp(c->cfg->pools[j].name, p->name) == 0)
-            return fail_at(c, "name", "pool \"%s\" is already defined at $.pools[%u]", p->name,
+            return cw_fail_at(c, "name", "pool \"%s\" is already defined at $.pools[%u]", p->name,
                            j);
-    const cJSON *classes = member(obj, "classes");
-    bool single = member(obj, "block_size") || member(obj, "count");
+    const cJSON *classes = cw_member(obj, "classes");
+    bool single = cw_member(obj, "block_size") || cw_member(obj, "count");
     if (classes && single)
-        return fail_at(c, "classes", "give either \"block_size\" and \"count\" or \"classes\", "
+        return cw_fail_at(c, "classes", "give either \"block_size\" and \"count\" or \"classes\", "
                                      "not both");
     if (!classes && !single)
-        return fail(c, "missing \"block_size\" and \"count\" (or \"classes\")");
+        return cw_fail(c, "missing \"block_size\" and \"count\" (or \"classes\")");
     if (single) {
         p->nclasses = 1;
         return parse_class(c, obj, &p->classes[0]);
     }
-    size_t mark = path_key(c, "classes");
+    size_t mark = cw_path_key(c, "classes");
     rc = parse_classes(c, classes, p);
-    path_restore(c, mark);
+    cw_path_restore(c, mark);
     return rc;
 }
 
@@ -531,11 +220,11 @@ static int parse_pools(pctx *c, const cJSON *arr)
     if ((rc = want_array(c, arr)))
         return rc;
     if ((n = cJSON_GetArraySize(arr)) == 0)
-        return fail(c, "no pools (leave \"pools\" out to use the default pool)");
+        return cw_fail(c, "no pools (leave \"pools\" out to use the default pool)");
     if (n > BUS_MAX_POOLS)
-        return fail(c, "too many pools: %d (at most %d)", n, BUS_MAX_POOLS);
+        return cw_fail(c, "too many pools: %d (at most %d)", n, BUS_MAX_POOLS);
     for (const cJSON *it = arr->child; it; it = it->next, i++) {
-        size_t mark = path_index(c, i);
+        size_t mark = cw_path_index(c, i);
         if ((rc = parse_pool(c, it, (unsigned)i)))
             return rc;
         c->cfg->npools = (unsigned)i + 1;
@@ -543,21 +232,21 @@ static int parse_pools(pctx *c, const cJSON *arr)
         uint64_t sz = 0;
         rc = shmpool_pool_size(p->classes, p->nclasses, &sz);
         if (rc == SHMBUS_ETOOBIG)
-            return fail(c, "pool \"%s\" needs far more than %s of shared memory", p->name,
-                        size_text(&b, MAX_MEMORY));
+            return cw_fail(c, "pool \"%s\" needs far more than %s of shared memory", p->name,
+                        cw_size_text(&b, MAX_MEMORY));
         if (rc)
-            return fail(c, "pool \"%s\" is rejected by the pool layer (%d)", p->name, rc);
+            return cw_fail(c, "pool \"%s\" is rejected by the pool layer (%d)", p->name, rc);
         if (sz > MAX_MEMORY)
-            return fail(c, "pool \"%s\" needs %s of shared memory, %s over the limit of %s",
-                        p->name, size_text(&a, sz), size_text(&d, sz - MAX_MEMORY),
-                        size_text(&b, MAX_MEMORY));
+            return cw_fail(c, "pool \"%s\" needs %s of shared memory, %s over the limit of %s",
+                        p->name, cw_size_text(&a, sz), cw_size_text(&d, sz - MAX_MEMORY),
+                        cw_size_text(&b, MAX_MEMORY));
         total += sz;
-        path_restore(c, mark);
+        cw_path_restore(c, mark);
     }
     if (total > MAX_MEMORY)
-        return fail(c, "the pools need %s of shared memory in total, %s over the limit of %s",
-                    size_text(&a, total), size_text(&d, total - MAX_MEMORY),
-                    size_text(&b, MAX_MEMORY));
+        return cw_fail(c, "the pools need %s of shared memory in total, %s over the limit of %s",
+                    cw_size_text(&a, total), cw_size_text(&d, total - MAX_MEMORY),
+                    cw_size_text(&b, MAX_MEMORY));
     return 0;
 }
 
@@ -591,49 +280,49 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
     sbuf a, b;
     int rc;
     if ((rc = want_object(c, obj)) ||
-        (rc = check_keys(c, obj, templ ? keys + 1 : keys, templ ? expected + 6 : expected)))
+        (rc = cw_check_keys(c, obj, templ ? keys + 1 : keys, templ ? expected + 6 : expected)))
         return rc;
     if (!templ) {
-        if ((rc = require(c, obj, "name")) ||
-            (rc = get_name(c, obj, "name", NAME_TOPIC, t->name, sizeof t->name)))
+        if ((rc = cw_require(c, obj, "name")) ||
+            (rc = cw_get_name(c, obj, "name", NAME_TOPIC, t->name, sizeof t->name)))
             return rc;
         for (unsigned j = 0; j < idx; j++)
             if (strcmp(c->cfg->topics[j].name, t->name) == 0)
-                return fail_at(c, "name", "topic \"%s\" is already defined at $.topics[%u]",
+                return cw_fail_at(c, "name", "topic \"%s\" is already defined at $.topics[%u]",
                                t->name, j);
     }
-    if ((rc = require(c, obj, "pool")) || (rc = get_string(c, obj, "pool", &pool)))
+    if ((rc = cw_require(c, obj, "pool")) || (rc = cw_get_string(c, obj, "pool", &pool)))
         return rc;
     const bus_pool_cfg *p = bus_config_pool(c->cfg, pool);
     if (!p)
-        return fail_at(c, "pool", "pool %s is not defined", quote(&q, pool));
+        return cw_fail_at(c, "pool", "pool %s is not defined", cw_quote(&q, pool));
     topic_defaults(t, p);
     uint32_t wait = (uint32_t)t->full_wait_ms;
-    if ((rc = get_u32(c, obj, "history", 1, BUS_MAX_HISTORY, &t->history)) ||
-        (rc = get_u32(c, obj, "max_held", 1, MAX_HELD, &t->max_held)) ||
-        (rc = get_u32(c, obj, "queue_depth", 1, MAX_QUEUE_DEPTH, &t->queue_depth)) ||
-        (rc = get_size(c, obj, "max_message_size", 1, UINT64_MAX, &t->max_message_size)) ||
-        (rc = get_string(c, obj, "on_full", &on_full)) ||
-        (rc = get_u32(c, obj, "wait_ms", 1, MAX_WAIT_MS, &wait)))
+    if ((rc = cw_get_u32(c, obj, "history", 1, BUS_MAX_HISTORY, &t->history)) ||
+        (rc = cw_get_u32(c, obj, "max_held", 1, MAX_HELD, &t->max_held)) ||
+        (rc = cw_get_u32(c, obj, "queue_depth", 1, MAX_QUEUE_DEPTH, &t->queue_depth)) ||
+        (rc = cw_get_size(c, obj, "max_message_size", 1, UINT64_MAX, &t->max_message_size)) ||
+        (rc = cw_get_string(c, obj, "on_full", &on_full)) ||
+        (rc = cw_get_u32(c, obj, "wait_ms", 1, MAX_WAIT_MS, &wait)))
         return rc;
     if (t->max_message_size > largest_block(p))
-        return fail_at(c, "max_message_size", "%s is larger than the largest block of pool "
-                                              "\"%s\" (%s)", size_text(&a, t->max_message_size),
-                       p->name, size_text(&b, largest_block(p)));
+        return cw_fail_at(c, "max_message_size", "%s is larger than the largest block of pool "
+                                              "\"%s\" (%s)", cw_size_text(&a, t->max_message_size),
+                       p->name, cw_size_text(&b, largest_block(p)));
     const shmbus_pool_class *fit = p->classes; /* the class its largest messages use */
     while (fit->block_size < t->max_message_size)
         fit++;
     if (t->history >= fit->count)
-        return fail_at(c, "history", "%u would keep all %u blocks of %s of pool \"%s\" held by "
+        return cw_fail_at(c, "history", "%u would keep all %u blocks of %s of pool \"%s\" held by "
                                      "one publisher (make history smaller or that class's count "
                                      "larger)",
-                       t->history, fit->count, size_text(&a, fit->block_size), p->name);
+                       t->history, fit->count, cw_size_text(&a, fit->block_size), p->name);
     if (strcmp(on_full, "wait") == 0)
         t->full_wait_ms = (int32_t)wait;
     else if (strcmp(on_full, "fail") != 0)
-        return fail_at(c, "on_full", "expected \"fail\" or \"wait\", got %s", quote(&q, on_full));
-    else if (member(obj, "wait_ms"))
-        return fail_at(c, "wait_ms", "only allowed with \"on_full\": \"wait\"");
+        return cw_fail_at(c, "on_full", "expected \"fail\" or \"wait\", got %s", cw_quote(&q, on_full));
+    else if (cw_member(obj, "wait_ms"))
+        return cw_fail_at(c, "wait_ms", "only allowed with \"on_full\": \"wait\"");
     else
         t->full_wait_ms = 0;
     return 0;
@@ -645,14 +334,14 @@ static int parse_topics(pctx *c, const cJSON *arr)
     if ((rc = want_array(c, arr)))
         return rc;
     if ((n = cJSON_GetArraySize(arr)) > BUS_MAX_TOPICS)
-        return fail(c, "too many topics: %d (at most %d; unlisted topics use \"default_topic\")",
+        return cw_fail(c, "too many topics: %d (at most %d; unlisted topics use \"default_topic\")",
                     n, BUS_MAX_TOPICS);
     for (const cJSON *it = arr->child; it; it = it->next, i++) {
-        size_t mark = path_index(c, i);
+        size_t mark = cw_path_index(c, i);
         if ((rc = parse_topic(c, it, false, (unsigned)i, &c->cfg->topics[i])))
             return rc;
         c->cfg->ntopics = (unsigned)i + 1;
-        path_restore(c, mark);
+        cw_path_restore(c, mark);
     }
     return 0;
 }
@@ -674,31 +363,31 @@ static int parse_root(pctx *c, const cJSON *root)
     qbuf q;
     int rc;
     if ((rc = want_object(c, root)) ||
-        (rc = check_keys(c, root, keys,
+        (rc = cw_check_keys(c, root, keys,
                          "domain, permissions, runtime_dir, pools, topics, default_topic")) ||
-        (rc = get_name(c, root, "domain", NAME_DOMAIN, cfg->domain, sizeof cfg->domain)) ||
-        (rc = nested(c, root, "permissions", parse_permissions)) ||
-        (rc = get_string(c, root, "runtime_dir", &dir)))
+        (rc = cw_get_name(c, root, "domain", NAME_DOMAIN, cfg->domain, sizeof cfg->domain)) ||
+        (rc = cw_nested(c, root, "permissions", parse_permissions)) ||
+        (rc = cw_get_string(c, root, "runtime_dir", &dir)))
         return rc;
     if (dir) {
         bool ok = dir[0] == '/' && strlen(dir) <= RUNTIME_DIR_MAX;
         for (const char *p = dir; *p && ok; p++)
             ok = (unsigned char)*p >= 0x20;
         if (!ok)
-            return fail_at(c, "runtime_dir", "bad runtime_dir %s (an absolute path of at most "
-                                             "%d characters)", quote(&q, dir), RUNTIME_DIR_MAX);
+            return cw_fail_at(c, "runtime_dir", "bad runtime_dir %s (an absolute path of at most "
+                                             "%d characters)", cw_quote(&q, dir), RUNTIME_DIR_MAX);
         snprintf(cfg->runtime_dir, sizeof cfg->runtime_dir, "%s", dir);
     }
     /* Pools before topics, whatever the order in the file: topics name pools. */
-    if (!member(root, "pools")) {
+    if (!cw_member(root, "pools")) {
         bus_config def;
         bus_config_default(&def);
         cfg->npools = def.npools;
         memcpy(cfg->pools, def.pools, sizeof def.pools);
     }
-    if ((rc = nested(c, root, "pools", parse_pools)) ||
-        (rc = nested(c, root, "topics", parse_topics)) ||
-        (rc = nested(c, root, "default_topic", parse_default_topic)))
+    if ((rc = cw_nested(c, root, "pools", parse_pools)) ||
+        (rc = cw_nested(c, root, "topics", parse_topics)) ||
+        (rc = cw_nested(c, root, "default_topic", parse_default_topic)))
         return rc;
     if (!cfg->has_default_topic && cfg->ntopics == 0) { /* neither: the template on pool 0 */
         bus_config def;
