@@ -2,10 +2,11 @@
  *
  * Liveness token: each participant holds an OFD write lock on one byte of the ctl file
  * (CTL_LIVENESS_LOCK_BASE + slot). The kernel drops it when the owner dies, in any PID
- * namespace, so PIDs are never trusted for liveness. A sweeper takes that same lock with
- * F_OFD_SETLK: getting it proves the owner is gone, and only one sweeper can hold it, so
- * exactly one sweeper reclaims each dead slot. A sweeper that dies mid-reclaim drops the lock
- * and the next one redoes the (idempotent) reclaim. pidfds only make the reaper wake at once.
+ * namespace, so PIDs are never trusted for liveness. A sweeper takes a shared lock on the
+ * same byte: getting it proves the owner is gone, and while any sweeper holds it no joiner
+ * can take the slot. Clearing the dead slot's bits is idempotent (each bit goes with exactly
+ * one CAS), so several sweepers may do it at once and one that stalls delays nobody; the
+ * slot is freed by one CAS. pidfds only make the reaper wake at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,23 +93,28 @@ int shmpool_domain_sweep(shmpool_domain *d)
     if (pool_forked(d))
         return SHMBUS_EFORKED;
     int reclaimed = 0;
-    /* Map every pool first: a dead slot's lock must be held as briefly as possible, since no
-     * other sweeper can take that slot meanwhile. */
-    pool_map_all(d);
+    pool_map_all(d); /* before any slot lock: nothing below waits for anyone */
     pthread_mutex_lock(&d->sweep_lock);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &d->ctl->participants[s];
         if (s == d->slot || atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
             continue;
-        if (pool_liveness_lock(d->fd, s, F_WRLCK) != 0)
-            continue; /* alive, or another sweeper is on it */
-        /* We hold the dead owner's token: nobody else reclaims or reuses this slot now. */
+        /* A shared lock on the slot's token: granted only when its owner (who holds it
+         * exclusively) is dead, and it keeps any joiner (who needs it exclusively) out of the
+         * slot until we are done. Several sweepers may clear the dead slot's bits at once
+         * (each bit is released by exactly one CAS), so one that is stopped or preempted
+         * mid-way delays nobody's reclaim; it only delays the slot's reuse. */
+        if (pool_liveness_lock(d->fd, s, F_RDLCK) != 0)
+            continue; /* alive */
+        uint32_t live = SLOT_LIVE;
         if (atomic_load_explicit(&pt->state, memory_order_acquire) == SLOT_LIVE) {
             reclaim_slot(d, s);
-            atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
-            atomic_fetch_add(&d->ctl->membership, 1);
-            atomic_fetch_add(&d->ctl->reclaimed_participants, 1);
-            reclaimed++;
+            /* Every bit of the slot is clear now; exactly one sweeper frees the slot. */
+            if (atomic_compare_exchange_strong(&pt->state, &live, SLOT_FREE)) {
+                atomic_fetch_add(&d->ctl->membership, 1);
+                atomic_fetch_add(&d->ctl->reclaimed_participants, 1);
+                reclaimed++;
+            }
         }
         pool_liveness_lock(d->fd, s, F_UNLCK);
     }
