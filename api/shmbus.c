@@ -73,16 +73,7 @@ SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out)
 {
     if (!s || !out)
         return SHMBUS_EINVAL;
-    bus_sub_counters c;
-    bus_sub_counters_get(s, &c);
-    *out = (shmbus_sub_counters){.received = c.received,
-                              .expired = c.expired,
-                              .dropped = c.dropped,
-                              .overflow = c.overflow,
-                              .invalid = c.invalid,
-                              .bytes = c.bytes,
-                              .held = c.held,
-                              .last_latency_ns = c.last_latency_ns};
+    bus_sub_counters_get(s, out);
     return 0;
 }
 

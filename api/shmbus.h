@@ -146,16 +146,7 @@ SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
 SHMBUS_API int shmbus_sub_publishers(shmbus_sub *s);
 SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms);
 
-typedef struct shmbus_sub_counters {
-    uint64_t received;        /* messages delivered */
-    uint64_t expired;         /* arrived after their block was released (fell behind history) */
-    uint64_t dropped;         /* never arrived: nng dropped them (sequence gaps) */
-    uint64_t overflow;        /* skipped because this subscriber held max_held already */
-    uint64_t invalid;         /* malformed or forged descriptors */
-    uint64_t bytes;
-    uint64_t held;            /* messages held now */
-    uint64_t last_latency_ns; /* publish to receive, of the last message */
-} shmbus_sub_counters;
+/* Its counters (shmbus_sub_counters, in shmbus_info.h). Reads only. */
 SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out);
 
 /* ---- pools and messages (below topics: direct use of the shared-memory pools) ------------ */

@@ -61,10 +61,7 @@ int bus_sub_fd(bus_sub *s, int *fd);
 int bus_sub_publishers(bus_sub *s);
 int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms);
 
-typedef struct bus_sub_counters {
-    uint64_t received, expired, dropped, overflow, invalid, bytes, held, last_latency_ns;
-} bus_sub_counters;
-void bus_sub_counters_get(const bus_sub *s, bus_sub_counters *c);
+void bus_sub_counters_get(const bus_sub *s, shmbus_sub_counters *c);
 
 bus_msg *bus_msg_clone(bus_msg *m);
 int bus_msg_release(bus_msg *m);

@@ -445,6 +445,16 @@ static int open_pools(bus_domain *d, const char *shm_dir)
     return 0;
 }
 
+/* Retry a domain its creator is still making? Sleeps 10 ms per try, 1 s in all. */
+static bool young_retry(bool young, int *tries)
+{
+    if (!young || ++*tries > 100)
+        return false;
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+    nanosleep(&ms10, NULL);
+    return true;
+}
+
 int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out)
 {
     bus_domain_opts none = {0};
@@ -475,13 +485,10 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     po.observer = opts->observer;
     po.sweep_interval_ms = opts->sweep_interval_ms;
     po.wipe_dir = d->rundir;
-    rc = shmpool_domain_open(d->name, &po, &d->pd);
-    /* An observer may find the domain half made by its creator: wait for it, 1 s at most. */
-    for (int i = 0; rc == SHMBUS_EAGAIN && i < 100; i++) {
-        struct timespec ms10 = {0, 10 * 1000 * 1000};
-        nanosleep(&ms10, NULL);
+    int tries = 0;
+    do /* an observer may find the domain half made by its creator: wait for it */
         rc = shmpool_domain_open(d->name, &po, &d->pd);
-    }
+    while (young_retry(rc == SHMBUS_EAGAIN, &tries));
     if (rc) {
         if (rc == SHMBUS_ENOENT && d->observer)
             bus_errno(rc, "no domain \"%s\" is running", d->name);
@@ -493,12 +500,10 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     if (shmpool_domain_wipe_dir(d->pd)[0])
         snprintf(d->rundir, sizeof d->rundir, "%s", shmpool_domain_wipe_dir(d->pd));
     void *map;
-    rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
-    for (int i = 0; d->observer && (rc == SHMBUS_EAGAIN || rc == SHMBUS_ENOENT) && i < 100; i++) {
-        struct timespec ms10 = {0, 10 * 1000 * 1000};
-        nanosleep(&ms10, NULL);
+    tries = 0;
+    do /* ... or its registry not made yet */
         rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
-    }
+    while (young_retry(d->observer && (rc == SHMBUS_EAGAIN || rc == SHMBUS_ENOENT), &tries));
     if (rc) {
         bus_errno(rc, "registry of domain \"%s\"", d->name);
         goto fail_pool;

@@ -402,7 +402,7 @@ int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms)
     return rc;
 }
 
-void bus_sub_counters_get(const bus_sub *s, bus_sub_counters *c)
+void bus_sub_counters_get(const bus_sub *s, shmbus_sub_counters *c)
 {
     struct reg_sub *r = s->reg;
     c->received = atomic_load(&r->received);

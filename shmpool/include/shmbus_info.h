@@ -51,6 +51,19 @@ typedef struct shmbus_config_summary {
     uint64_t total_bytes;      /* shared memory all pools need */
 } shmbus_config_summary;
 
+/* ---- one subscriber's counters (shmbus_sub_stats) ----------------------------------------- */
+
+typedef struct shmbus_sub_counters {
+    uint64_t received;        /* messages delivered */
+    uint64_t expired;         /* arrived after their block was released (fell behind history) */
+    uint64_t dropped;         /* never arrived: nng dropped them (sequence gaps) */
+    uint64_t overflow;        /* skipped because this subscriber held max_held already */
+    uint64_t invalid;         /* malformed or forged descriptors */
+    uint64_t bytes;
+    uint64_t held;            /* messages held now */
+    uint64_t last_latency_ns; /* publish to receive, of the last message */
+} shmbus_sub_counters;
+
 /* ---- snapshot of a running domain ------------------------------------------------------------ */
 
 typedef struct shmbus_pub_info {
