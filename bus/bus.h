@@ -33,6 +33,9 @@ typedef struct bus_domain_opts {
 /* Thread-local detail of the last error in this thread ("" if none). */
 const char *bus_last_error(void);
 void bus_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bus_clear_error(void);
+/* A name given to an entry point: 0, or SHMBUS_EINVAL with the reason as the error detail. */
+int bus_name_check(enum bus_name_kind kind, const char *s);
 
 int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out);
 int bus_domain_close(bus_domain *d);

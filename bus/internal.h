@@ -5,6 +5,7 @@
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "bus.h"
 #include "registry.h"
@@ -15,7 +16,10 @@ struct shmbus_domain {
     struct reg_hdr *reg;
     bus_config cfg;
     char name[BUS_NAME_MAX + 1];
-    char rundir[256];
+    char rundir[256];             /* derived from this process's configuration (domain_rundir.c) */
+    uid_t owner_uid;              /* owner and group of the domain's control segment */
+    gid_t owner_gid;
+    bool group_shared;            /* the group may write the domain's segments */
     bool observer;
     pthread_mutex_t lock;         /* guards subs, npubs, nsubs */
     struct shmbus_sub *subs;      /* this process's open subscribers (discovery dials for them) */
@@ -91,7 +95,28 @@ int bus_nng_status(int nng_rv);
  * if not, memory the socket's callbacks use must stay allocated. */
 bool bus_nng_close(nng_socket sock, int timeout_ms);
 #define BUS_CLOSE_TIMEOUT_MS 2000
+
+/* domain_rundir.c: the runtime directory and the endpoints in it */
+/* d->rundir from runtime_dir (NULL: the config's, $SHMBUS_RUNTIME_DIR, /tmp); EINVAL if too
+ * long for socket paths. */
+int bus_rundir_resolve(bus_domain *d, const char *runtime_dir);
+/* Record the owner and group of the domain (its control segment in shm_dir). */
+int bus_domain_owner(bus_domain *d, const char *shm_dir);
+/* Make the directory or check the one there (owner, mode, no symlink): EACCES with the reason
+ * if it is refused; EINCOMPAT if the running domain keeps its endpoints elsewhere. */
+int bus_rundir_make(bus_domain *d);
+/* Make the directory again if it was removed; whether it was. */
+bool bus_rundir_restore(bus_domain *d);
+/* "<rundir>/p<id>.ipc" */
 void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
+/* The endpoint of the publisher in registry entry idx with id pub_id (read from the
+ * registry): EBADSEG if the id is not one of that entry's. */
+int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *buf, size_t len);
+/* Before dialing: is path a socket that this process may trust (owner, mode)? 0 or EACCES
+ * (ENOENT...) with the reason. */
+int bus_endpoint_check(const bus_domain *d, const char *path);
+/* Remove the socket file of a dead publisher (only a socket, only in the directory). */
+void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id);
 
 /* msg.c */
 bus_msg *bus_msg_wrap(shmbus_block *blk);
