@@ -77,10 +77,14 @@ static int collect_held(const shmbus_block_state *st, void *ctx)
     return 0;
 }
 
+/* A name read from shared memory, for tools that print it one per line: at most n - 1
+ * bytes, and every byte outside printable ASCII shown as '?'. */
 static void copy_name(char *dst, size_t n, const char *src)
 {
-    memcpy(dst, src, n - 1);
-    dst[n - 1] = 0;
+    size_t i = 0;
+    for (; i + 1 < n && src[i]; i++)
+        dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+    dst[i] = 0;
 }
 
 static int snap_topics(bus_domain *d, shmbus_snapshot *s)
@@ -93,10 +97,12 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
         struct reg_topic *t = &r->topics[i];
         if (atomic_load_explicit(&t->state, memory_order_acquire) != REG_LIVE)
             continue;
-        shmbus_topic_info *ti = &s->topics[s->ntopics++];
         char name[sizeof t->name], pool[sizeof t->pool];
         copy_name(name, sizeof name, t->name);
         copy_name(pool, sizeof pool, t->pool);
+        if (!bus_name_valid(BUS_NAME_TOPIC, name, NULL, 0))
+            continue; /* not a topic any process could have made: a corrupt entry */
+        shmbus_topic_info *ti = &s->topics[s->ntopics++];
         topic_def(&ti->def, name, pool, t->history, t->max_held, t->queue_depth,
                   t->full_wait_ms, t->max_message_size);
         ti->pubs = calloc(REG_MAX_PUBS, sizeof *ti->pubs);
