@@ -147,19 +147,6 @@ int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *b
     return 0;
 }
 
-int bus_endpoint_check(const bus_domain *d, const char *path)
-{
-    struct stat st;
-    char why[200];
-    if (lstat(path, &st) != 0)
-        return bus_errno(shmpool_errno_status(errno), "endpoint %s", path);
-    if (!S_ISSOCK(st.st_mode))
-        return bus_errno(SHMBUS_EACCES, "endpoint %s is not a socket", path);
-    if (!trusted(d, &st, why, sizeof why))
-        return bus_errno(SHMBUS_EACCES, "endpoint %s is refused: %s", path, why);
-    return 0;
-}
-
 void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id)
 {
     char path[REG_ENDPOINT_MAX], why[200];

@@ -112,9 +112,6 @@ void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
 /* The endpoint of the publisher in registry entry idx with id pub_id (read from the
  * registry): EBADSEG if the id is not one of that entry's. */
 int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *buf, size_t len);
-/* Before dialing: is path a socket that this process may trust (owner, mode)? 0 or EACCES
- * (ENOENT...) with the reason. */
-int bus_endpoint_check(const bus_domain *d, const char *path);
 /* Remove the socket file of a dead publisher (only a socket, only in the directory). */
 void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id);
 
