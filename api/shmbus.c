@@ -108,7 +108,13 @@ SHMBUS_API int shmbus_pool_open(shmbus_domain *d, const char *name,
                                 const shmbus_pool_class *classes, unsigned nclasses,
                                 shmbus_pool **out)
 {
-    return CHECKED_NAME(BUS_NAME_POOL, name, bus_pool_open(d, name, classes, nclasses, out));
+    int rc = CHECKED_NAME(BUS_NAME_POOL, name, bus_pool_open(d, name, classes, nclasses, out));
+    if (rc == SHMBUS_ENOENT && nclasses == 0)
+        bus_set_error("pool \"%s\" does not exist in domain \"%s\" (give its classes to create "
+                      "it)", name, bus_domain_name(d));
+    else if (rc == SHMBUS_EINCOMPAT)
+        bus_pool_conflict(d, name, classes, nclasses);
+    return rc;
 }
 SHMBUS_API int shmbus_pool_loan(shmbus_pool *p, uint64_t size, int timeout_ms, shmbus_msg **out)
 {

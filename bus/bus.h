@@ -44,6 +44,10 @@ const char *bus_domain_name(const bus_domain *d);
 
 int bus_pool_open(bus_domain *d, const char *name, const shmbus_pool_class *classes,
                   unsigned n, bus_pool **out);
+/* SHMBUS_EINCOMPAT, with a detail naming both definitions of pool `name`: these classes and
+ * the running domain's. */
+int bus_pool_conflict(bus_domain *d, const char *name, const shmbus_pool_class *classes,
+                      unsigned n);
 int bus_pool_loan(bus_pool *p, uint64_t size, int timeout_ms, bus_msg **out);
 int bus_pool_stats(const bus_pool *p, shmbus_class_stats *out, unsigned max);
 int bus_acquire(bus_domain *d, const uint8_t *desc, bus_msg **out);

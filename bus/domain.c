@@ -261,8 +261,8 @@ static void classes_text(char *buf, size_t len, const shmbus_pool_class *c, unsi
 }
 
 /* EINCOMPAT naming both definitions of a pool: this configuration's and the running one's. */
-static int pool_conflict(bus_domain *d, const char *name, const shmbus_pool_class *classes,
-                         unsigned n)
+int bus_pool_conflict(bus_domain *d, const char *name, const shmbus_pool_class *classes,
+                      unsigned n)
 {
     char ours[256], theirs[256] = "classes that cannot be read";
     shmbus_pool_class run[BUS_MAX_CLASSES];
@@ -276,8 +276,8 @@ static int pool_conflict(bus_domain *d, const char *name, const shmbus_pool_clas
             run[i] = (shmbus_pool_class){.block_size = st[i].block_size, .count = st[i].total};
         classes_text(theirs, sizeof theirs, run, (unsigned)k);
     }
-    return bus_errno(SHMBUS_EINCOMPAT, "pool \"%s\": this configuration defines it as (%s) "
-                     "unlike the running domain (%s)", name, ours, theirs);
+    return bus_errno(SHMBUS_EINCOMPAT, "pool \"%s\": defined here as (%s), but the running "
+                     "domain has it as (%s)", name, ours, theirs);
 }
 
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
@@ -286,7 +286,7 @@ int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
     int rc = pc ? shmpool_pool_open(d->pd, pc->name, pc->classes, pc->nclasses, out)
                 : shmpool_pool_open(d->pd, t->pool, NULL, 0, out);
     if (rc == SHMBUS_EINCOMPAT && pc)
-        return pool_conflict(d, pc->name, pc->classes, pc->nclasses);
+        return bus_pool_conflict(d, pc->name, pc->classes, pc->nclasses);
     if (rc)
         return bus_errno(rc, "pool \"%s\" of topic \"%s\": %s", t->pool, t->name,
                          rc == SHMBUS_ENOENT ? "not defined here nor in the running domain"
@@ -371,7 +371,7 @@ static int open_pools(bus_domain *d, const char *shm_dir)
         shmbus_pool *p;
         int rc = shmpool_pool_open(d->pd, pc->name, pc->classes, pc->nclasses, &p);
         if (rc == SHMBUS_EINCOMPAT)
-            return pool_conflict(d, pc->name, pc->classes, pc->nclasses);
+            return bus_pool_conflict(d, pc->name, pc->classes, pc->nclasses);
         if (rc == SHMBUS_ENOSPC) {
             uint64_t need = 0;
             shmpool_pool_size(pc->classes, pc->nclasses, &need);
