@@ -423,6 +423,10 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     if (!shm_dir || !*shm_dir)
         shm_dir = "/dev/shm";
 
+    if (!d->observer &&
+        ((rc = bus_domain_owner(d, shm_dir)) != 0 || (rc = bus_rundir_precheck(d)) != 0))
+        goto fail_free;
+
     shmpool_domain_opts po;
     shmpool_domain_opts_init(&po);
     po.mode = d->cfg.mode;

@@ -39,11 +39,18 @@ int bus_domain_owner(bus_domain *d, const char *shm_dir)
     char ctl[PATH_MAX];
     struct stat st;
     snprintf(ctl, sizeof ctl, "%s/shmbus.%s.ctl", shm_dir, d->name);
-    if (lstat(ctl, &st) != 0)
+    if (lstat(ctl, &st) == 0) {
+        d->owner_uid = st.st_uid;
+        d->owner_gid = st.st_gid;
+        d->group_shared = (st.st_mode & S_IWGRP) != 0;
+        return 0;
+    }
+    if (errno != ENOENT)
         return bus_errno(shmpool_errno_status(errno), "control segment %s", ctl);
-    d->owner_uid = st.st_uid;
-    d->owner_gid = st.st_gid;
-    d->group_shared = (st.st_mode & S_IWGRP) != 0;
+    /* not made yet: this process will make it, with its configuration's mode and group */
+    d->owner_uid = geteuid();
+    d->owner_gid = d->cfg.gid >= 0 ? (gid_t)d->cfg.gid : getegid();
+    d->group_shared = (d->cfg.mode & S_IWGRP) != 0;
     return 0;
 }
 
@@ -78,15 +85,25 @@ static int rundir_check(bus_domain *d)
     char why[200];
     if (lstat(d->rundir, &st) != 0)
         return bus_errno(shmpool_errno_status(errno), "runtime directory %s", d->rundir);
-    if (!S_ISDIR(st.st_mode))
-        return bus_errno(SHMBUS_EACCES, "runtime directory %s exists and is not a directory%s",
-                         d->rundir, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
-    if (!trusted(d, &st, why, sizeof why))
-        return bus_errno(SHMBUS_EACCES, "runtime directory %s is refused: %s; remove it or "
-                         "choose another runtime_dir", d->rundir, why);
+    if (!S_ISDIR(st.st_mode) || !trusted(d, &st, why, sizeof why)) {
+        bus_set_error("runtime directory %s is refused: %s; remove it or choose another "
+                      "runtime_dir", d->rundir,
+                      S_ISLNK(st.st_mode)   ? "it is a symbolic link"
+                      : !S_ISDIR(st.st_mode) ? "it is not a directory"
+                                             : why);
+        return SHMBUS_EACCES;
+    }
     if (access(d->rundir, W_OK | X_OK) != 0)
         return bus_errno(SHMBUS_EACCES, "runtime directory %s", d->rundir);
     return 0;
+}
+
+int bus_rundir_precheck(bus_domain *d)
+{
+    struct stat st;
+    if (lstat(d->rundir, &st) != 0 && errno == ENOENT)
+        return 0;
+    return rundir_check(d);
 }
 
 /* Make the runtime directory, or check the one there. Runs under the domain lock. */

@@ -100,8 +100,12 @@ bool bus_nng_close(nng_socket sock, int timeout_ms);
 /* d->rundir from runtime_dir (NULL: the config's, $SHMBUS_RUNTIME_DIR, /tmp); EINVAL if too
  * long for socket paths. */
 int bus_rundir_resolve(bus_domain *d, const char *runtime_dir);
-/* Record the owner and group of the domain (its control segment in shm_dir). */
+/* Record the owner and group of the domain: its control segment's in shm_dir, or, before
+ * there is one, this process's with its configuration's group and mode. */
 int bus_domain_owner(bus_domain *d, const char *shm_dir);
+/* Before joining: refuse a runtime directory that is there and not to be trusted, before
+ * anything is made (a failed open would otherwise clean up in it). */
+int bus_rundir_precheck(bus_domain *d);
 /* Make the directory or check the one there (owner, mode, no symlink): EACCES with the reason
  * if it is refused; EINCOMPAT if the running domain keeps its endpoints elsewhere. */
 int bus_rundir_make(bus_domain *d);

@@ -100,7 +100,8 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
         char name[sizeof t->name], pool[sizeof t->pool];
         copy_name(name, sizeof name, t->name);
         copy_name(pool, sizeof pool, t->pool);
-        if (!bus_name_valid(BUS_NAME_TOPIC, name, NULL, 0))
+        if (!memchr(t->name, 0, sizeof t->name) ||
+            !bus_name_valid(BUS_NAME_TOPIC, name, NULL, 0))
             continue; /* not a topic any process could have made: a corrupt entry */
         shmbus_topic_info *ti = &s->topics[s->ntopics++];
         topic_def(&ti->def, name, pool, t->history, t->max_held, t->queue_depth,
