@@ -335,8 +335,9 @@ static void *discovery_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         if (rounds++ % 4 == 0) {
             reap_entries(d);
-            if (bus_rundir_restore(d)) /* someone removed it: new endpoints need it */
+            if (bus_rundir_restore(d)) /* someone removed it: endpoints need it */
                 bus_wake_discovery(d);
+            bus_endpoints_restore(d);
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
         if (!atomic_load(&d->stopping))

@@ -164,6 +164,30 @@ int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *b
     return 0;
 }
 
+void bus_endpoints_restore(bus_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (bus_pub *p = d->pubs; p; p = p->next) {
+        char path[REG_ENDPOINT_MAX], url[REG_ENDPOINT_MAX + 8];
+        struct stat st;
+        bus_endpoint_path(d, p->id, path, sizeof path);
+        if (!path[0] || lstat(path, &st) == 0 || errno != ENOENT)
+            continue;
+        snprintf(url, sizeof url, "ipc://%s", path);
+        nng_listener l;
+        if (nng_listener_create(&l, p->sock, url) != 0)
+            continue;
+        if (nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)d->cfg.mode) != 0 ||
+            nng_listener_start(l, 0) != 0) {
+            nng_listener_close(l);
+            continue;
+        }
+        if (d->cfg.gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
+            nng_listener_close(l); /* the group could not reach it: do not pretend */
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
 void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id)
 {
     char path[REG_ENDPOINT_MAX], why[200];

@@ -21,8 +21,9 @@ struct shmbus_domain {
     gid_t owner_gid;
     bool group_shared;            /* the group may write the domain's segments */
     bool observer;
-    pthread_mutex_t lock;         /* guards subs, npubs, nsubs */
+    pthread_mutex_t lock;         /* guards subs, pubs, npubs, nsubs */
     struct shmbus_sub *subs;      /* this process's open subscribers (discovery dials for them) */
+    struct shmbus_pub *pubs;      /* its open publishers (discovery restores their endpoints) */
     int npubs, nsubs;
     pthread_t discovery;
     bool discovery_on;
@@ -55,6 +56,7 @@ struct shmbus_pub {
     uint64_t seq;
     shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
     unsigned hist_n;
+    struct shmbus_pub *next; /* in d->pubs, guarded by d->lock */
 };
 
 /* What a subscriber knows of one publisher slot of the registry. */
@@ -116,6 +118,9 @@ void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
 /* The endpoint of the publisher in registry entry idx with id pub_id (read from the
  * registry): EBADSEG if the id is not one of that entry's. */
 int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *buf, size_t len);
+/* Listen again on the endpoint of each publisher of this process whose socket file is gone
+ * (its runtime directory was removed under it), so that new subscribers reach it. */
+void bus_endpoints_restore(bus_domain *d);
 /* Remove the socket file of a dead publisher (only a socket, only in the directory). */
 void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id);
 

@@ -122,6 +122,8 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     bus_wake_discovery(d);
     pthread_mutex_lock(&d->lock);
     d->npubs++;
+    p->next = d->pubs;
+    d->pubs = p;
     pthread_mutex_unlock(&d->lock);
     *out = p;
     return 0;
@@ -159,6 +161,11 @@ int bus_pub_close(bus_pub *p)
     if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
         pthread_mutex_lock(&d->lock);
         d->npubs--;
+        for (bus_pub **pp = &d->pubs; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
         pthread_mutex_unlock(&d->lock);
         pthread_mutex_destroy(&p->lock);
     }

@@ -210,16 +210,16 @@ static void test_bad_names_in_a_configuration_file_are_refused_with_the_reason(v
 {
     static const char *const docs[][2] = {
         {"{\"domain\": \"adv.x\"}", "$.domain: invalid domain name \"adv.x\": character '.'"},
-        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 1}], \"topics\": "
+        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 16}], \"topics\": "
          "[{\"name\": \"a/../b\", \"pool\": \"p\"}]}",
          "$.topics[0].name: invalid topic name \"a/../b\": a part starts with '.'"},
-        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 1}], \"topics\": "
+        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 16}], \"topics\": "
          "[{\"name\": \"a//b\", \"pool\": \"p\"}]}",
          "$.topics[0].name: invalid topic name \"a//b\": it has an empty part"},
-        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 1}], \"topics\": "
+        {"{\"pools\": [{\"name\": \"p\", \"block_size\": 64, \"count\": 16}], \"topics\": "
          "[{\"name\": \"a\\nb\", \"pool\": \"p\"}]}",
          "$.topics[0].name: invalid topic name \"a\\x0ab\": byte 0x0a at offset 1"},
-        {"{\"pools\": [{\"name\": \".p\", \"block_size\": 64, \"count\": 1}]}",
+        {"{\"pools\": [{\"name\": \".p\", \"block_size\": 64, \"count\": 16}]}",
          "$.pools[0].name: invalid pool name \".p\": it starts with '.'"},
     };
     ps_env *e = PS_ENV(state);
