@@ -2,6 +2,10 @@
 #include "iso_common.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +99,18 @@ void require_root(const char *why)
         print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
         skip();
     }
+}
+
+void iso_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+    if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        fprintf(stderr, "child %d: cannot become uid %d gid %d: %s\n", (int)getpid(), (int)uid,
+                (int)gid, strerror(errno));
+        _exit(CHILD_SKIP);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    PS_CHECK(geteuid() == uid && getegid() == gid, "still uid %d gid %d", (int)geteuid(),
+             (int)getegid());
 }
 
 /* In a child: close every channel but chans[mine], and keep the child's ends of that one. */

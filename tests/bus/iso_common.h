@@ -33,6 +33,16 @@ void note(char *buf, size_t len, const char *fmt, ...) __attribute__((format(pri
 /* Skip the test, saying why, unless it runs as root. */
 void require_root(const char *why);
 
+/* The groups of tests with other uids: the group of pubsub/iso_group.json, a uid in it, and a
+ * uid (and group) outside it. Numeric ids need no entry in /etc/passwd or /etc/group. */
+#define ISO_GROUP 4243
+#define ISO_MEMBER 4242
+#define ISO_STRANGER 4244
+/* In a child: become uid/gid with exactly the supplementary groups given (_exit(CHILD_SKIP)
+ * if the sandbox refuses), and set the parent-death signal again (changing credentials
+ * clears it). */
+void iso_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
+
 /* ---- children ---------------------------------------------------------------------------- */
 
 /* A child's body: its channel and the test's argument; returns its exit status. */

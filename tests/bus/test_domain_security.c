@@ -18,28 +18,12 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "iso_common.h"
-#include "registry.h"
-
-#define ISO_GROUP 4243    /* the group of pubsub/iso_group.json */
-#define ISO_MEMBER 4242   /* a uid in that group */
-#define ISO_STRANGER 4244 /* a uid and group outside it */
-
-/* In a child: become uid/gid with the supplementary groups given (CHILD_SKIP if refused). */
-static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
-{
-    if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-        fprintf(stderr, "child %d: cannot become uid %d: %s\n", (int)getpid(), (int)uid,
-                strerror(errno));
-        _exit(CHILD_SKIP);
-    }
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
+#include "reg_access.h"
 
 /* The test process waits for a child; CHILD_SKIP skips the test with the reason. */
 static void expect_child(pid_t pid, const char *what)
@@ -51,46 +35,22 @@ static void expect_child(pid_t pid, const char *what)
         fail_msg("%s: child ended with status %d", what, rc);
 }
 
-/* The registry of domain dom, mapped read-write (the caller's access permitting). */
-static struct reg_hdr *map_registry(const char *dom, void **base, size_t *len)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/shmbus.%s.reg", shm_dir(), dom);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct reg_hdr)) {
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
-    *base = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (*base == MAP_FAILED)
-        return NULL;
-    /* the registry ends the segment; the segment's own header precedes it */
-    return (struct reg_hdr *)((char *)*base + *len - sizeof(struct reg_hdr));
-}
-
 /* ---- a group member writes paths into the registry ------------------------------------------ */
 
 typedef struct forge_shared {
     char victim[REG_ENDPOINT_MAX - 8]; /* the owner's file that the forged entries name */
     char victim_dir[REG_ENDPOINT_MAX - 8];
-    int entries[3];     /* registry entries the member forged */
+    unsigned entries[3]; /* registry entries the member forged */
 } forge_shared;
-
-#define DEAD_UID 0x3fffffffffull /* a participant uid no process of the domain has */
 
 static int member_forger(const ps_env *e, ps_chan *c, void *arg)
 {
     forge_shared *sh = arg;
     child_hear(c, 'g');
     const gid_t groups[] = {ISO_GROUP};
-    become(ISO_MEMBER, ISO_MEMBER, groups, 1);
-    void *base;
-    size_t len;
-    struct reg_hdr *r = map_registry(e->dom, &base, &len);
+    iso_become(ISO_MEMBER, ISO_MEMBER, groups, 1);
+    reg_map m = reg_map_open(e->dom);
+    struct reg_hdr *r = m.r;
     PS_CHECK(r != NULL, "the member cannot map the registry: %s", strerror(errno));
     /* three dead "publishers": one naming the owner's file, one naming the owner's
      * directory, one whose id points at an entry other than its own */
@@ -102,11 +62,11 @@ static int member_forger(const ps_env *e, ps_chan *c, void *arg)
         p->topic = 0;
         p->pub_id = i == 2 ? (7ull << 8) | 1 : (7ull << 8) | at[i];
         snprintf(p->endpoint, sizeof p->endpoint, "%s", paths[i]);
-        atomic_store(&p->own, REG_OWN(DEAD_UID, REG_LIVE));
-        sh->entries[i] = (int)at[i];
+        atomic_store(&p->own, REG_OWN(REG_DEAD_UID, REG_LIVE));
+        sh->entries[i] = at[i];
     }
     atomic_fetch_add(&r->epoch, 1); /* wake discovery, as a real change would */
-    munmap(base, len);
+    reg_map_close(&m);
     child_tell(c, 'w');
     return 0;
 }
@@ -139,19 +99,10 @@ static void test_group_member_writing_registry_paths_cannot_make_the_owner_remov
     ps_chan_close(&ch);
 
     /* the owner's discovery thread reaps the dead entries: wait until it has */
-    void *base;
-    size_t len;
-    struct reg_hdr *r = map_registry(e->dom, &base, &len);
-    assert_non_null(r);
-    bool reaped = false;
-    for (int waited = 0; !reaped && waited < ps_patience(10000); waited += 10) {
-        reaped = true;
-        for (unsigned i = 0; i < 3; i++)
-            reaped &= atomic_load(&r->pubs[sh->entries[i]].own) == 0;
-        if (!reaped)
-            ps_sleep_ms(10);
-    }
-    munmap(base, len);
+    reg_map m = reg_map_open(e->dom);
+    assert_non_null(m.r);
+    bool reaped = reg_wait_pubs_free(m.r, sh->entries, 3, ps_patience(10000));
+    reg_map_close(&m);
     char problems[1024] = "";
     if (!reaped)
         note(problems, sizeof problems, "the forged entries of a dead owner were never freed");
@@ -176,7 +127,7 @@ static int squatter(const ps_env *e, ps_chan *c, void *arg)
 {
     (void)arg;
     child_hear(c, 'g');
-    become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
+    iso_become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
     char rd[256];
     rundir_of(e, rd, sizeof rd);
     PS_CHECK(mkdir(rd, 0777) == 0 && chmod(rd, 0777) == 0, "mkdir %s: %s", rd, strerror(errno));

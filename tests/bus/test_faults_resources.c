@@ -41,6 +41,17 @@ static int wait_or_skip(pid_t pid, const char *skip_reason)
     return rc;
 }
 
+/* In a child: a tmpfs with these options on dir, in a mount namespace of the child's own
+ * (_exit(CHILD_SKIP) if the sandbox refuses). */
+static void mount_private_tmpfs(const char *dir, const char *options)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, options) != 0) {
+        fprintf(stderr, "child: cannot mount a private tmpfs: %s\n", strerror(errno));
+        _exit(CHILD_SKIP);
+    }
+}
+
 static int open_with(const ps_env *e, const char *config, const char *runtime_dir,
                      const char *shmdir, shmbus_domain **out)
 {
@@ -80,11 +91,7 @@ static void enospc_attempt(ps_env *e, enospc_result *r, char *dir, size_t dirlen
     rundir_of(e, rd, sizeof rd);
     pid_t pid = ps_fork();
     if (pid == 0) {
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-            mount("tmpfs", dir, "tmpfs", 0, "size=8m,mode=1777") != 0) {
-            fprintf(stderr, "child: cannot mount a private tmpfs: %s\n", strerror(errno));
-            _exit(CHILD_SKIP);
-        }
+        mount_private_tmpfs(dir, "size=8m,mode=1777");
         shmbus_domain *d = NULL;
         r->rc = open_with(e, big, e->tmpdir, dir, &d);
         snprintf(r->err, sizeof r->err, "%s", shmbus_last_error());
@@ -521,11 +528,7 @@ static void test_runtime_dir_on_a_full_file_system_is_named_not_the_shm_dir(void
     assert_int_equal(mkdir(full, 0700), 0);
     pid_t pid = ps_fork();
     if (pid == 0) {
-        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-            mount("tmpfs", full, "tmpfs", 0, "size=64k,nr_inodes=1,mode=0700") != 0) {
-            fprintf(stderr, "child: cannot mount a private tmpfs: %s\n", strerror(errno));
-            _exit(CHILD_SKIP);
-        }
+        mount_private_tmpfs(full, "size=64k,nr_inodes=1,mode=0700");
         shmbus_domain *d = NULL;
         r->rc = open_with(e, e->config, full, NULL, &d);
         snprintf(r->err, sizeof r->err, "%s", shmbus_last_error());

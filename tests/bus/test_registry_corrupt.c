@@ -10,34 +10,10 @@
  */
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "iso_common.h"
-#include "registry.h"
-
-typedef struct reg_map {
-    void *base;
-    size_t len;
-    struct reg_hdr *r;
-} reg_map;
-
-static reg_map map_registry(const char *dom)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/shmbus.%s.reg", shm_dir(), dom);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    reg_map m = {.len = (size_t)st.st_size};
-    m.base = mmap(NULL, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(m.base != MAP_FAILED);
-    /* the registry ends the segment; the segment's own header precedes it */
-    m.r = (struct reg_hdr *)((char *)m.base + m.len - sizeof(struct reg_hdr));
-    return m;
-}
+#include "reg_access.h"
 
 static struct reg_topic *find_topic(struct reg_hdr *r, const char *name)
 {
@@ -75,7 +51,8 @@ static void test_corrupt_topic_entries_give_ebadseg_saying_what_is_wrong(void **
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
     shmbus_domain *d = ps_open_domain(e);
-    reg_map m = map_registry(e->dom);
+    reg_map m = reg_map_open(e->dom);
+    assert_non_null(m.r);
     struct reg_topic *t = find_topic(m.r, "t"), saved = *t;
     char problems[4096] = "";
     t->history = 0;
@@ -99,7 +76,7 @@ static void test_corrupt_topic_entries_give_ebadseg_saying_what_is_wrong(void **
     shmbus_pub *p = NULL;
     ps_assert_ok(shmbus_pub_open(d, "t", &p));
     ps_assert_ok(shmbus_pub_close(p));
-    munmap(m.base, m.len);
+    reg_map_close(&m);
     ps_close_domain(e, d);
     if (problems[0])
         fail_msg("%s", problems);
@@ -110,7 +87,8 @@ static void test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely(voi
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
     shmbus_domain *d = ps_open_domain(e);
-    reg_map m = map_registry(e->dom);
+    reg_map m = reg_map_open(e->dom);
+    assert_non_null(m.r);
     struct reg_hdr *r = m.r;
     /* topics: one with an unterminated name, one with a newline in its name */
     unsigned a = REG_MAX_TOPICS - 1, b = REG_MAX_TOPICS - 2;
@@ -134,12 +112,12 @@ static void test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely(voi
     r->pubs[pa].pub_id = (5ull << 8) | pa;
     snprintf(r->pubs[pa].endpoint, sizeof r->pubs[pa].endpoint, "%s", victim);
     memset(r->pubs[pa].name, 'N', sizeof r->pubs[pa].name);
-    atomic_store(&r->pubs[pa].own, REG_OWN(0x3fffffffffull, REG_LIVE));
+    atomic_store(&r->pubs[pa].own, REG_OWN(REG_DEAD_UID, REG_LIVE));
     r->pubs[pb].topic = 0;
     r->pubs[pb].pub_id = (5ull << 8) | 3; /* not entry pb's id */
     snprintf(r->pubs[pb].endpoint, sizeof r->pubs[pb].endpoint, "%s", victim);
     snprintf(r->pubs[pb].name, sizeof r->pubs[pb].name, "bad\nname");
-    atomic_store(&r->pubs[pb].own, REG_OWN(0x3fffffffffull, REG_LIVE));
+    atomic_store(&r->pubs[pb].own, REG_OWN(REG_DEAD_UID, REG_LIVE));
 
     /* and one owned by the test process itself (so never reaped) with a newline in its
      * process name */
@@ -183,19 +161,14 @@ static void test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely(voi
     if (p)
         ps_assert_ok(shmbus_pub_close(p));
     /* the discovery thread reaps the dead publishers: wait until it has */
-    bool reaped = false;
-    for (int waited = 0; !reaped && waited < ps_patience(10000); waited += 10) {
-        reaped = atomic_load(&r->pubs[pa].own) == 0 && atomic_load(&r->pubs[pb].own) == 0;
-        if (!reaped)
-            ps_sleep_ms(10);
-    }
+    bool reaped = reg_wait_pubs_free(r, (const unsigned[]){pa, pb}, 2, ps_patience(10000));
     if (!reaped)
         note(problems, sizeof problems, "the dead publishers' entries were never freed");
     if (access(victim, F_OK) != 0)
         note(problems, sizeof problems, "the file an entry named was removed");
     unlink(victim);
     atomic_store(&r->pubs[pc].own, 0);
-    munmap(m.base, m.len);
+    reg_map_close(&m);
     ps_close_domain(e, d);
     if (problems[0])
         fail_msg("%s", problems);
