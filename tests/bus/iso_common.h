@@ -45,6 +45,17 @@ void iso_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
 
 /* ---- children ---------------------------------------------------------------------------- */
 
+/* Wait for a child that may say CHILD_SKIP (then skip the test, giving the reason); its
+ * status. */
+int iso_wait_or_skip(pid_t pid, const char *skip_reason);
+/* In a child: a tmpfs with these mount options on dir, in a mount namespace of the child's
+ * own (_exit(CHILD_SKIP) if the sandbox refuses). */
+void iso_mount_private_tmpfs(const char *dir, const char *options);
+/* Open the test's domain with this config file, runtime and shm directories (NULL: the
+ * defaults); *out is NULL on failure. */
+int iso_open_with(const ps_env *e, const char *config, const char *runtime_dir,
+                  const char *shmdir, shmbus_domain **out);
+
 /* A child's body: its channel and the test's argument; returns its exit status. */
 typedef int (*iso_child_fn)(const ps_env *e, ps_chan *c, void *arg);
 /* Make a channel for each of n children and fork them: child i keeps only its ends of ch[i]
