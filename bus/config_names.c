@@ -21,8 +21,8 @@ static const struct name_rule rules[] = {
     [BUS_NAME_NODE] = {"node", BUS_NODE_NAME_MAX, "./",
                        "1..47 of A-Z a-z 0-9 . _ - /, in '/'-separated parts that are not "
                        "empty and do not start with '.'"},
-    [BUS_NAME_PARTICIPANT] = {"participant", BUS_NAME_MAX, ".+", "1..31 of A-Z a-z 0-9 . _ - +, not "
-                                                        "starting with '.'"},
+    [BUS_NAME_PARTICIPANT] = {"participant", BUS_NAME_MAX, ".+",
+                              "1..31 of A-Z a-z 0-9 . _ - +, not starting with '.'"},
 };
 
 const char *bus_name_kind_text(enum bus_name_kind kind) { return rules[kind].kind; }

@@ -74,12 +74,14 @@ static void test_failed_call_detail_describes_that_call_not_an_earlier_one(void 
                       sizeof problems);
     fail_first(d);
     expect_own_detail(shmbus_pool_open(d, "nosuchpool", NULL, 0, &pool), SHMBUS_ENOENT,
-                      "shmbus_pool_open", "pool \"nosuchpool\" does not exist", problems, sizeof problems);
+                      "shmbus_pool_open", "pool \"nosuchpool\" does not exist", problems,
+                      sizeof problems);
     fail_first(d);
     shmbus_pool_class other = {.block_size = 8192, .count = 2}; /* frames: 4 KiB x 32 */
     expect_own_detail(shmbus_pool_open(d, "frames", &other, 1, &pool), SHMBUS_EINCOMPAT,
-                      "shmbus_pool_open", "as (8 KiB x 2), but the running domain has it as (4 KiB x 32)",
-                      problems, sizeof problems);
+                      "shmbus_pool_open",
+                      "as (8 KiB x 2), but the running domain has it as (4 KiB x 32)", problems,
+                      sizeof problems);
 
     /* a success leaves no detail */
     fail_first(d);
