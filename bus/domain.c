@@ -1,6 +1,6 @@
-/* Bus domain: configuration, the registry segment, topics, the runtime directory of ipc
- * endpoints, and the discovery thread that dials new publishers and clears the registry
- * entries of dead processes. */
+/* Bus domain: configuration, the registry segment, topics (every registry entry checked
+ * before use), and the discovery thread that dials new publishers, clears the registry
+ * entries of dead processes and restores the runtime directory (domain_rundir.c). */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
