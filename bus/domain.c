@@ -128,11 +128,10 @@ static bool topic_named(const struct reg_topic *t, const char *name)
     return strncmp(t->name, name, sizeof t->name) == 0;
 }
 
-/* A topic entry of the registry, before anything of it is used: every field another process
- * could have written is checked. 0, or EBADSEG saying what is wrong. */
-static int topic_check(bus_domain *d, unsigned i)
+/* A topic entry of the registry (or a copy of one), before anything of it is used: every
+ * field another process could have written is checked. 0, or EBADSEG saying what is wrong. */
+static int topic_check(bus_domain *d, unsigned i, const struct reg_topic *t)
 {
-    const struct reg_topic *t = &d->reg->topics[i];
     char what[160] = "";
     if (!memchr(t->name, 0, sizeof t->name) || !bus_name_valid(BUS_NAME_TOPIC, t->name, NULL, 0))
         snprintf(what, sizeof what, "its name is not a valid topic name");
@@ -157,6 +156,14 @@ static int topic_check(bus_domain *d, unsigned i)
                      d->name, i, what);
 }
 
+int bus_topic_copy(bus_domain *d, unsigned idx, struct reg_topic *out)
+{
+    if (idx >= REG_MAX_TOPICS)
+        return bus_errno(SHMBUS_EBADSEG, "topic entry %u is out of range", idx);
+    memcpy(out, &d->reg->topics[idx], sizeof *out);
+    return topic_check(d, idx, out); /* the copy: later writes to the registry cannot reach it */
+}
+
 /* Find or add a topic. Runs under the domain lock. */
 static int topic_register_locked(void *arg)
 {
@@ -172,7 +179,7 @@ static int topic_register_locked(void *arg)
         }
         if (!topic_named(t, q->name))
             continue;
-        int rc = topic_check(q->d, i);
+        int rc = topic_check(q->d, i, t);
         if (rc)
             return rc;
         if (topic_differs(t, q->cfg))
@@ -215,7 +222,7 @@ int bus_topic_index(bus_domain *d, const char *name, unsigned *idx)
     const bus_topic_cfg *c = bus_config_topic(&d->cfg, name);
     int i = lookup_topic(d, name);
     if (i >= 0) { /* a topic this configuration lists must match the running definition */
-        if ((rc = topic_check(d, (unsigned)i)) != 0)
+        if ((rc = topic_check(d, (unsigned)i, &d->reg->topics[i])) != 0)
             return rc;
         if (c && topic_differs(&d->reg->topics[i], c))
             return incompatible(&d->reg->topics[i], c);

@@ -44,7 +44,8 @@ struct shmbus_msg {
 struct shmbus_pub {
     bus_domain *d;
     unsigned topic;
-    const struct reg_topic *t;
+    const struct reg_topic *t;  /* &tdef */
+    struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
     struct reg_pub *reg;
     unsigned reg_idx;
     uint64_t id;
@@ -70,7 +71,8 @@ struct sub_peer {
 struct shmbus_sub {
     bus_domain *d;
     unsigned topic;
-    const struct reg_topic *t;
+    const struct reg_topic *t;  /* &tdef */
+    struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
     shmbus_pool *pool;
     struct reg_sub *reg;
     unsigned reg_idx;
@@ -91,6 +93,9 @@ int bus_errno(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 bool bus_owner_live(bus_domain *d, uint64_t uid);
 void bus_wake_discovery(bus_domain *d);
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx);
+/* A process-local copy of topic entry idx, checked (EBADSEG saying what is wrong): what a
+ * publisher or subscriber uses, so that later writes to the registry cannot change it. */
+int bus_topic_copy(bus_domain *d, unsigned idx, struct reg_topic *out);
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out);
 int bus_nng_status(int nng_rv);
 /* nng_close, but give up waiting after timeout_ms (see domain.c). Returns whether it closed;

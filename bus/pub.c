@@ -111,7 +111,9 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     int rc = bus_topic_index(d, topic, &p->topic);
     if (rc)
         goto fail_free;
-    p->t = &d->reg->topics[p->topic];
+    if ((rc = bus_topic_copy(d, p->topic, &p->tdef)) != 0)
+        goto fail_free;
+    p->t = &p->tdef;
     if ((rc = bus_topic_pool(d, p->t, &p->pool)) != 0)
         goto fail_free;
     if ((rc = claim_entry(d, p->topic, p)) != 0)

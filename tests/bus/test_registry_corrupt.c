@@ -174,5 +174,75 @@ static void test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely(voi
         fail_msg("%s", problems);
 }
 
+/* Publishers and subscribers use a copy of the topic's definition checked at open: a history
+ * changed to 0 or beyond the limit afterwards (or in a publisher's entry, read by late
+ * subscribers) can make neither divide by zero nor index out of bounds. */
+static void test_registry_rewritten_after_open_cannot_crash_publishers_or_subscribers(
+    void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "iso_plain.json");
+    shmbus_domain *d = ps_open_domain(e);
+    reg_map m = reg_map_open(e->dom);
+    assert_non_null(m.r);
+    struct reg_topic *t = find_topic(m.r, "t");
+    uint32_t history = t->history;
+    shmbus_pub *p = NULL;
+    shmbus_sub *s = NULL;
+    ps_assert_ok(shmbus_sub_open(d, "t", NULL, &s));
+    ps_assert_ok(shmbus_pub_open(d, "t", &p));
+    ps_assert_ok(shmbus_pub_wait_subscribers(p, 1, WAIT_MS));
+    struct reg_pub *entry = NULL;
+    for (unsigned i = 0; i < REG_MAX_PUBS && !entry; i++)
+        if (REG_OWN_STATE(atomic_load(&m.r->pubs[i].own)) == REG_LIVE)
+            entry = &m.r->pubs[i];
+    assert_non_null(entry);
+    const uint32_t bad[] = {0, 1000000};
+    uint64_t seq = 0;
+    for (unsigned b = 0; b < 2; b++) {
+        t->history = bad[b];
+        entry->history = bad[b];
+        for (unsigned k = 0; k < 20; k++) /* past the real history: every slot is reused */
+            ps_assert_ok(ps_publish(p, 64, ++seq, 1, 0));
+        shmbus_sub *late = NULL;
+        shmbus_sub_opts o = {.history = true};
+        int rc = shmbus_sub_open(d, "t", &o, &late);
+        if (rc != SHMBUS_EBADSEG) /* a new open sees the corrupt definition and says so */
+            fail_msg("a subscriber opened on history %u: %s \"%s\"", bad[b],
+                     shmbus_errname(rc), shmbus_last_error());
+        if (late)
+            shmbus_sub_close(late);
+    }
+    t->history = history; /* restored: a late subscriber with history reads the entry's */
+    entry->history = 0;
+    shmbus_sub *late = NULL;
+    ps_assert_ok(shmbus_sub_open(d, "t", &(shmbus_sub_opts){.history = true}, &late));
+    ps_assert_ok(shmbus_sub_close(late));
+    entry->history = history;
+    /* the first subscriber accounts for every message (most expired: it read none while
+     * they were published), and those it gets are intact */
+    shmbus_sub_counters c = {0};
+    for (uint64_t until = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+         c.received + c.expired + c.dropped + c.overflow + c.invalid < seq &&
+         ps_now_ns() < until;) {
+        shmbus_msg *msg = NULL;
+        if (shmbus_sub_recv(s, 20, &msg) == 0) {
+            ps_hdr h;
+            assert_int_equal(ps_check_msg(msg, &h), 0);
+            ps_assert_ok(shmbus_msg_release(msg));
+        }
+        ps_assert_ok(shmbus_sub_stats(s, &c));
+    }
+    print_message("    after the rewrites: " PS_SUB_FMT "\n", PS_SUB_ARGS(c));
+    assert_int_equal(c.received + c.expired + c.dropped + c.overflow, seq);
+    assert_int_equal(c.invalid, 0);
+    assert_true(c.received > 0);
+    reg_map_close(&m);
+    ps_assert_ok(shmbus_pub_close(p));
+    ps_assert_ok(shmbus_sub_close(s));
+    ps_close_domain(e, d);
+}
+
 PS_MAIN(ISO_TEST(test_corrupt_topic_entries_give_ebadseg_saying_what_is_wrong),
-        ISO_TEST(test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely))
+        ISO_TEST(test_corrupt_entries_are_left_out_of_snapshots_and_reaped_safely),
+        ISO_TEST(test_registry_rewritten_after_open_cannot_crash_publishers_or_subscribers))
