@@ -97,9 +97,12 @@ SHMBUS_API void shmbus_domain_opts_init(shmbus_domain_opts *opts);
  * subscribers to new publishers. If every earlier participant is dead, the domain starts
  * clean. Blocks briefly on the domain's open/close lock. *out is the caller's:
  * shmbus_domain_close(). On error shmbus_last_error() says what and where.
- * Errors: EINVAL, ECONFIG (bad file), EINCOMPAT (the running domain defines a pool or topic
- * differently), EACCES (not allowed by the segments' mode), ENOSPC, EBADSEG (a segment of
- * another layout version), ELIMIT (48 participants already), ESYS. */
+ * Errors: EINVAL (a bad name, see "names"), ECONFIG (bad file), EINCOMPAT (the running domain
+ * defines a pool or topic differently, or keeps its endpoints in another runtime directory),
+ * EACCES (not allowed by the segments' mode, or a runtime directory that is refused: a
+ * symbolic link, owned by another user, or writable by others; docs/config.md), ENOSPC (the
+ * shm directory is full), EBADSEG (a segment of another layout version), ELIMIT (48
+ * participants already), ESYS (e.g. the runtime directory cannot be made). */
 SHMBUS_API int shmbus_domain_open(const char *name, const shmbus_domain_opts *opts,
                                   shmbus_domain **out);
 
