@@ -162,7 +162,7 @@ static int snap_pools(bus_domain *d, shmbus_snapshot *s)
         return SHMBUS_ENOMEM;
     for (int i = 0; i < n; i++) {
         shmbus_pool_info *pi = &s->pools[s->npools++];
-        snprintf(pi->name, sizeof pi->name, "%s", shmpool_pool_name(pools[i]));
+        copy_name(pi->name, sizeof pi->name, shmpool_pool_name(pools[i]));
         int nc = shmpool_pool_stats(pools[i], pi->classes, SHMBUS_MAX_CLASSES);
         pi->nclasses = nc > 0 ? (unsigned)nc : 0;
         struct held_acc a = {0};
@@ -194,9 +194,15 @@ int bus_snapshot_take(bus_domain *d, shmbus_snapshot **out)
         if (n < 0)
             rc = n;
         else
-            s->nparticipants = (unsigned)n;
-        for (unsigned i = 0; i < s->nparticipants; i++)
-            s->alive += s->participants[i].alive;
+            s->nparticipants = n < SHMPOOL_MAX_PARTICIPANTS ? (unsigned)n
+                                                            : SHMPOOL_MAX_PARTICIPANTS;
+        for (unsigned i = 0; i < s->nparticipants; i++) {
+            shmbus_participant_info *p = &s->participants[i];
+            char name[sizeof p->name]; /* written by the participant, in shared memory */
+            copy_name(name, sizeof name, p->name);
+            memcpy(p->name, name, sizeof name);
+            s->alive += p->alive;
+        }
     }
     if (rc) {
         bus_snapshot_free(s);

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -275,9 +276,37 @@ static void test_domain_list_leaves_out_files_that_are_not_domains(void **state)
     assert_string_equal(names[0], "ok-1");
 }
 
+/* Names that come from shared memory (here the process name a participant gets when it
+ * gives none) are shown printable: a control character cannot break a listing. */
+static void test_names_from_shared_memory_are_printable_in_snapshots(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    char saved[17] = "";
+    assert_int_equal(prctl(PR_GET_NAME, saved), 0);
+    assert_int_equal(prctl(PR_SET_NAME, "bad\tname\x01"), 0);
+    shmbus_domain *d = NULL;
+    int rc = ps_domain_open(e, &d);
+    prctl(PR_SET_NAME, saved);
+    ps_assert_ok(rc);
+    e->d = d;
+    shmbus_snapshot *s = NULL;
+    ps_assert_ok(shmbus_snapshot_take(d, &s));
+    assert_int_equal(s->nparticipants, 1);
+    char name[sizeof s->participants[0].name];
+    snprintf(name, sizeof name, "%s", s->participants[0].name);
+    shmbus_snapshot_free(s);
+    ps_close_domain(e, d);
+    print_message("    participant shown as \"%s\"\n", name);
+    for (const char *c = name; *c; c++)
+        if (*c < 0x20 || *c >= 0x7f)
+            fail_msg("the participant's name has byte 0x%02x", (unsigned char)*c);
+    assert_non_null(strstr(name, "bad?name"));
+}
+
 PS_MAIN(ISO_TEST(test_bad_topic_names_are_refused_by_pub_and_sub_open_and_take_no_slot),
         ISO_TEST(test_topic_name_of_the_longest_length_works_end_to_end),
         ISO_TEST(test_bad_pool_and_node_names_are_refused),
         ISO_TEST(test_bad_domain_and_participant_names_are_refused_and_leave_nothing),
         ISO_TEST(test_bad_names_in_a_configuration_file_are_refused_with_the_reason),
-        ISO_TEST(test_domain_list_leaves_out_files_that_are_not_domains))
+        ISO_TEST(test_domain_list_leaves_out_files_that_are_not_domains),
+        ISO_TEST(test_names_from_shared_memory_are_printable_in_snapshots))
