@@ -199,7 +199,7 @@ static void test_pub_sends_a_file_that_echo_receives(void **state)
     stop_ok(keeper, "shmbus pub");
 }
 
-static void test_echo_of_a_topic_the_domain_does_not_allow_exits_3(void **state)
+static void test_echo_of_a_topic_the_config_does_not_allow_exits_3(void **state)
 {
     tt_env *e = TT_ENV(state);
     /* a domain that lists its topics and has no default_topic */
@@ -213,11 +213,82 @@ static void test_echo_of_a_topic_the_domain_does_not_allow_exits_3(void **state)
     pid_t pub = TT_SPAWN(NULL, CLI, "pub", "only", "--config", cfg, "--size", "64", "--rate", "10");
     tt_topic_want w = {.topic = "only", .pubs = 1};
     assert_true(tt_wait_for(e->dom, tt_topic_ready, &w, 10000));
-    TT_RUN(&r, 10000, CLI, "echo", "other", "--domain", e->dom, "--count", "1");
+    TT_RUN(&r, 10000, CLI, "echo", "other", "--config", cfg, "--count", "1");
     tt_assert_exit(&r, 3);
     tt_assert_contains(r.err, "\"other\"");
     TT_RUN(&r, 10000, CLI, "pub", "other", "--config", cfg, "--size", "64", "--count", "1");
     tt_assert_exit(&r, 3);
+    stop_ok(pub, "shmbus pub");
+}
+
+/* Like `ros2 topic echo`: a topic that does not exist yet is waited for, said once, with the
+ * nearest name the domain has; the first message of the topic, once it exists, is printed. */
+static void test_echo_waits_for_a_missing_topic_and_suggests_the_nearest(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    pid_t keeper = start_pub(e, "camera/front", "64", "20");
+    char out[400];
+    snprintf(out, sizeof out, "%s/echo.out", e->rundir);
+    pid_t echo = TT_SPAWN(out, CLI, "echo", "camera/fornt", "--domain", e->dom, "--count", "1");
+    if (!tt_wait_file_contains(out, "waiting for topic \"camera/fornt\"", 10000))
+        fail_msg("shmbus echo did not say it waits for the topic");
+    tt_sleep_ms(600); /* it keeps waiting, silently */
+    assert_true(tt_running(echo));
+    pid_t pub = TT_SPAWN(NULL, CLI, "pub", "camera/fornt", "--config", e->config, "--size", "32",
+                         "--rate", "20");
+    assert_int_equal(tt_stop(echo, 0, 15000), 0);
+    static char text[1 << 16];
+    tt_read_file(out, text, sizeof text);
+    assert_int_equal(tt_count(text, "waiting for"), 1);
+    tt_assert_contains(text, "in domain \"");
+    tt_assert_contains(text, e->dom);
+    tt_assert_contains(text, "did you mean camera/front?");
+    tt_assert_contains(text, "size 32 ");
+    stop_ok(pub, "shmbus pub");
+    stop_ok(keeper, "shmbus pub");
+}
+
+static void test_echo_with_wait_waits_for_the_domain_to_start(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    char out[400];
+    snprintf(out, sizeof out, "%s/echo.out", e->rundir);
+    pid_t echo = TT_SPAWN(out, CLI, "echo", "t", "--domain", e->dom, "--wait", "--count", "2");
+    if (!tt_wait_file_contains(out, "waiting for domain", 10000))
+        fail_msg("shmbus echo --wait did not say it waits for the domain");
+    assert_true(tt_running(echo));
+    assert_int_equal(tt_count_segments(e->dom), 0); /* waiting starts nothing */
+    pid_t pub = start_pub(e, "t", "16", "20");
+    assert_int_equal(tt_stop(echo, 0, 15000), 0);
+    static char text[1 << 16];
+    tt_read_file(out, text, sizeof text);
+    assert_int_equal(tt_count(text, "waiting for domain"), 1);
+    assert_int_equal(tt_count(text, "size 16 "), 2);
+    stop_ok(pub, "shmbus pub");
+}
+
+static void test_a_signal_ends_the_wait_cleanly(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    char out[400];
+    snprintf(out, sizeof out, "%s/hz.out", e->rundir);
+    pid_t hz = TT_SPAWN(out, CLI, "hz", "t", "--domain", e->dom, "--wait");
+    if (!tt_wait_file_contains(out, "waiting for domain", 10000))
+        fail_msg("shmbus hz --wait did not say it waits");
+    assert_int_equal(tt_stop(hz, SIGINT, 5000), 0);
+    assert_int_equal(tt_count_segments(e->dom), 0);
+}
+
+static void test_info_of_an_unknown_topic_suggests_the_nearest(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    pid_t pub = start_pub(e, "camera/front", "64", "20");
+    TT_RUN(&r, 10000, CLI, "info", "camera/frnt", "--domain", e->dom);
+    tt_assert_exit(&r, 3);
+    tt_assert_contains(r.err, "did you mean camera/front?");
+    TT_RUN(&r, 10000, CLI, "info", "imu", "--domain", e->dom);
+    tt_assert_exit(&r, 3);
+    assert_null(strstr(r.err, "did you mean"));
     stop_ok(pub, "shmbus pub");
 }
 
@@ -395,7 +466,11 @@ int main(void)
         TT_TEST(test_info_of_an_unknown_topic_exits_3),
         TT_TEST(test_echo_prints_sequence_size_latency_and_first_bytes),
         TT_TEST(test_pub_sends_a_file_that_echo_receives),
-        TT_TEST(test_echo_of_a_topic_the_domain_does_not_allow_exits_3),
+        TT_TEST(test_echo_of_a_topic_the_config_does_not_allow_exits_3),
+        TT_TEST(test_echo_waits_for_a_missing_topic_and_suggests_the_nearest),
+        TT_TEST(test_echo_with_wait_waits_for_the_domain_to_start),
+        TT_TEST(test_a_signal_ends_the_wait_cleanly),
+        TT_TEST(test_info_of_an_unknown_topic_suggests_the_nearest),
         TT_TEST(test_hz_and_bw_report_rate_and_bandwidth_each_second),
         TT_TEST(test_config_check_prints_pools_topics_and_total_memory),
         TT_TEST(test_config_check_of_a_broken_file_exits_4_naming_the_file),

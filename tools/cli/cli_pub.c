@@ -204,8 +204,9 @@ int cli_pub(int argc, char **argv)
     uint64_t len = o.size;
     if (o.file && !(content = read_file(c.prog, o.file, &len)))
         return CLI_ERROR;
+    tool_catch_signals(); /* before the join: a signal never leaves a half-open domain */
     shmbus_domain *d;
-    if ((ec = cli_join(&c, "shmbus-pub", true, NULL, &d)) != CLI_OK)
+    if ((ec = cli_join(&c, "shmbus-pub", true, false, NULL, &d)) != CLI_OK)
         goto out;
     shmbus_pub *p;
     int rc = shmbus_pub_open(d, topic, &p);
@@ -215,7 +216,6 @@ int cli_pub(int argc, char **argv)
         shmbus_domain_close(d);
         goto out;
     }
-    tool_catch_signals();
     ec = run(&c, p, &o, content, len);
     rc = shmbus_pub_close(p);
     if (rc == 0)

@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: shmbus-monitor [--domain NAME | --config FILE] [--interval MS] [--wait]\n"
-    "                      [--once | --json] [--ascii]\n"
+    "                      [--once] [--json] [--ascii]\n"
     "\n"
     "A live view of a shmbus domain: topics with their rates, bandwidth, latency and rate\n"
     "history; pools with their usage and who holds their blocks; participants. It only\n"
@@ -21,14 +21,15 @@ static const char usage[] =
     "  --interval MS   refresh period, and the time between the two snapshots of --once\n"
     "                  and --json (default 1000)\n"
     "  --once          print one plain-text snapshot and exit\n"
-    "  --json          print one JSON snapshot and exit (schema: docs/monitor.md)\n"
-    "  --wait          wait for the domain to start instead of exiting with code 2\n"
+    "  --json          print one JSON snapshot and exit (schema: docs/monitor.md); with\n"
+    "                  --once the same\n"
+    "  --wait          wait for the domain to start instead of exiting with code 3\n"
     "  --ascii         draw with ASCII only (default: Unicode blocks in a UTF-8 locale)\n"
     "  -h, --help      this help\n"
     "\n"
     "Keys: q quit, Up/Down or j/k move, Enter topic details (Esc back), s sort by\n"
-    "name/rate/bandwidth, p pause. Exit codes: 0 ok, 1 error, 2 no domain running,\n"
-    "64 usage error.\n";
+    "name/rate/bandwidth, p pause. Exit codes: 0 ok, 1 error, 2 usage error, 3 no domain\n"
+    "running, 4 invalid configuration file (docs/cli.md).\n";
 
 enum { OPT_DOMAIN = 1000, OPT_CONFIG, OPT_INTERVAL, OPT_ONCE, OPT_JSON, OPT_WAIT, OPT_ASCII };
 
@@ -94,12 +95,12 @@ static int parse(int argc, char **argv, mon_opts *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (o->once && o->json)
-        return usage_error("%s", "give --once or --json, not both");
+    if (o->json)
+        o->once = false; /* --once --json: the one JSON snapshot */
     int rc = tool_resolve_domain(domain, config, o->domain, NULL);
     if (rc) {
         tool_error("shmbus-monitor", rc, "configuration %s", config);
-        return MON_EXIT_ERROR;
+        return MON_EXIT_CONFIG;
     }
     return -1;
 }
