@@ -21,6 +21,15 @@
 
 #define APP_DEFAULT_TOPIC "camera/front"
 
+/* Exit codes: the same set as every program of shmbus (docs/cli.md, "Exit codes"). */
+enum {
+    APP_EXIT_OK = 0,
+    APP_EXIT_ERROR = 1,    /* a bus or system error; frames that failed their check */
+    APP_EXIT_USAGE = 2,    /* bad command line */
+    APP_EXIT_NOTFOUND = 3, /* no such topic, input file or device */
+    APP_EXIT_CONFIG = 4,   /* the configuration file is invalid or unreadable */
+};
+
 /* The options the programs take alike (app_getopt). Set prog, usage and topic first. */
 typedef struct app_common {
     const char *prog;    /* for messages */
@@ -76,11 +85,15 @@ uint64_t app_now_ns(void);
  * the failing call: the detail is only kept until the next shmbus call. */
 void app_fail(const char *prog, const char *what, int rc);
 
-/* Open the domain of c (config, domain, name). Prints the error; returns a shmbus status. */
+/* Open the domain of c (config, domain, name). Prints the error, naming the domain; returns
+ * a shmbus status. */
 int app_open_domain(const app_common *c, shmbus_domain **out);
+/* The exit code for a failed app_open_domain. */
+int app_exit_for_open(int rc);
 
-/* Open the domain of c and subscribe to c->topic (with c->history). 0, or 1 after printing
- * what failed (nothing is left open). */
+/* Open the domain of c and subscribe to c->topic (with c->history); without a publisher yet,
+ * say once that it waits for one (unless quiet). 0, or the exit code after printing what
+ * failed (nothing is left open). */
 int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s);
 /* Close what app_subscribe opened. 0, or 1 after printing what failed. */
 int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d);

@@ -62,19 +62,25 @@ static void print_table(const fo_run *r, double seconds)
                "0 dropped)\n");
 }
 
-static void print_object(const fo_result *x, int f)
+static void print_object(jsonw *w, const fo_result *x, int f)
 {
-    printf("{\"transport\": \"%s\", \"frame\": \"%s\", \"size\": %llu, \"subscribers\": %d, "
-           "\"fps\": %.2f, \"pub_cpu_us_per_frame\": %.3f, \"sub_cpu_us_per_frame\": %.3f, "
-           "\"pub_faults_per_frame\": %.3f, \"sub_faults_per_frame\": %.3f, \"frames\": %llu, "
-           "\"p50_us\": %.3f, \"p99_us\": %.3f, \"expired\": %llu, \"dropped\": %llu, "
-           "\"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": %llu}",
-           fo_transport_names[x->transport], frames[f].name, (unsigned long long)x->size,
-           x->nsubs, x->msgs_per_s, x->pub_cpu_ns / 1e3, x->sub_cpu_ns / 1e3, x->pub_faults,
-           x->sub_faults, (unsigned long long)x->tput_msgs, x->p50_ns / 1e3, x->p99_ns / 1e3,
-           (unsigned long long)x->expired, (unsigned long long)x->dropped,
-           (unsigned long long)x->other, (unsigned long long)x->missing,
-           (unsigned long long)x->stalls);
+    jsonw_str(w, "transport", fo_transport_names[x->transport]);
+    jsonw_str(w, "frame", frames[f].name);
+    jsonw_u64(w, "size", x->size);
+    jsonw_i64(w, "subscribers", x->nsubs);
+    jsonw_double(w, "fps", x->msgs_per_s);
+    jsonw_double(w, "pub_cpu_us_per_frame", x->pub_cpu_ns / 1e3);
+    jsonw_double(w, "sub_cpu_us_per_frame", x->sub_cpu_ns / 1e3);
+    jsonw_double(w, "pub_faults_per_frame", x->pub_faults);
+    jsonw_double(w, "sub_faults_per_frame", x->sub_faults);
+    jsonw_u64(w, "frames", x->tput_msgs);
+    jsonw_double(w, "p50_us", x->p50_ns / 1e3);
+    jsonw_double(w, "p99_us", x->p99_ns / 1e3);
+    jsonw_u64(w, "expired", x->expired);
+    jsonw_u64(w, "dropped", x->dropped);
+    jsonw_u64(w, "other_lost", x->other);
+    jsonw_u64(w, "missing", x->missing);
+    jsonw_u64(w, "unacknowledged", x->stalls);
 }
 
 static void usage(FILE *f)

@@ -233,6 +233,17 @@ const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes)
     return buf;
 }
 
+const char *tool_fmt_size_exact(char *buf, size_t len, uint64_t bytes)
+{
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0)
+        snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes >> 20));
+    else if (bytes >= 1024 && bytes % 1024 == 0)
+        snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
+    else
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+    return buf;
+}
+
 const char *tool_fmt_bw(char *buf, size_t len, double bps, bool compact)
 {
     static const char *const u[] = {"", "k", "M", "G", "T"};

@@ -71,6 +71,9 @@ bool tool_parse_double(const char *s, double *out);
  * bytes with decimal units ("186.6 MB/s"); latencies and ages ("850 us", "12.3 ms",
  * "4.2 s", "3 min"). compact drops the space and the "/s" ("186.6M"). */
 const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes);
+/* Exact sizes for tables of sizes that are round: the largest binary unit that divides the
+ * size ("64 B", "4 KiB", "8 MiB", "1536 KiB"). */
+const char *tool_fmt_size_exact(char *buf, size_t len, uint64_t bytes);
 const char *tool_fmt_bw(char *buf, size_t len, double bytes_per_s, bool compact);
 const char *tool_fmt_ns(char *buf, size_t len, uint64_t ns);
 /* Rates in Hz with 3 significant digits or so: "0", "0.25", "30.0", "1200". */

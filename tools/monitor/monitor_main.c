@@ -106,7 +106,7 @@ static int parse(int argc, char **argv, mon_opts *o)
 }
 
 /* First snapshot of a running domain: 0, or the exit code having said why on stderr. With
- * --wait, waits (until a signal) for a domain with a live process. */
+ * --wait, waits for a domain with a live process; -1 if a signal ended that wait. */
 static int first_snapshot(mon_model *m, const mon_opts *o)
 {
     bool said = false;
@@ -134,7 +134,7 @@ static int first_snapshot(mon_model *m, const mon_opts *o)
         mon_model_free(m);
         tool_sleep_ns(200 * 1000000ull);
         if (tool_stop_requested())
-            return MON_EXIT_NODOMAIN;
+            return -1; /* stopped while waiting: nothing to show, nothing wrong */
     }
 }
 
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     snprintf(m.domain, sizeof m.domain, "%s", o.domain);
     if ((ec = first_snapshot(&m, &o)) != 0) {
         mon_model_free(&m);
-        return ec;
+        return ec < 0 ? MON_EXIT_OK : ec;
     }
     if (o.once || o.json) {
         tool_sleep_ns((uint64_t)o.interval_ms * 1000000ull);
