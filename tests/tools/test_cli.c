@@ -292,6 +292,59 @@ static void test_info_of_an_unknown_topic_suggests_the_nearest(void **state)
     stop_ok(pub, "shmbus pub");
 }
 
+/* pred for tt_wait_for: the one subscriber of topic "burst" has accounted for *ctx messages
+ * (received + expired + dropped + overflow + invalid). */
+static bool all_accounted(const shmbus_snapshot *s, const void *ctx)
+{
+    const shmbus_topic_info *t = tt_find_topic(s, "burst");
+    if (!t || t->nsubs != 1)
+        return false;
+    const shmbus_sub_info *x = &t->subs[0];
+    return x->received + x->expired + x->dropped + x->overflow + x->invalid >=
+           *(const uint64_t *)ctx;
+}
+
+/* The identity through the CLI: echo, started before the publisher, prints one line per
+ * message it received and, at the end, its counters; every message `pub` published is
+ * received or counted lost by cause. */
+static void test_echo_receives_or_counts_every_message_published_after_it_joined(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    char out[400];
+    snprintf(out, sizeof out, "%s/echo.out", e->rundir);
+    pid_t keeper = start_pub(e, "other", "16", "10"); /* the domain runs; "burst" not yet */
+    pid_t echo = TT_SPAWN(out, CLI, "echo", "burst", "--domain", e->dom, "--bytes", "0");
+    assert_true(tt_wait_file_contains(out, "waiting for topic \"burst\"", 10000));
+    TT_RUN(&r, 60000, CLI, "pub", "burst", "--config", e->config, "--size", "2000", "--rate",
+           "0", "--count", "500", "--wait-subscribers", "1");
+    tt_assert_exit(&r, 0);
+    tt_assert_contains(r.out, "published 500 message(s)");
+    uint64_t want = 500;
+    if (!tt_wait_for(e->dom, all_accounted, &want, 20000)) {
+        shmbus_snapshot *s = tt_snapshot(e->dom);
+        const shmbus_topic_info *t = tt_find_topic(s, "burst");
+        const shmbus_sub_info *x = t && t->nsubs ? &t->subs[0] : NULL;
+        if (x)
+            fail_msg("500 published; the subscriber counts received %" PRIu64 ", expired %" PRIu64
+                     ", dropped %" PRIu64 ", overflow %" PRIu64 ", invalid %" PRIu64,
+                     x->received, x->expired, x->dropped, x->overflow, x->invalid);
+        fail_msg("no subscriber on \"burst\"");
+    }
+    assert_int_equal(tt_stop(echo, SIGINT, 10000), 0);
+    static char text[1 << 17];
+    tt_read_file(out, text, sizeof text);
+    const char *line = strstr(text, "shmbus echo: received ");
+    if (!line)
+        fail_msg("no counters line in:\n%s", text);
+    unsigned long long got, expired, dropped, overflow, invalid;
+    assert_int_equal(sscanf(line, "shmbus echo: received %llu, expired %llu, dropped %llu, "
+                                  "overflow %llu, invalid %llu", &got, &expired, &dropped,
+                            &overflow, &invalid), 5);
+    assert_int_equal(got + expired + dropped + overflow + invalid, 500);
+    assert_int_equal(tt_count(text, "seq "), (int)got);
+    stop_ok(keeper, "shmbus pub");
+}
+
 /* ---- hz, bw ------------------------------------------------------------------------------ */
 
 static void test_hz_and_bw_report_rate_and_bandwidth_each_second(void **state)
@@ -469,6 +522,7 @@ int main(void)
         TT_TEST(test_echo_of_a_topic_the_config_does_not_allow_exits_3),
         TT_TEST(test_echo_waits_for_a_missing_topic_and_suggests_the_nearest),
         TT_TEST(test_echo_with_wait_waits_for_the_domain_to_start),
+        TT_TEST(test_echo_receives_or_counts_every_message_published_after_it_joined),
         TT_TEST(test_a_signal_ends_the_wait_cleanly),
         TT_TEST(test_info_of_an_unknown_topic_suggests_the_nearest),
         TT_TEST(test_hz_and_bw_report_rate_and_bandwidth_each_second),
