@@ -208,10 +208,12 @@ int cli_pub(int argc, char **argv)
     shmbus_domain *d;
     if ((ec = cli_join(&c, "shmbus-pub", true, false, NULL, &d)) != CLI_OK)
         goto out;
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(d));
     shmbus_pub *p;
     int rc = shmbus_pub_open(d, topic, &p);
     if (rc) {
-        tool_error(c.prog, rc, "topic \"%s\"", topic);
+        tool_error(c.prog, rc, "topic \"%s\" in domain \"%s\"", topic, dom);
         ec = cli_exit_for(rc);
         shmbus_domain_close(d);
         goto out;
@@ -221,7 +223,7 @@ int cli_pub(int argc, char **argv)
     if (rc == 0)
         rc = shmbus_domain_close(d);
     if (rc) {
-        tool_error(c.prog, rc, "closing");
+        tool_error(c.prog, rc, "closing domain \"%s\"", dom);
         ec = ec ? ec : CLI_ERROR;
     }
 out:

@@ -18,10 +18,12 @@ static int open_sub(const cli_common *c, const char *pname, const char *topic, b
     int ec = cli_join(c, pname, false, wait, topic, d);
     if (ec)
         return ec;
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(*d));
     shmbus_sub_opts so = {.history = history};
     int rc = shmbus_sub_open(*d, topic, &so, s);
     if (rc) {
-        tool_error(c->prog, rc, "topic \"%s\"", topic);
+        tool_error(c->prog, rc, "topic \"%s\" in domain \"%s\"", topic, dom);
         shmbus_domain_close(*d);
         return cli_exit_for(rc);
     }
@@ -40,11 +42,13 @@ static void print_counters(const cli_common *c, shmbus_sub *s)
 
 static int close_sub(const cli_common *c, shmbus_domain *d, shmbus_sub *s, int ec)
 {
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(d));
     int rc = shmbus_sub_close(s);
     if (rc == 0)
         rc = shmbus_domain_close(d);
     if (rc) {
-        tool_error(c->prog, rc, "closing");
+        tool_error(c->prog, rc, "closing domain \"%s\"", dom);
         return ec ? ec : CLI_ERROR;
     }
     return ec;
