@@ -104,24 +104,12 @@ static void print_table(const fo_run *r)
 static void print_object(jsonw *w, const fo_result *x, int step)
 {
     (void)step;
-    jsonw_str(w, "transport", fo_transport_names[x->transport]);
-    jsonw_u64(w, "size", x->size);
-    jsonw_i64(w, "subscribers", x->nsubs);
     jsonw_double(w, "p50_us", x->p50_ns / 1e3);
     jsonw_double(w, "p99_us", x->p99_ns / 1e3);
     jsonw_double(w, "msgs_per_s", x->msgs_per_s);
     jsonw_double(w, "max_us", x->max_ns / 1e3);
     jsonw_u64(w, "samples", x->samples);
     jsonw_u64(w, "throughput_msgs", x->tput_msgs);
-    jsonw_double(w, "pub_cpu_us_per_msg", x->pub_cpu_ns / 1e3);
-    jsonw_double(w, "sub_cpu_us_per_msg", x->sub_cpu_ns / 1e3);
-    jsonw_double(w, "pub_faults_per_msg", x->pub_faults);
-    jsonw_double(w, "sub_faults_per_msg", x->sub_faults);
-    jsonw_u64(w, "expired", x->expired);
-    jsonw_u64(w, "dropped", x->dropped);
-    jsonw_u64(w, "other_lost", x->other);
-    jsonw_u64(w, "missing", x->missing);
-    jsonw_u64(w, "unacknowledged", x->stalls);
 }
 
 /* ---- the subcommand --------------------------------------------------------------------- */
@@ -191,7 +179,7 @@ int bench_latency(int argc, char **argv)
     status = fo_run_all(&run, "latency", steps, NSIZES, subcounts, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
-            fo_print_json(&run, print_object);
+            fo_print_json(&run, "msg", print_object);
         else
             print_table(&run);
     }
