@@ -187,18 +187,27 @@ static int rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
         rc = shmbus_sub_recv(rx->sub, 0, out);
         if (rc == 0) {
             rx->seen_pub = true;
+            rx->none_since = 0;
             return 0;
         }
         if (rc != SHMBUS_EAGAIN)
             return rc;
-        /* nothing queued: if every publisher has left, there is nothing more to come */
-        if (shmbus_sub_publishers(rx->sub) > 0)
+        /* nothing queued: if every publisher has left, there is nothing more to come. A
+         * connection can drop and be dialled again while its publisher lives: the
+         * publishers have left when none has been connected for APP_RX_GONE_NS. */
+        uint64_t now = app_now_ns();
+        if (shmbus_sub_publishers(rx->sub) > 0) {
             rx->seen_pub = true;
-        else if (rx->seen_pub && !rx->c->follow)
-            return APP_RX_END;
+            rx->none_since = 0;
+        } else if (rx->seen_pub && !rx->c->follow) {
+            if (!rx->none_since)
+                rx->none_since = now;
+            else if (now - rx->none_since >= APP_RX_GONE_NS)
+                return APP_RX_END;
+        }
         int wait_ms = 100; /* also how often the publisher count is looked at */
         if (timeout_ms >= 0) {
-            uint64_t now = app_now_ns();
+            now = app_now_ns();
             if (now >= deadline)
                 return SHMBUS_ETIMEDOUT;
             uint64_t left = (deadline - now + 999999) / 1000000;

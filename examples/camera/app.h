@@ -99,12 +99,16 @@ int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s);
 int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d);
 
 /* Receiving with an end: a subscriber ends when its topic's publishers have all left (after
- * at least one was seen) and everything they sent has been taken, unless c->follow is set. */
+ * at least one was seen; none connected for APP_RX_GONE_NS) and everything they sent has been
+ * taken, unless c->follow is set. */
 typedef struct app_rx {
     const app_common *c;
     shmbus_sub *sub;
     bool seen_pub;
+    uint64_t none_since; /* when the publisher count was first seen at 0; 0: it is not */
 } app_rx;
+
+#define APP_RX_GONE_NS 1000000000ull /* no publisher connected this long: they have left */
 
 enum { APP_RX_END = 1 }; /* the publishers left, or a stop signal came */
 
