@@ -213,7 +213,7 @@ static void test_camera_programs_stopped_by_signals_leave_nothing(void **state)
     assert_nothing_left("camera-pub, frame-stats, frame-sink");
 }
 
-static void test_camera_pub_that_fails_after_joining_leaves_nothing(void **state)
+static void test_camera_programs_that_fail_leave_nothing_and_exit_with_the_common_codes(void **state)
 {
     tt_env *e = TT_ENV(state);
     /* a 1080p frame does not fit the test configuration's 320 KiB messages */
@@ -222,6 +222,23 @@ static void test_camera_pub_that_fails_after_joining_leaves_nothing(void **state
     tt_assert_exit(&r, 1);
     tt_assert_contains(r.err, "max_message_size");
     assert_nothing_left("a failed camera-pub");
+    /* the common exit codes: 4 for a configuration that cannot be read, 3 for a topic the
+     * configuration does not allow (after joining: the domain is closed again) */
+    TT_RUN(&r, 20000, BIN "frame-stats", "--config", "/nonexistent/cam.json", "-q");
+    tt_assert_exit(&r, 4);
+    tt_assert_contains(r.err, "/nonexistent/cam.json");
+    char strict[400], text[512];
+    snprintf(strict, sizeof strict, "%s/strict.json", e->rundir);
+    snprintf(text, sizeof text,
+             "{\"domain\": \"%s\", \"pools\": [{\"name\": \"p\", \"block_size\": "
+             "\"4KiB\", \"count\": 8}], \"topics\": [{\"name\": \"only\", \"pool\": \"p\"}]}",
+             e->dom);
+    tt_write_file(strict, text);
+    TT_RUN(&r, 20000, BIN "frame-sink", "--config", strict, "--ppm", e->rundir, "-q");
+    tt_assert_exit(&r, 3);
+    tt_assert_contains(r.err, "camera/front");
+    tt_assert_contains(r.err, e->dom);
+    assert_nothing_left("frame-sink on a topic its configuration does not allow");
 }
 
 /* ---- the benchmarks ------------------------------------------------------------------------------- */
@@ -244,7 +261,7 @@ int main(void)
         EXIT_TEST(test_cli_commands_stopped_by_signals_leave_nothing),
         EXIT_TEST(test_pub_that_fails_after_joining_leaves_nothing),
         EXIT_TEST(test_camera_programs_stopped_by_signals_leave_nothing),
-        EXIT_TEST(test_camera_pub_that_fails_after_joining_leaves_nothing),
+        EXIT_TEST(test_camera_programs_that_fail_leave_nothing_and_exit_with_the_common_codes),
         EXIT_TEST(test_bench_stopped_by_signals_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
