@@ -1,0 +1,264 @@
+// Named nodes in C++ (nodes.hpp, share_mem_mgr.hpp) across real processes: the origin
+// program three at once, one writer and two readers, the last detach destroying the node,
+// a process killed holding the node lock, shared_ptr copies in threads, the operators.
+#include <shmbus/share_mem_mgr.hpp>
+
+#include <array>
+#include <future>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The test's node manager (domain env().dom); destroyed however the test ends.
+struct Manager {
+    Manager()
+    {
+        shmbus::NodeOptions o;
+        o.domain = harness::env().dom;
+        shmbus::NodeManager::configure(o);
+    }
+    ~Manager() { shmbus::NodeManager::destroy(); }
+    shmbus::NodeManager &operator*() const { return shmbus::NodeManager::instance(); }
+    shmbus::NodeManager *operator->() const { return &shmbus::NodeManager::instance(); }
+};
+
+std::string describe(uint32_t v, bool created)
+{
+    return std::to_string(v) + (created ? " created" : " shared");
+}
+
+} // namespace
+
+// ---- children ---------------------------------------------------------------------------------
+
+// The origin names, as the origin program uses them: store 100 into "bbb", then hold it
+// until the parent says go.
+CHILD(origin_writer)
+{
+    ShareMemMgr *mgr = Singleton<ShareMemMgr>::GetInstance();
+    {
+        const SpShareMemElem<uint32_t> &b = mgr->AllocShareMemNode<uint32_t>("bbb");
+        *b = 100;
+        harness::tell_parent(describe(*b->GetShareMemAddr(), b->created()));
+        harness::read_parent();
+    }
+    Singleton<ShareMemMgr>::DestroyInstance();
+    return 0;
+}
+
+// Read "bbb" under its lock (the origin's UniqueLock over GetShareMemSema) while holding it.
+CHILD(origin_reader)
+{
+    ShareMemMgr *mgr = Singleton<ShareMemMgr>::GetInstance();
+    {
+        const SpShareMemElem<uint32_t> &b = mgr->AllocShareMemNode<uint32_t>("bbb");
+        uint32_t v;
+        {
+            UniqueLock<ShareSemaphore> l(*b->GetShareMemSema());
+            v = *b->GetShareMemAddr();
+        }
+        harness::tell_parent(describe(v, b->created()));
+        harness::read_parent();
+    }
+    Singleton<ShareMemMgr>::DestroyInstance();
+    return 0;
+}
+
+// holder NAME [VALUE]: get the node, store VALUE if given, report, hold until told to go.
+CHILD(holder)
+{
+    Manager m;
+    auto n = m->node<uint32_t>(args.at(0));
+    if (args.size() > 1)
+        *n = uint32_t(std::stoul(args[1]));
+    harness::tell_parent(describe(n->load(), n->created()));
+    harness::read_parent();
+    return 0;
+}
+
+// locker NAME: take the node's lock, scribble on the value, report, and never let go.
+CHILD(locker)
+{
+    Manager m;
+    auto n = m->node<uint32_t>(args.at(0));
+    shmbus::NodeLock l(*n);
+    *n->get() = 0xdead;
+    harness::tell_parent("locked");
+    harness::read_parent(); // killed here
+    return 0;
+}
+
+// store NAME VALUE: store under the lock and leave.
+CHILD(store)
+{
+    Manager m;
+    auto n = m->node<uint32_t>(args.at(0));
+    {
+        shmbus::NodeLock l(*n);
+        *n->get() = uint32_t(std::stoul(args.at(1)));
+    }
+    harness::tell_parent("stored");
+    return 0;
+}
+
+// ---- tests ------------------------------------------------------------------------------------
+
+TEST(test_origin_program_runs_in_three_processes_at_once)
+{
+    std::vector<harness::Child> c;
+    for (int i = 0; i < 3; i++)
+        c.push_back(harness::spawn_program(SHMBUS_ORIGIN_PROGRAM, {}));
+    for (auto &p : c) {
+        std::string line = harness::expect_line(p, 30s);
+        // "<address of aaa> <its value>": nobody writes "aaa", so it reads 0.
+        CHECK(line.rfind("0x", 0) == 0);
+        CHECK(line.size() > 2 && line.substr(line.size() - 2) == " 0");
+        CHECK_EQ(harness::wait_exit(p, 30s), 0);
+    }
+    CHECK_EQ(harness::segments(harness::env().dom), 0);
+}
+
+TEST(test_one_process_writes_100_and_two_others_read_it)
+{
+    harness::Child w = harness::spawn("origin_writer");
+    CHECK_EQ(harness::expect_line(w, 30s), std::string("100 created"));
+    harness::Child r1 = harness::spawn("origin_reader"), r2 = harness::spawn("origin_reader");
+    CHECK_EQ(harness::expect_line(r1, 30s), std::string("100 shared"));
+    CHECK_EQ(harness::expect_line(r2, 30s), std::string("100 shared"));
+    for (auto *c : {&w, &r1, &r2}) {
+        harness::say(*c, "go");
+        CHECK_EQ(harness::wait_exit(*c, 30s), 0);
+    }
+    CHECK_EQ(harness::segments(harness::env().dom), 0);
+}
+
+TEST(test_last_detach_in_any_process_destroys_the_node)
+{
+    {
+        Manager m;
+        CHECK_EQ(m->pool().used(), 0u);
+        harness::Child a = harness::spawn("holder", {"x", "7"});
+        CHECK_EQ(harness::expect_line(a, 30s), std::string("7 created"));
+        harness::Child b = harness::spawn("holder", {"x"});
+        CHECK_EQ(harness::expect_line(b, 30s), std::string("7 shared"));
+        CHECK_EQ(m->pool().used(), 1u); // one node, attached by two processes
+        harness::say(a, "go");
+        CHECK_EQ(harness::wait_exit(a, 30s), 0);
+        CHECK_EQ(m->pool().used(), 1u); // b still holds it
+        harness::Child c = harness::spawn("holder", {"x"});
+        CHECK_EQ(harness::expect_line(c, 30s), std::string("7 shared"));
+        harness::say(c, "go");
+        CHECK_EQ(harness::wait_exit(c, 30s), 0);
+        harness::say(b, "go");
+        CHECK_EQ(harness::wait_exit(b, 30s), 0);
+        CHECK_EQ(m->pool().used(), 0u); // the last detach freed its block
+        auto x = m->node<uint32_t>("x");
+        CHECK(x->created()); // a new node, zero-filled
+        CHECK_EQ(x->load(), 0u);
+    }
+    CHECK_EQ(harness::segments(harness::env().dom), 0);
+}
+
+TEST(test_process_killed_holding_the_lock_blocks_nobody)
+{
+    Manager m;
+    auto n = m->node<uint32_t>("L");
+    harness::Child k = harness::spawn("locker", {"L"});
+    CHECK_EQ(harness::expect_line(k, 30s), std::string("locked"));
+    harness::kill9(k);
+    // Lock in a helper thread so a lock that never comes fails the test instead of hanging it.
+    // It reads what the dead holder left, repairs it and unlocks.
+    auto done = std::make_shared<std::promise<std::pair<bool, uint32_t>>>();
+    auto f = done->get_future();
+    std::thread([n, done]() mutable {
+        bool died;
+        uint32_t left;
+        {
+            shmbus::NodeLock l(*n);
+            died = l.owner_died();
+            left = *n->get();
+            *n->get() = 1;
+        }
+        n.reset();
+        done->set_value({died, left});
+    }).detach();
+    CHECK(f.wait_for(30s) == std::future_status::ready);
+    auto [died, left] = f.get();
+    CHECK(died);            // the lock says its holder died
+    CHECK_EQ(left, 0xdeadu); // what the dead holder wrote is there to repair
+    harness::Child s = harness::spawn("store", {"L", "5"});
+    CHECK_EQ(harness::expect_line(s, 30s), std::string("stored"));
+    CHECK_EQ(harness::wait_exit(s, 30s), 0);
+    shmbus::NodeLock l(*n);
+    CHECK(!l.owner_died());
+    CHECK_EQ(*n->get(), 5u);
+}
+
+TEST(test_shared_ptr_copies_in_threads_share_one_attach)
+{
+    Manager m;
+    auto n = m->node<uint64_t>("c");
+    CHECK(m->node<uint64_t>("c") == n); // same object while a copy lives
+    std::vector<std::thread> t;
+    for (int i = 0; i < 4; i++)
+        t.emplace_back([copy = n] {
+            for (int j = 0; j < 500; j++) {
+                shmbus::NodeLock l(*copy); // recursive: the operators lock again inside
+                *copy = *copy + 1;
+            }
+            for (int j = 0; j < 500; j++) {
+                shmbus::NodeLock l(*copy);
+                ++*copy->get();
+            }
+        });
+    for (auto &th : t)
+        th.join();
+    CHECK_EQ(n.use_count(), 1);
+    CHECK_EQ(n->load(), uint64_t(4 * 1000));
+    CHECK_EQ(m->pool().used(), 1u);
+    n.reset(); // the last copy in this process drops its attach: nobody else holds it
+    CHECK_EQ(m->pool().used(), 0u);
+}
+
+TEST(test_operators_work_as_in_the_origin_design)
+{
+    Manager m;
+    auto a = m->node<int32_t>("a");
+    auto b = m->node<int32_t>("b");
+    *b = 100;
+    *a = *a + *b;
+    CHECK_EQ(a->load(), 100);
+    *a = *a * 3;
+    CHECK_EQ(a->load(), 300);
+    CHECK_EQ(*a + 5, 305);
+    CHECK_EQ(*a * *b, 30000);
+    *a = *b;
+    CHECK_EQ(a->load(), 100);
+}
+
+TEST(test_a_node_too_small_for_the_type_is_refused)
+{
+    Manager m;
+    auto s = m->node<uint32_t>("s"); // a 64-byte block
+    CHECK_THROWS((m->node<std::array<char, 128>>("s")), SHMBUS_EINCOMPAT);
+    CHECK_THROWS(m->node<uint32_t>(std::string(100, 'n')), SHMBUS_EINVAL);
+}
+
+TEST(test_nodes_outlive_the_manager)
+{
+    auto n = [] {
+        Manager m;
+        auto x = m->node<uint32_t>("k");
+        *x = 3;
+        return x;
+    }(); // the manager is gone
+    CHECK(!shmbus::NodeManager::exists());
+    CHECK_EQ(n->load(), 3u);
+    CHECK(harness::segments(harness::env().dom) > 0);
+    n.reset(); // the last node: the domain is left
+    CHECK_EQ(harness::segments(harness::env().dom), 0);
+}
