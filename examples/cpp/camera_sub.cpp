@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     shmbus::DomainOptions opts;
     opts.participant = "camera-sub-cpp";
     long count = 10, timeout_ms = 5000;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
         if (!v) {
@@ -41,7 +41,6 @@ int main(int argc, char **argv)
             std::fprintf(stderr, "camera-sub-cpp: unknown option %s\n", a.c_str());
             return 2;
         }
-        i++;
     }
     try {
         shmbus::Domain d(domain, opts);

@@ -240,3 +240,23 @@ TEST(test_frames_round_trip_with_checksum)
     shmbus::Loan plain = b.pub.loan(4);
     CHECK_THROWS(plain.frame(), SHMBUS_EINVAL);
 }
+
+TEST(test_cpp_camera_subscriber_checks_frames_from_camera_pub)
+{
+    const std::string dom = harness::env().dom, cfg = SHMBUS_CPP_TEST_CONFIG;
+    // Topic "cam" keeps 6 frames of history: all 5 stay held until camera-pub leaves.
+    harness::Child sub = harness::spawn_program(
+        SHMBUS_CAMERA_SUB_CPP, {"--domain", dom, "--config", cfg, "--topic", "cam", "--count", "5",
+                                "--timeout-ms", "30000"});
+    harness::Child pub = harness::spawn_program(
+        SHMBUS_CAMERA_PUB, {"--domain", dom, "--config", cfg, "--topic", "cam", "--size", "64x48",
+                            "--count", "5", "--wait-subs", "1", "--linger-ms", "3000", "-q"});
+    for (uint64_t i = 0; i < 5; i++) {
+        std::string line = harness::expect_line(sub, 60s);
+        CHECK_EQ(line.rfind("frame " + std::to_string(i) + " 64x48 rgb24 seq ", 0), 0u);
+        CHECK(line.find("checksum ok") != std::string::npos);
+    }
+    CHECK_EQ(harness::expect_line(sub, 60s), std::string("received 5 frames, 0 bad, lost 0"));
+    CHECK_EQ(harness::wait_exit(sub, 30s), 0);
+    CHECK_EQ(harness::wait_exit(pub, 60s), 0);
+}
