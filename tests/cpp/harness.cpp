@@ -167,7 +167,8 @@ int wait_exit(Child &c, std::chrono::milliseconds timeout)
             break;
         if (std::chrono::steady_clock::now() > end) {
             kill9(c);
-            fail(__FILE__, __LINE__, "child " + std::to_string(c.pid) + " still ran at the deadline");
+            fail(__FILE__, __LINE__,
+                 "child " + std::to_string(c.pid) + " still ran at the deadline");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

@@ -84,6 +84,27 @@ inline void check(int rc, const char *what)
         throw Error(rc, what);
 }
 inline const char *c_str_or_null(const std::string &s) { return s.empty() ? nullptr : s.c_str(); }
+// The result of a shmbus_*_wait_* call: false on timeout, else throws on error.
+inline bool waited(int rc, const char *what)
+{
+    if (rc == SHMBUS_ETIMEDOUT)
+        return false;
+    check(rc, what);
+    return true;
+}
+// A count, or throws on error.
+inline int counted(int n, const char *what)
+{
+    check(n, what);
+    return n;
+}
+// The C handle of a wrapper, or SHMBUS_EINVAL for an empty (default or moved-from) one.
+template <class H> H *handle(const std::shared_ptr<H> &p, const char *what)
+{
+    if (!p)
+        throw Error(SHMBUS_EINVAL, what, "empty (default-constructed or moved-from) object");
+    return p.get();
+}
 inline int to_ms(std::chrono::milliseconds t)
 {
     auto n = t.count();
@@ -349,25 +370,15 @@ class Publisher {
     }
     int subscribers() const
     {
-        int n = shmbus_pub_subscribers(get());
-        detail::check(n, "subscribers");
-        return n;
+        return detail::counted(shmbus_pub_subscribers(get()), "subscribers");
     }
     // Wait until at least n subscribers are connected; false on timeout.
     bool wait_subscribers(int n, std::chrono::milliseconds timeout)
     {
-        int rc = shmbus_pub_wait_subscribers(get(), n, detail::to_ms(timeout));
-        if (rc == SHMBUS_ETIMEDOUT)
-            return false;
-        detail::check(rc, "wait for subscribers");
-        return true;
+        return detail::waited(shmbus_pub_wait_subscribers(get(), n, detail::to_ms(timeout)),
+                              "wait for subscribers");
     }
-    shmbus_pub *get() const
-    {
-        if (!p_)
-            throw Error(SHMBUS_EINVAL, "publisher", "empty Publisher");
-        return p_.get();
-    }
+    shmbus_pub *get() const { return detail::handle(p_, "publisher"); }
 
   private:
     std::shared_ptr<shmbus_pub> p_;
@@ -409,26 +420,13 @@ class Subscriber {
         detail::check(shmbus_sub_stats(get(), &c), "stats");
         return c;
     }
-    int publishers() const
-    {
-        int n = shmbus_sub_publishers(get());
-        detail::check(n, "publishers");
-        return n;
-    }
+    int publishers() const { return detail::counted(shmbus_sub_publishers(get()), "publishers"); }
     bool wait_publishers(int n, std::chrono::milliseconds timeout)
     {
-        int rc = shmbus_sub_wait_publishers(get(), n, detail::to_ms(timeout));
-        if (rc == SHMBUS_ETIMEDOUT)
-            return false;
-        detail::check(rc, "wait for publishers");
-        return true;
+        return detail::waited(shmbus_sub_wait_publishers(get(), n, detail::to_ms(timeout)),
+                              "wait for publishers");
     }
-    shmbus_sub *get() const
-    {
-        if (!s_)
-            throw Error(SHMBUS_EINVAL, "subscriber", "empty Subscriber");
-        return s_.get();
-    }
+    shmbus_sub *get() const { return detail::handle(s_, "subscriber"); }
 
   private:
     std::shared_ptr<shmbus_sub> s_;
@@ -442,9 +440,8 @@ class Pool {
     std::vector<shmbus_class_stats> stats() const
     {
         std::vector<shmbus_class_stats> v(SHMBUS_MAX_CLASSES);
-        int n = shmbus_pool_stats(get(), v.data(), unsigned(v.size()));
-        detail::check(n, "pool stats");
-        v.resize(std::size_t(n));
+        v.resize(std::size_t(detail::counted(
+            shmbus_pool_stats(get(), v.data(), unsigned(v.size())), "pool stats")));
         return v;
     }
     // Blocks in use now, over every class.
@@ -455,12 +452,7 @@ class Pool {
             n += c.used;
         return n;
     }
-    shmbus_pool *get() const
-    {
-        if (!p_)
-            throw Error(SHMBUS_EINVAL, "pool", "empty Pool");
-        return p_.get();
-    }
+    shmbus_pool *get() const { return detail::handle(p_, "pool"); }
     // What keeps the pool (and its domain) alive, for messages taken from it.
     const std::shared_ptr<shmbus_pool> &handle() const noexcept { return p_; }
 
@@ -507,32 +499,30 @@ class Domain {
     {
         shmbus_pub *p = nullptr;
         detail::check(shmbus_pub_open(get(), topic.c_str(), &p), "open publisher");
-        auto dom = d_;
-        return Publisher(std::shared_ptr<shmbus_pub>(p, [dom](shmbus_pub *x) { shmbus_pub_close(x); }));
+        auto dom = d_; // the publisher keeps the domain joined
+        return Publisher(
+            std::shared_ptr<shmbus_pub>(p, [dom](shmbus_pub *x) { shmbus_pub_close(x); }));
     }
     Subscriber subscriber(const std::string &topic, bool history = false)
     {
         shmbus_sub_opts so{history};
         shmbus_sub *s = nullptr;
         detail::check(shmbus_sub_open(get(), topic.c_str(), &so, &s), "open subscriber");
-        auto dom = d_;
-        return Subscriber(std::shared_ptr<shmbus_sub>(s, [dom](shmbus_sub *x) { shmbus_sub_close(x); }));
+        auto dom = d_; // the subscriber keeps the domain joined
+        return Subscriber(
+            std::shared_ptr<shmbus_sub>(s, [dom](shmbus_sub *x) { shmbus_sub_close(x); }));
     }
     // Open (classes empty) or create the pool `name` (shmbus_pool_open).
     Pool pool(const std::string &name, const std::vector<shmbus_pool_class> &classes = {})
     {
         shmbus_pool *p = nullptr;
-        detail::check(shmbus_pool_open(get(), name.c_str(), classes.data(), unsigned(classes.size()), &p),
+        detail::check(shmbus_pool_open(get(), name.c_str(), classes.data(),
+                                       unsigned(classes.size()), &p),
                       "open pool");
         return Pool(std::shared_ptr<shmbus_pool>(d_, p)); // owned by the domain
     }
     std::string name() const { return shmbus_domain_name(get()); }
-    shmbus_domain *get() const
-    {
-        if (!d_)
-            throw Error(SHMBUS_EINVAL, "domain", "empty (moved-from) Domain");
-        return d_.get();
-    }
+    shmbus_domain *get() const { return detail::handle(d_, "domain"); }
 
   private:
     std::shared_ptr<shmbus_domain> d_;
