@@ -11,6 +11,21 @@
 
 using namespace std::chrono_literals;
 
+// No exception escapes a destructor, and moves never throw.
+static_assert(std::is_nothrow_destructible_v<shmbus::Domain> &&
+              std::is_nothrow_destructible_v<shmbus::Publisher> &&
+              std::is_nothrow_destructible_v<shmbus::Subscriber> &&
+              std::is_nothrow_destructible_v<shmbus::Message> &&
+              std::is_nothrow_destructible_v<shmbus::Loan>);
+static_assert(std::is_nothrow_move_constructible_v<shmbus::Message> &&
+              std::is_nothrow_move_assignable_v<shmbus::Message> &&
+              std::is_nothrow_move_constructible_v<shmbus::Loan> &&
+              std::is_nothrow_move_assignable_v<shmbus::Loan> &&
+              std::is_nothrow_move_constructible_v<shmbus::Domain>);
+static_assert(!std::is_copy_constructible_v<shmbus::Message> &&
+              !std::is_copy_constructible_v<shmbus::Loan> &&
+              !std::is_copy_constructible_v<shmbus::Domain>);
+
 namespace {
 
 shmbus::DomainOptions opts()

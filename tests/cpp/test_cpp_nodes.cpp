@@ -11,6 +11,10 @@
 
 using namespace std::chrono_literals;
 
+static_assert(std::is_nothrow_destructible_v<shmbus::Node<int>> &&
+              std::is_nothrow_destructible_v<shmbus::NodeLock> &&
+              std::is_nothrow_destructible_v<ShareMemElem<int>>);
+
 namespace {
 
 // The test's node manager (domain env().dom); destroyed however the test ends.

@@ -2,11 +2,15 @@
 # Install shmbus into a temporary prefix, check what was installed, build the out-of-tree
 # example (examples/external) against it three ways (CMake find_package, CMake + pkg-config,
 # plain cc with `pkg-config --cflags --libs shmbus`), and run the builds against a live domain.
-#   usage: install_test.sh BUILD_DIR SOURCE_DIR [EXTRA_CFLAGS]
+#   usage: install_test.sh BUILD_DIR SOURCE_DIR VERSION [EXTRA_CFLAGS]
+# VERSION: the project's (x.y.z); the SONAME, the file names, the pkg-config and CMake
+# package versions and the header's SHMBUS_VERSION_* (printed by the example) must all match.
 # EXTRA_CFLAGS: the sanitizer flags of a sanitizer build, so the example links the same
 # runtime as the instrumented library. Leaves nothing behind (temp dir, shm segments).
 set -euo pipefail
-build=$1 src=$2 cflags=${3:-}
+build=$1 src=$2 version=$3 cflags=${4:-}
+major=${version%%.*}
+minor=${version#*.}; minor=${minor%%.*}
 tmp=$(mktemp -d /tmp/shmbus-install.XXXXXX)
 dom="inst$$"
 shm=${SHMBUS_SHM_DIR:-/dev/shm}
@@ -28,16 +32,17 @@ cmake --install "$build" --prefix "$P" >"$tmp/install.log"
 step "layout"
 libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$P/lib/pkgconfig/shmbus.pc" || true)
 [ "$libdir" = lib ] || fail "shmbus.pc has libdir '$libdir', expected \${prefix}/lib"
-[ -f "$P/lib/libshmbus.so.0.2.0" ] || fail "no lib/libshmbus.so.0.2.0"
-[ "$(readlink "$P/lib/libshmbus.so.0")" = libshmbus.so.0.2.0 ] || fail "libshmbus.so.0 link"
-[ "$(readlink "$P/lib/libshmbus.so")" = libshmbus.so.0 ] || fail "libshmbus.so link"
-soname=$(readelf -d "$P/lib/libshmbus.so.0.2.0" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-[ "$soname" = libshmbus.so.0 ] || fail "SONAME is '$soname'"
+so=libshmbus.so.$major
+[ -f "$P/lib/libshmbus.so.$version" ] || fail "no lib/libshmbus.so.$version"
+[ "$(readlink "$P/lib/$so")" = "libshmbus.so.$version" ] || fail "$so link"
+[ "$(readlink "$P/lib/libshmbus.so")" = "$so" ] || fail "libshmbus.so link"
+soname=$(readelf -d "$P/lib/libshmbus.so.$version" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "$so" ] || fail "SONAME is '$soname', expected $so"
 # The installed headers are exactly the public include folder, nothing else.
 diff -r "$src/api/include" "$P/include" || fail "include/ differs from api/include/"
 # Only the shared library, its links, pkg-config and the CMake package in lib/.
 extra=$(cd "$P/lib" && find . \( -type f -o -type l \) | sort | grep -v -x -e ./libshmbus.so \
-  -e ./libshmbus.so.0 -e ./libshmbus.so.0.2.0 -e ./pkgconfig/shmbus.pc \
+  -e "./$so" -e "./libshmbus.so.$version" -e ./pkgconfig/shmbus.pc \
   -e './cmake/shmbus/shmbus[A-Za-z-]*\.cmake' || true)
 [ -z "$extra" ] || fail "unexpected files in lib/: $extra"
 for f in shmbusConfig.cmake shmbusConfigVersion.cmake shmbusTargets.cmake; do
@@ -53,7 +58,7 @@ for p in $progs; do
   rp=$(readelf -d "$P/bin/$p" | sed -n 's/.*R[UN]*PATH.*\[\(.*\)\]/\1/p')
   [ "$rp" = '$ORIGIN/../lib' ] || fail "$p has RPATH '$rp'"
   got=$(env -u LD_LIBRARY_PATH ldd "$P/bin/$p" | awk '/libshmbus/ {print $3}')
-  [ "$got" = "$P/bin/../lib/libshmbus.so.0" ] || fail "$p loads libshmbus from '$got'"
+  [ "$got" = "$P/bin/../lib/$so" ] || fail "$p loads libshmbus from '$got'"
 done
 env -u LD_LIBRARY_PATH "$P/bin/shmbus" config check "$src/tests/install/external.json" \
   >/dev/null || fail "the installed shmbus program does not run"
@@ -61,19 +66,20 @@ env -u LD_LIBRARY_PATH "$P/bin/shmbus" config check "$src/tests/install/external
 # ---- the versions agree -------------------------------------------------------------------
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 step "versions"
-[ "$(pkg-config --modversion shmbus)" = 0.2.0 ] || fail "pkg-config version"
-pkg-config --exists 'shmbus >= 0.2' || fail "pkg-config shmbus >= 0.2"
+[ "$(pkg-config --modversion shmbus)" = "$version" ] || fail "pkg-config version"
+pkg-config --exists "shmbus >= $major.$minor" || fail "pkg-config shmbus >= $major.$minor"
 
 # ---- build the example three ways -----------------------------------------------------------
 ext=$src/examples/external
-step "find_package(shmbus 0.2)"
+step "find_package(shmbus $major.$minor)"
 cmake -S "$ext" -B "$tmp/b-cmake" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_FLAGS="$cflags" \
+  -DWANT_VERSION="$major.$minor" \
   -DCMAKE_C_COMPILER="${CC:-cc}" >"$tmp/cmake.log" || { cat "$tmp/cmake.log"; fail "configure"; }
 cmake --build "$tmp/b-cmake" >"$tmp/build.log" || { cat "$tmp/build.log"; fail "build"; }
 # A package version this install cannot satisfy is refused.
 if cmake -S "$ext" -B "$tmp/b-wrong" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_FLAGS="$cflags" \
-     -DWANT_VERSION=0.3 >/dev/null 2>&1; then
-  fail "find_package(shmbus 0.3) succeeded against 0.2.0"
+     -DWANT_VERSION="$major.$((minor + 1))" >/dev/null 2>&1; then
+  fail "find_package(shmbus $major.$((minor + 1))) succeeded against $version"
 fi
 
 step "pkg-config (CMake pkg_check_modules)"
@@ -98,7 +104,7 @@ run_pair() { # run_pair SUB PUB: the subscriber must receive 10 intact frames
   pids+=("$s")
   "$pub" pub "$dom" "$cfg" 10 || fail "publisher exited $?"
   wait "$s" || fail "subscriber exited $?"
-  grep -q '^received 10 frames, 0 bad (shmbus 0.2.0)$' "$tmp/sub.out" ||
+  grep -q "^received 10 frames, 0 bad (shmbus $version)\$" "$tmp/sub.out" ||
     fail "subscriber printed: $(cat "$tmp/sub.out")"
   cat "$tmp/sub.out"
 }
