@@ -202,6 +202,24 @@ TEST(test_process_killed_holding_the_lock_blocks_nobody)
     CHECK_EQ(*n->get(), 5u);
 }
 
+TEST(test_node_lock_is_released_when_an_exception_unwinds)
+{
+    struct Boom {};
+    Manager m;
+    auto n = m->node<uint32_t>("e");
+    try {
+        shmbus::NodeLock l(*n);
+        *n->get() = 1;
+        throw Boom{};
+    } catch (const Boom &) {
+    }
+    // Another process can take the lock at once: the guard let go during the unwind.
+    harness::Child s = harness::spawn("store", {"e", "2"});
+    CHECK_EQ(harness::expect_line(s, 30s), std::string("stored"));
+    CHECK_EQ(harness::wait_exit(s, 30s), 0);
+    CHECK_EQ(n->load(), 2u);
+}
+
 TEST(test_shared_ptr_copies_in_threads_share_one_attach)
 {
     Manager m;
