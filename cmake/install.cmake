@@ -3,7 +3,7 @@
 #   P/include/shmbus/*.h, *.hpp                exactly api/include/shmbus/
 #   P/include/shmbus.h, shmbus_frame.h          one-line forwarders, so -IP/include serves both
 #                                               <shmbus.h> and <shmbus/shmbus.h>
-#   P/lib/pkgconfig/shmbus.pc                  relocatable (prefix from ${pcfiledir})
+#   P/lib/pkgconfig/shmbus.pc                  prefix=P (the prefix given at install time)
 #   P/lib/cmake/shmbus/                        find_package(shmbus 0.2) -> shmbus::shmbus
 #   P/bin/...                                  the programs, RPATH $ORIGIN/../lib
 #   P/share/doc/shmbus/                        README.md and docs/
@@ -31,15 +31,9 @@ install(FILES ${PROJECT_BINARY_DIR}/shmbusConfig.cmake
               ${PROJECT_BINARY_DIR}/shmbusConfigVersion.cmake
         DESTINATION ${SHMBUS_CMAKE_DIR} COMPONENT Development)
 
-# pkg-config: the prefix is found relative to the .pc file, so the file stays right whatever
-# --prefix the install is given.
-if(IS_ABSOLUTE ${SHMBUS_PC_DIR})
-  set(SHMBUS_PC_PREFIX ${CMAKE_INSTALL_PREFIX})
-else()
-  file(RELATIVE_PATH _rel /prefix/${SHMBUS_PC_DIR} /prefix)
-  string(REGEX REPLACE "/$" "" _rel "${_rel}")
-  set(SHMBUS_PC_PREFIX "\${pcfiledir}/${_rel}")
-endif()
+# pkg-config: the template gets the version and directories now, and the prefix at install
+# time (CMAKE_INSTALL_PREFIX is then the --prefix given to `cmake --install`), so the file
+# names the directory it was really installed under.
 foreach(dir LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE ${CMAKE_INSTALL_${dir}})
     set(SHMBUS_PC_${dir} ${CMAKE_INSTALL_${dir}})
@@ -47,7 +41,11 @@ foreach(dir LIBDIR INCLUDEDIR)
     set(SHMBUS_PC_${dir} "\${prefix}/${CMAKE_INSTALL_${dir}}")
   endif()
 endforeach()
-configure_file(${PROJECT_SOURCE_DIR}/cmake/shmbus.pc.in ${PROJECT_BINARY_DIR}/shmbus.pc @ONLY)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/shmbus.pc.in ${PROJECT_BINARY_DIR}/shmbus.pc.in @ONLY)
+install(CODE "
+  file(READ \"${PROJECT_BINARY_DIR}/shmbus.pc.in\" pc)
+  string(REPLACE \"%PREFIX%\" \"\${CMAKE_INSTALL_PREFIX}\" pc \"\${pc}\")
+  file(WRITE \"${PROJECT_BINARY_DIR}/shmbus.pc\" \"\${pc}\")" COMPONENT Development)
 install(FILES ${PROJECT_BINARY_DIR}/shmbus.pc DESTINATION ${SHMBUS_PC_DIR}
         COMPONENT Development)
 

@@ -30,6 +30,8 @@ cmake --install "$build" --prefix "$P" >"$tmp/install.log"
 
 # ---- what is installed ----------------------------------------------------------------------
 step "layout"
+pcprefix=$(sed -n 's/^prefix=//p' "$P/lib/pkgconfig/shmbus.pc")
+[ "$pcprefix" = "$P" ] || fail "shmbus.pc has prefix '$pcprefix', expected $P"
 libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$P/lib/pkgconfig/shmbus.pc" || true)
 [ "$libdir" = lib ] || fail "shmbus.pc has libdir '$libdir', expected \${prefix}/lib"
 so=libshmbus.so.$major
