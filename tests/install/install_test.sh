@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install shmbus into a temporary prefix, check what was installed, build the out-of-tree
 # example (examples/external) against it three ways (CMake find_package, CMake + pkg-config,
-# plain cc with `pkg-config --cflags --libs shmbus`), and run the builds against a live domain.
+# plain cc with `pkg-config --cflags --libs shmbus`), and run the builds against a live domain;
+# build and run the C++ origin node program (examples/cpp) against the installed headers too.
 #   usage: install_test.sh BUILD_DIR SOURCE_DIR VERSION [EXTRA_CFLAGS]
 # VERSION: the project's (x.y.z); the SONAME, the file names, the pkg-config and CMake
 # package versions and the header's SHMBUS_VERSION_* (printed by the example) must all match.
@@ -94,6 +95,13 @@ step "cc \$(pkg-config --cflags --libs shmbus)"
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror $cflags -o "$tmp/external-cc" "$ext/external.c" \
   $(pkg-config --cflags --libs shmbus) -Wl,-rpath,"$(pkg-config --variable=libdir shmbus)"
 
+step "c++ share_mem_origin.cpp \$(pkg-config --cflags --libs shmbus)"
+# The C++ headers from the prefix: the origin node program, as a user would build it.
+# shellcheck disable=SC2046,SC2086
+${CXX:-c++} -std=c++17 -Wall -Wextra -Werror $cflags -o "$tmp/origin" \
+  "$src/examples/cpp/share_mem_origin.cpp" $(pkg-config --cflags --libs shmbus) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir shmbus)"
+
 # ---- run them against a live domain ---------------------------------------------------------
 export SHMBUS_RUNTIME_DIR=$tmp
 cfg=$src/tests/install/external.json
@@ -113,6 +121,10 @@ run_pair() { # run_pair SUB PUB: the subscriber must receive 10 intact frames
 run_pair "$tmp/b-cmake/external" "$tmp/b-pc/external"
 run_pair "$tmp/b-pc/external" "$tmp/external-cc"
 run_pair "$tmp/external-cc" "$tmp/b-cmake/external"
+step "the origin node program"
+out=$(SHMBUS_NODE_DOMAIN=$dom "$tmp/origin") || fail "origin program exited $?"
+[[ "$out" =~ ^0x[0-9a-f]+\ 0$ ]] || fail "origin program printed: $out"
+echo "$out"
 left=$(ls "$shm" | grep -c "^shmbus\.$dom\." || true)
 [ "$left" = 0 ] || fail "$left segments of domain $dom left in $shm"
 echo "install test passed"
