@@ -270,6 +270,34 @@ TEST(test_a_node_too_small_for_the_type_is_refused)
     CHECK_THROWS(m->node<uint32_t>(std::string(100, 'n')), SHMBUS_EINVAL);
 }
 
+TEST(test_a_node_holds_an_array_shared_with_other_processes)
+{
+    Manager m;
+    auto arr = m->node<uint32_t>("arr", 16);
+    CHECK_EQ(arr->count(), 16u);
+    arr->store(5);     // element 0
+    (*arr)[15] = 42;
+    uint32_t sum = 0;
+    for (uint32_t v : *arr)
+        sum += v;
+    CHECK_EQ(sum, 47u);
+    CHECK(m->node<uint32_t>("arr", 4) == arr); // fewer elements: the same object
+    CHECK_THROWS(m->node<uint32_t>("arr", 32), SHMBUS_EINCOMPAT);
+    CHECK_THROWS(m->node<uint32_t>("zero", 0), SHMBUS_EINVAL);
+    harness::Child c = harness::spawn("holder", {"arr"});
+    CHECK_EQ(harness::expect_line(c, 30s), std::string("5 shared"));
+    harness::say(c, "go");
+    CHECK_EQ(harness::wait_exit(c, 30s), 0);
+    ShareMemMgr *mgr = Singleton<ShareMemMgr>::GetInstance(); // the origin's type_cnt
+    {
+        const SpShareMemElem<uint16_t> &e = mgr->AllocShareMemNode<uint16_t>("origin-arr", 8);
+        CHECK_EQ(e->count(), 8u);
+        e->GetShareMemAddr()[7] = 9;
+        CHECK_EQ((*e)[7], uint16_t(9));
+    }
+    Singleton<ShareMemMgr>::DestroyInstance();
+}
+
 TEST(test_nodes_outlive_the_manager)
 {
     auto n = [] {

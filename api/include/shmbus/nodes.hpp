@@ -92,13 +92,15 @@ class NodeLock {
     NodeMutex &m_;
 };
 
-// A node holding one T in shared memory. Made by NodeManager::node(); held by shared_ptr.
+// A node holding a T (or count() of them, an array) in shared memory. Made by
+// NodeManager::node(); held by shared_ptr. The operators work on the first element.
 template <class T> class Node {
     static_assert(std::is_trivially_copyable_v<T>, "a node holds a trivially copyable type");
 
   public:
-    Node(Message msg, bool created, std::string name)
-        : msg_(std::move(msg)), mutex_(msg_.get()), created_(created), name_(std::move(name))
+    Node(Message msg, bool created, std::string name, std::size_t count = 1)
+        : msg_(std::move(msg)), mutex_(msg_.get()), created_(created), name_(std::move(name)),
+          count_(count)
     {
     }
     Node(const Node &) = delete;
@@ -133,6 +135,12 @@ template <class T> class Node {
     T operator*(const T &v) const { return load() * v; }
     T operator*(const Node &o) const { return load() * o.load(); }
 
+    // The elements (as many as this process asked for): unchecked, writes need the lock.
+    std::size_t count() const noexcept { return count_; }
+    T &operator[](std::size_t i) const noexcept { return get()[i]; }
+    T *begin() const noexcept { return get(); }
+    T *end() const noexcept { return get() + count_; }
+
     NodeMutex &mutex() const noexcept { return mutex_; }
     // Whether this process created the node (nobody held it when it was got).
     bool created() const noexcept { return created_; }
@@ -144,6 +152,7 @@ template <class T> class Node {
     mutable NodeMutex mutex_;
     bool created_;
     std::string name_;
+    std::size_t count_;
 };
 
 struct NodeOptions {
@@ -192,29 +201,39 @@ class NodeManager {
         return instance_ptr() != nullptr;
     }
 
-    // The node `name` holding a T (E: the element class, Node<T> or one derived from it).
-    // Throws Error: SHMBUS_EINCOMPAT if the node exists with less room than sizeof(T),
-    // SHMBUS_ELIMIT if the domain's node table is full, SHMBUS_EINVAL for a bad name.
-    template <class T, class E = Node<T>> std::shared_ptr<E> node(const std::string &name)
+    // The node `name` holding count T's (E: the element class, Node<T> or one derived from
+    // it). Throws Error: SHMBUS_EINCOMPAT if the node exists with less room than that (or
+    // this process holds it with fewer elements), SHMBUS_ELIMIT if the domain's node table is
+    // full, SHMBUS_ETOOBIG beyond the largest class, SHMBUS_EINVAL for a bad name or count 0.
+    template <class T, class E = Node<T>>
+    std::shared_ptr<E> node(const std::string &name, std::size_t count = 1)
     {
         static_assert(std::is_base_of_v<Node<T>, E>, "E derives from Node<T>");
+        if (count == 0 || count > (std::size_t(1) << 40) / sizeof(T))
+            throw Error(SHMBUS_EINVAL, "node", "element count 0 or too large");
+        const uint64_t bytes = uint64_t(sizeof(T)) * count;
         std::lock_guard<std::mutex> g(mutex_);
         auto key = std::make_pair(name, std::type_index(typeid(E)));
         auto it = cache_.find(key);
         if (it != cache_.end()) {
-            if (auto sp = it->second.lock())
-                return std::static_pointer_cast<E>(sp);
+            if (auto sp = std::static_pointer_cast<E>(it->second.lock())) {
+                if (sp->count() < count)
+                    throw Error(SHMBUS_EINCOMPAT, "node",
+                                "node \"" + name + "\" is held here with " +
+                                    std::to_string(sp->count()) + " elements");
+                return sp;
+            }
         }
         shmbus_msg *m = nullptr;
         bool created = false;
-        detail::check(shmbus_node_get(pool_.get(), name.c_str(), sizeof(T), &m, &created),
-                      "node");
+        detail::check(shmbus_node_get(pool_.get(), name.c_str(), bytes, &m, &created), "node");
         Message msg(m, pool_.handle());
-        if (msg.capacity() < sizeof(T))
+        if (msg.capacity() < bytes)
             throw Error(SHMBUS_EINCOMPAT, "node",
                         "node \"" + name + "\" has " + std::to_string(msg.capacity()) +
-                            " bytes, the type needs " + std::to_string(sizeof(T)));
-        auto sp = std::make_shared<E>(std::move(msg), created, name);
+                            " bytes, " + std::to_string(count) + " elements need " +
+                            std::to_string(bytes));
+        auto sp = std::make_shared<E>(std::move(msg), created, name, count);
         for (auto e = cache_.begin(); e != cache_.end();) // forget nodes nobody holds
             e = e->second.expired() ? cache_.erase(e) : std::next(e);
         cache_[key] = sp;

@@ -13,7 +13,7 @@
 //   origin                              shmbus
 //   Singleton<ShareMemMgr>::GetInstance  shmbus::NodeManager::instance()
 //   Singleton<ShareMemMgr>::DestroyInstance  shmbus::NodeManager::destroy()
-//   mgr->AllocShareMemNode<T>(name)       NodeManager::instance().node<T>(name)
+//   mgr->AllocShareMemNode<T>(name, n)    NodeManager::instance().node<T>(name, n)
 //   SpShareMemElem<T>, ShareMemElem<T>    std::shared_ptr<Node<T>>, Node<T>
 //   elem.GetShareMemAddr()                Node<T>::get()
 //   elem.GetShareMemSema()                &Node<T>::mutex()   (ShareSemaphore = NodeMutex)
@@ -86,10 +86,11 @@ template <class T> using SpShareMemElem = std::shared_ptr<ShareMemElem<T>>;
 
 class ShareMemMgr {
   public:
-    // The node `name` holding a T (get-or-create): NodeManager::node<T>.
-    template <class T> SpShareMemElem<T> AllocShareMemNode(const char *name)
+    // The node `name` holding type_cnt T's (get-or-create): NodeManager::node<T>.
+    template <class T>
+    SpShareMemElem<T> AllocShareMemNode(const char *name, uint32_t type_cnt = 1)
     {
-        return shmbus::NodeManager::instance().node<T, ShareMemElem<T>>(name);
+        return shmbus::NodeManager::instance().node<T, ShareMemElem<T>>(name, type_cnt);
     }
 
   private:
