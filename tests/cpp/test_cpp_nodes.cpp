@@ -84,26 +84,20 @@ CHILD(holder)
     return 0;
 }
 
-// locker NAME: take the node's lock, scribble on the value, report, and never let go.
-CHILD(locker)
-{
-    Manager m;
-    auto n = m->node<uint32_t>(args.at(0));
-    shmbus::NodeLock l(*n);
-    *n->get() = 0xdead;
-    harness::tell_parent("locked");
-    harness::read_parent(); // killed here
-    return 0;
-}
-
-// store NAME VALUE: store under the lock and leave.
+// store NAME VALUE [hold]: take the node's lock and store VALUE; then unlock, say "stored" and
+// leave, or with "hold" say "locked" and keep the lock until killed.
 CHILD(store)
 {
     Manager m;
     auto n = m->node<uint32_t>(args.at(0));
+    const bool hold = args.size() > 2 && args[2] == "hold";
     {
         shmbus::NodeLock l(*n);
-        *n->get() = uint32_t(std::stoul(args.at(1)));
+        *n->get() = uint32_t(std::stoul(args.at(1), nullptr, 0));
+        if (hold) {
+            harness::tell_parent("locked");
+            harness::read_parent(); // killed here
+        }
     }
     harness::tell_parent("stored");
     return 0;
@@ -171,7 +165,7 @@ TEST(test_process_killed_holding_the_lock_blocks_nobody)
 {
     Manager m;
     auto n = m->node<uint32_t>("L");
-    harness::Child k = harness::spawn("locker", {"L"});
+    harness::Child k = harness::spawn("store", {"L", "0xdead", "hold"});
     CHECK_EQ(harness::expect_line(k, 30s), std::string("locked"));
     harness::kill9(k);
     // Lock in a helper thread so a lock that never comes fails the test instead of hanging it.
