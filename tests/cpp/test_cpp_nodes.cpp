@@ -214,6 +214,37 @@ TEST(test_node_lock_is_released_when_an_exception_unwinds)
     CHECK_EQ(n->load(), 2u);
 }
 
+TEST(test_one_lock_per_node_in_a_process_whatever_the_element_class)
+{
+    Manager m;
+    auto a = m->node<uint32_t>("m");
+    ShareMemMgr *mgr = Singleton<ShareMemMgr>::GetInstance();
+    SpShareMemElem<uint32_t> b = mgr->AllocShareMemNode<uint32_t>("m"); // another object
+    CHECK(static_cast<void *>(a.get()) != static_cast<void *>(b.get()));
+    CHECK(&a->mutex() == b->GetShareMemSema());
+    // Locking through one object and storing through the other must not deadlock; in a
+    // helper thread, so a deadlock fails the test instead of hanging it.
+    auto done = std::make_shared<std::promise<uint32_t>>();
+    auto f = done->get_future();
+    std::thread([a, b, done]() mutable {
+        {
+            shmbus::NodeLock l(*a);
+            *b = 3;
+        }
+        uint32_t v = a->load();
+        a.reset();
+        b.reset();
+        done->set_value(v);
+    }).detach();
+    CHECK(f.wait_for(30s) == std::future_status::ready);
+    CHECK_EQ(f.get(), 3u);
+    b.reset();
+    Singleton<ShareMemMgr>::DestroyInstance();
+    CHECK_EQ(m->pool().used(), 1u); // a still holds it
+    a.reset();
+    CHECK_EQ(m->pool().used(), 0u); // and the shared lock object held nothing more
+}
+
 TEST(test_shared_ptr_copies_in_threads_share_one_attach)
 {
     Manager m;

@@ -38,10 +38,13 @@
 namespace shmbus {
 
 // The node's robust process-shared lock (shmbus_node_lock), usable with std::lock_guard.
-// Recursive within a thread. lock() throws Error if the lock cannot be taken.
+// Recursive within a thread. lock() throws Error if the lock cannot be taken. A process has
+// one NodeMutex per node (NodeManager shares it between the node's objects), so the
+// recursion holds whichever object of the node a thread locks through.
 class NodeMutex {
   public:
-    explicit NodeMutex(shmbus_msg *node) noexcept : node_(node) {}
+    // node: a handle of the mutex's own on the node's block, so it stays usable while it lives.
+    explicit NodeMutex(Message node) noexcept : node_(std::move(node)) {}
     NodeMutex(const NodeMutex &) = delete;
     NodeMutex &operator=(const NodeMutex &) = delete;
 
@@ -51,7 +54,7 @@ class NodeMutex {
             depth_++;
             return;
         }
-        int rc = shmbus_node_lock(node_);
+        int rc = shmbus_node_lock(node_.get());
         if (rc != 0 && rc != SHMBUS_EOWNERDEAD)
             throw Error(rc, "node lock");
         owner_died_ = rc == SHMBUS_EOWNERDEAD;
@@ -65,14 +68,14 @@ class NodeMutex {
         if (--depth_ > 0)
             return;
         owner_.store(std::thread::id(), std::memory_order_relaxed);
-        shmbus_node_unlock(node_);
+        shmbus_node_unlock(node_.get());
     }
     // True if the lock's previous holder died holding it (seen by the last lock()): the value
     // may be half-written. Read it while holding the lock.
     bool owner_died() const noexcept { return owner_died_; }
 
   private:
-    shmbus_msg *node_;
+    Message node_;
     std::atomic<std::thread::id> owner_{};
     unsigned depth_ = 0;    // guarded by the lock itself
     bool owner_died_ = false; // guarded by the lock itself
@@ -98,9 +101,10 @@ template <class T> class Node {
     static_assert(std::is_trivially_copyable_v<T>, "a node holds a trivially copyable type");
 
   public:
-    Node(Message msg, bool created, std::string name, std::size_t count = 1)
-        : msg_(std::move(msg)), mutex_(msg_.get()), created_(created), name_(std::move(name)),
-          count_(count)
+    Node(Message msg, std::shared_ptr<NodeMutex> mutex, bool created, std::string name,
+         std::size_t count = 1)
+        : msg_(std::move(msg)), mutex_(std::move(mutex)), created_(created),
+          name_(std::move(name)), count_(count)
     {
     }
     Node(const Node &) = delete;
@@ -110,12 +114,12 @@ template <class T> class Node {
     T *get() const noexcept { return static_cast<T *>(shmbus_msg_data(msg_.get())); }
     T load() const
     {
-        NodeLock l(mutex_);
+        NodeLock l(*mutex_);
         return *get();
     }
     void store(const T &v)
     {
-        NodeLock l(mutex_);
+        NodeLock l(*mutex_);
         *get() = v;
     }
     // The origin design's operators: = stores, + and * compute from the value (under the lock).
@@ -141,7 +145,7 @@ template <class T> class Node {
     T *begin() const noexcept { return get(); }
     T *end() const noexcept { return get() + count_; }
 
-    NodeMutex &mutex() const noexcept { return mutex_; }
+    NodeMutex &mutex() const noexcept { return *mutex_; }
     // Whether this process created the node (nobody held it when it was got).
     bool created() const noexcept { return created_; }
     const std::string &name() const noexcept { return name_; }
@@ -149,7 +153,7 @@ template <class T> class Node {
 
   private:
     Message msg_; // this process's attach
-    mutable NodeMutex mutex_;
+    std::shared_ptr<NodeMutex> mutex_; // shared by every object of this node in the process
     bool created_;
     std::string name_;
     std::size_t count_;
@@ -233,10 +237,14 @@ class NodeManager {
                         "node \"" + name + "\" has " + std::to_string(msg.capacity()) +
                             " bytes, " + std::to_string(count) + " elements need " +
                             std::to_string(bytes));
-        auto sp = std::make_shared<E>(std::move(msg), created, name, count);
-        for (auto e = cache_.begin(); e != cache_.end();) // forget nodes nobody holds
-            e = e->second.expired() ? cache_.erase(e) : std::next(e);
+        std::shared_ptr<NodeMutex> mx = mutexes_[name].lock();
+        if (!mx) // the first object of this node in the process
+            mx = std::make_shared<NodeMutex>(msg.clone());
+        auto sp = std::make_shared<E>(std::move(msg), mx, created, name, count);
+        forget_expired(cache_); // nodes and locks nobody holds any more
+        forget_expired(mutexes_);
         cache_[key] = sp;
+        mutexes_[name] = mx;
         return sp;
     }
 
@@ -247,6 +255,11 @@ class NodeManager {
     explicit NodeManager(const NodeOptions &o)
         : dom_(domain_name(o), o.domain_options), pool_(dom_.pool(o.pool, o.classes))
     {
+    }
+    template <class M> static void forget_expired(M &m)
+    {
+        for (auto e = m.begin(); e != m.end();)
+            e = e->second.expired() ? m.erase(e) : std::next(e);
     }
     static std::string domain_name(const NodeOptions &o)
     {
@@ -273,8 +286,9 @@ class NodeManager {
 
     Domain dom_;
     Pool pool_;
-    std::mutex mutex_; // guards cache_
+    std::mutex mutex_; // guards cache_ and mutexes_
     std::map<std::pair<std::string, std::type_index>, std::weak_ptr<void>> cache_;
+    std::map<std::string, std::weak_ptr<NodeMutex>> mutexes_;
 };
 
 } // namespace shmbus
