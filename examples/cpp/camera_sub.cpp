@@ -19,12 +19,17 @@ int main(int argc, char **argv)
     shmbus::DomainOptions opts;
     opts.participant = "camera-sub-cpp";
     long count = 10, timeout_ms = 5000;
+    const char *usage = "usage: camera-sub-cpp [--domain NAME] [--config FILE] [--topic T] "
+                        "[--count N] [--timeout-ms MS]\n";
     for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
         if (!v) {
-            std::fprintf(stderr, "usage: camera-sub-cpp [--domain NAME] [--config FILE] "
-                                 "[--topic T] [--count N] [--timeout-ms MS]\n");
+            std::fputs(usage, stderr);
             return 2;
         }
         if (a == "--domain")
