@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config_walk.h"
 #include "internal.h"
 
 /* ---- errors with context ---------------------------------------------------------------- */
@@ -278,6 +279,11 @@ int bus_topic_index(bus_domain *d, const char *name, unsigned *idx)
         return 0;
     }
     bus_topic_cfg tmpl;
+    if (!c && !cw_name_ok(name, NAME_TOPIC)) /* would be cut short or unreachable otherwise */
+        return bus_errno(SHMBUS_EINVAL,
+                         "invalid topic name \"%.80s%s\" (1..%d of A-Z a-z 0-9 . _ - /, not "
+                         "starting with '/' or '.')",
+                         name, strlen(name) > 80 ? "..." : "", BUS_TOPIC_NAME_MAX);
     if (!c) {
         if (!d->cfg.has_default_topic)
             return bus_errno(SHMBUS_ENOENT,

@@ -1,0 +1,143 @@
+/* When the C handles of messages, endpoints and domains are released and closed (ext.h
+ * explains the order), and the exit-time cleanup. */
+#include "ext.h"
+
+static DomainObject *all_domains; /* open domains of this process; raw links */
+
+void domain_link(DomainObject *d)
+{
+    d->next = all_domains;
+    d->prev = NULL;
+    if (all_domains)
+        all_domains->prev = d;
+    all_domains = d;
+}
+
+static void domain_unlink(DomainObject *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else if (all_domains == d)
+        all_domains = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    d->next = d->prev = NULL;
+}
+
+void domain_try_close(DomainObject *d)
+{
+    if (!d->closing || !d->d || d->endpoints)
+        return;
+    /* EBUSY cannot happen here (every endpoint and message is gone); EFORKED in a forked
+     * child leaves the parent's domain alone, which is right. Either way the handle is done. */
+    shmbus_domain_close(d->d);
+    d->d = NULL;
+    domain_unlink(d);
+}
+
+static void endpoint_unlink(EndpointObject *e)
+{
+    DomainObject *d = e->domain;
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (d->endpoints == e)
+        d->endpoints = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->next = e->prev = NULL;
+}
+
+void endpoint_try_close(EndpointObject *e)
+{
+    if (!e->closing || e->busy || e->held)
+        return;
+    if (e->pub) {
+        shmbus_pub_close(e->pub);
+        e->pub = NULL;
+    } else if (e->sub) {
+        shmbus_sub_close(e->sub);
+        e->sub = NULL;
+    } else {
+        return;
+    }
+    endpoint_unlink(e);
+    domain_try_close(e->domain);
+}
+
+MessageObject *message_wrap(EndpointObject *e, shmbus_msg *m, uint64_t size, bool writable)
+{
+    MessageObject *msg = (MessageObject *)message_type->tp_alloc(message_type, 0);
+    if (!msg) {
+        shmbus_msg_release(m);
+        return NULL;
+    }
+    Py_INCREF(e);
+    msg->owner = e;
+    msg->m = m;
+    msg->size = size;
+    msg->writable = writable;
+    msg->next = e->msgs;
+    if (e->msgs)
+        e->msgs->prev = msg;
+    e->msgs = msg;
+    e->held++;
+    return msg;
+}
+
+int message_drop_handle(MessageObject *msg)
+{
+    if (!msg->m)
+        return 0;
+    int rc = shmbus_msg_release(msg->m);
+    message_forget(msg);
+    return rc == SHMBUS_EFORKED ? 0 : rc;
+}
+
+void message_forget(MessageObject *msg)
+{
+    msg->m = NULL;
+    msg->writable = false;
+    EndpointObject *e = msg->owner;
+    if (msg->prev)
+        msg->prev->next = msg->next;
+    else if (e->msgs == msg)
+        e->msgs = msg->next;
+    if (msg->next)
+        msg->next->prev = msg->prev;
+    msg->next = msg->prev = NULL;
+    e->held--;
+    endpoint_try_close(e);
+}
+
+PyObject *shutdown_all(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    DomainObject *d = all_domains;
+    while (d) {
+        DomainObject *next_d = d->next;
+        Py_INCREF(d); /* closing may unlink it; keep it alive while we walk */
+        d->closing = true;
+        EndpointObject *e = d->endpoints;
+        while (e) {
+            EndpointObject *next_e = e->next;
+            Py_INCREF(e);
+            e->closing = true;
+            MessageObject *m = e->msgs;
+            while (m) {
+                MessageObject *next_m = m->next;
+                if (m->exports == 0)
+                    message_drop_handle(m); /* Python code may still hold it: now released */
+                m = next_m;
+            }
+            endpoint_try_close(e);
+            Py_DECREF(e);
+            e = next_e;
+        }
+        domain_try_close(d);
+        next_d = d->next ? d->next : next_d;
+        Py_DECREF(d);
+        d = next_d;
+    }
+    Py_RETURN_NONE;
+}
