@@ -47,10 +47,14 @@ def _plane_shape(hdr, p):
 def frame_arrays(msg, hdr):
     """The pixels of the frame in msg (header hdr) as an array, or a tuple of planes."""
     planes = []
+    # through a pin: NumPy keeps it as the arrays' base, and with it one counted view of the
+    # message (release() refuses while it lives); given the message itself, or a memoryview
+    # of it, NumPy would keep the message but let go of the view at once
+    buf = msg._pin()
     for p in range(hdr["nplanes"]):
         shape, strides = _plane_shape(hdr, p)
         offset = hdr["payload_offset"] + hdr["plane_offset"][p]
-        planes.append(np.ndarray(shape, dtype=np.uint8, buffer=msg, offset=offset,
+        planes.append(np.ndarray(shape, dtype=np.uint8, buffer=buf, offset=offset,
                                  strides=strides))
     return planes[0] if len(planes) == 1 else tuple(planes)
 

@@ -6,8 +6,10 @@
  *   - a Message's block is released by release(), `with` exit or garbage collection, never
  *     while a buffer view (memoryview, NumPy array) of it is exported: release() then raises
  *     BufferError and the block stays held until the message object itself goes;
- *   - an endpoint closes its C handle once close() was asked (or it is collected) and no
- *     message it produced is still held and no call of it is waiting with the GIL released;
+ *   - an endpoint closes its C handle once close() was asked (or it is collected), no call
+ *     of it is waiting with the GIL released and no message object it produced exists any
+ *     more (released or not: NumPy's ndarray(buffer=msg) keeps the message object, not a
+ *     view, so the mapping must stay while the object does);
  *   - a Domain closes its C handle once close() was asked (or it is collected) and all its
  *     endpoints are closed.
  * So a view can never outlive the mapping it points into: Python code cannot reach freed
@@ -52,7 +54,8 @@ struct EndpointObject {
     bool closing;              /* close() asked */
     int busy;                  /* calls waiting with the GIL released */
     Py_ssize_t held;           /* messages from this endpoint whose handle is not released */
-    MessageObject *msgs;       /* those messages; raw links */
+    Py_ssize_t live;           /* message objects of this endpoint not yet deallocated */
+    MessageObject *msgs;       /* those objects; raw links */
     EndpointObject *next, *prev; /* in domain->endpoints */
     PyObject *topic;
     PyObject *weakrefs;
@@ -94,8 +97,10 @@ void endpoint_try_close(EndpointObject *e);
 MessageObject *message_wrap(EndpointObject *e, shmbus_msg *m, uint64_t size, bool writable);
 /* release the C handle of a message (not its views: callers check exports) */
 int message_drop_handle(MessageObject *msg);
-/* forget a handle that is gone (consumed by publish): unlink it, let the owner close */
+/* forget a handle that is gone (released, or consumed by publish) */
 void message_forget(MessageObject *msg);
+/* the object goes: unlink it from its owner, let the owner close */
+void message_unlink(MessageObject *msg);
 /* release every message without live views, close everything that can be: at exit */
 PyObject *shutdown_all(PyObject *mod, PyObject *unused);
 

@@ -3,6 +3,7 @@
 #include "ext.h"
 
 static DomainObject *all_domains; /* open domains of this process; raw links */
+static bool exiting;              /* shutdown_all(): close once every handle is released */
 
 void domain_link(DomainObject *d)
 {
@@ -49,7 +50,7 @@ static void endpoint_unlink(EndpointObject *e)
 
 void endpoint_try_close(EndpointObject *e)
 {
-    if (!e->closing || e->busy || e->held)
+    if (!e->closing || e->busy || e->held || (e->live && !exiting))
         return;
     if (e->pub) {
         shmbus_pub_close(e->pub);
@@ -81,6 +82,7 @@ MessageObject *message_wrap(EndpointObject *e, shmbus_msg *m, uint64_t size, boo
         e->msgs->prev = msg;
     e->msgs = msg;
     e->held++;
+    e->live++;
     return msg;
 }
 
@@ -97,6 +99,12 @@ void message_forget(MessageObject *msg)
 {
     msg->m = NULL;
     msg->writable = false;
+    msg->owner->held--;
+    endpoint_try_close(msg->owner);
+}
+
+void message_unlink(MessageObject *msg)
+{
     EndpointObject *e = msg->owner;
     if (msg->prev)
         msg->prev->next = msg->next;
@@ -105,7 +113,7 @@ void message_forget(MessageObject *msg)
     if (msg->next)
         msg->next->prev = msg->prev;
     msg->next = msg->prev = NULL;
-    e->held--;
+    e->live--;
     endpoint_try_close(e);
 }
 
@@ -113,6 +121,7 @@ PyObject *shutdown_all(PyObject *mod, PyObject *unused)
 {
     (void)mod;
     (void)unused;
+    exiting = true;
     DomainObject *d = all_domains;
     while (d) {
         DomainObject *next_d = d->next;

@@ -6,6 +6,8 @@ static void Message_dealloc(MessageObject *self)
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
     message_drop_handle(self); /* views hold references: none is left now */
+    if (self->owner)
+        message_unlink(self);
     Py_XDECREF(self->owner);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -52,6 +54,57 @@ static PyBufferProcs Message_as_buffer = {
     .bf_getbuffer = (getbufferproc)Message_getbuffer,
     .bf_releasebuffer = (releasebufferproc)Message_releasebuffer,
 };
+
+/* ---- pins: buffer exporters that NumPy keeps ------------------------------------------------- */
+
+/* np.ndarray(buffer=x) keeps x (following a memoryview to its object) and lets go of x's
+ * buffer at once. A Pin holds one export of its message for as long as it lives and passes
+ * the same memory on, so arrays built over a pin keep the message's views counted. */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view; /* an export of the message */
+} PinObject;
+
+static void Pin_dealloc(PinObject *self)
+{
+    PyBuffer_Release(&self->view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Pin_getbuffer(PinObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->view.buf, self->view.len,
+                             self->view.readonly, flags);
+}
+
+static PyBufferProcs Pin_as_buffer = {.bf_getbuffer = (getbufferproc)Pin_getbuffer};
+
+static PyTypeObject Pin_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_shmbus.Pin",
+    .tp_basicsize = sizeof(PinObject),
+    .tp_dealloc = (destructor)Pin_dealloc,
+    .tp_as_buffer = &Pin_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "one counted view of a message, for NumPy arrays to keep as their base",
+};
+
+static PyObject *Message_pin(MessageObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (PyType_Ready(&Pin_Type) < 0)
+        return NULL;
+    PinObject *pin = PyObject_New(PinObject, &Pin_Type);
+    if (!pin)
+        return NULL;
+    int flags = self->writable ? PyBUF_WRITABLE : PyBUF_SIMPLE;
+    if (Message_getbuffer(self, &pin->view, flags) < 0) {
+        pin->view.obj = NULL;
+        PyObject_Free(pin);
+        return NULL;
+    }
+    return (PyObject *)pin;
+}
 
 /* ---- methods ------------------------------------------------------------------------------- */
 
@@ -187,6 +240,8 @@ static PyMethodDef Message_methods[] = {
     {"release", (PyCFunction)Message_release, METH_NOARGS,
      "give the block back (idempotent); BufferError while views of it exist"},
     {"_frame_header", (PyCFunction)Message_frame_header, METH_NOARGS, NULL},
+    {"_pin", (PyCFunction)Message_pin, METH_NOARGS,
+     "_pin() -> an object holding one view of the message, to give NumPy as buffer="},
     {"checksum_ok", (PyCFunction)Message_checksum_ok, METH_NOARGS,
      "whether a frame's pixels match its checksum (True when it carries none)"},
     {"__enter__", Message_enter, METH_NOARGS, NULL},
