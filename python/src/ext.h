@@ -6,12 +6,12 @@
  *   - a Message's block is released by release(), `with` exit or garbage collection, never
  *     while a buffer view (memoryview, NumPy array) of it is exported: release() then raises
  *     BufferError and the block stays held until the message object itself goes;
- *   - an endpoint closes its C handle once close() was asked (or it is collected), no call
- *     of it is waiting with the GIL released and no message object it produced exists any
- *     more (released or not: NumPy's ndarray(buffer=msg) keeps the message object, not a
- *     view, so the mapping must stay while the object does);
- *   - a Domain closes its C handle once close() was asked (or it is collected) and all its
- *     endpoints are closed.
+ *   - an endpoint closes its C handle once close() was asked (or it is collected), no
+ *     message it produced is still held and no call of it is waiting with the GIL released;
+ *   - a Domain closes its C handle (and unmaps the pools) once close() was asked (or it is
+ *     collected), all its endpoints are closed and no message object of it exists any more,
+ *     released or not: NumPy's ndarray(buffer=msg) and frombuffer(msg) keep the message
+ *     object but not a view, so the mapping stays while the object does.
  * So a view can never outlive the mapping it points into: Python code cannot reach freed
  * memory whatever order it closes things in.
  *
@@ -40,6 +40,7 @@ struct DomainObject {
     bool closing;              /* close() asked: no new endpoints */
     bool observe;
     EndpointObject *endpoints; /* not yet closed in C; raw links, no references */
+    Py_ssize_t live;           /* message objects of the domain not yet deallocated */
     DomainObject *next, *prev; /* every domain of the process, for shutdown() */
     PyObject *name;
     PyObject *weakrefs;
@@ -54,8 +55,7 @@ struct EndpointObject {
     bool closing;              /* close() asked */
     int busy;                  /* calls waiting with the GIL released */
     Py_ssize_t held;           /* messages from this endpoint whose handle is not released */
-    Py_ssize_t live;           /* message objects of this endpoint not yet deallocated */
-    MessageObject *msgs;       /* those objects; raw links */
+    MessageObject *msgs;       /* its message objects not yet deallocated; raw links */
     EndpointObject *next, *prev; /* in domain->endpoints */
     PyObject *topic;
     PyObject *weakrefs;

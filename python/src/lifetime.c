@@ -27,7 +27,7 @@ static void domain_unlink(DomainObject *d)
 
 void domain_try_close(DomainObject *d)
 {
-    if (!d->closing || !d->d || d->endpoints)
+    if (!d->closing || !d->d || d->endpoints || (d->live && !exiting))
         return;
     /* EBUSY cannot happen here (every endpoint and message is gone); EFORKED in a forked
      * child leaves the parent's domain alone, which is right. Either way the handle is done. */
@@ -50,7 +50,7 @@ static void endpoint_unlink(EndpointObject *e)
 
 void endpoint_try_close(EndpointObject *e)
 {
-    if (!e->closing || e->busy || e->held || (e->live && !exiting))
+    if (!e->closing || e->busy || e->held)
         return;
     if (e->pub) {
         shmbus_pub_close(e->pub);
@@ -82,7 +82,7 @@ MessageObject *message_wrap(EndpointObject *e, shmbus_msg *m, uint64_t size, boo
         e->msgs->prev = msg;
     e->msgs = msg;
     e->held++;
-    e->live++;
+    e->domain->live++;
     return msg;
 }
 
@@ -113,8 +113,8 @@ void message_unlink(MessageObject *msg)
     if (msg->next)
         msg->next->prev = msg->prev;
     msg->next = msg->prev = NULL;
-    e->live--;
-    endpoint_try_close(e);
+    e->domain->live--;
+    domain_try_close(e->domain);
 }
 
 PyObject *shutdown_all(PyObject *mod, PyObject *unused)

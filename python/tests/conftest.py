@@ -102,3 +102,11 @@ def bus(tmp_path):
     for f in left:  # do not leak into the host after a failure
         os.unlink(f)
     assert not left, f"domain {b.name} left {left} (blocks in use before close: {leaked})"
+
+
+def pair(d, topic):
+    """A publisher and a subscriber of topic in domain d, connected to each other (a
+    subscriber opened after a publisher only gets what is published once it is connected)."""
+    pub, sub = d.publisher(topic), d.subscriber(topic)
+    assert pub.wait_subscribers(1, timeout=20) and sub.wait_publishers(1, timeout=20)
+    return pub, sub
