@@ -1,0 +1,111 @@
+"""A Python subscriber killed while holding frames loses them to the bus like a C process;
+blocking calls release the GIL; a subscriber works in asyncio through fileno()."""
+import asyncio
+import signal
+import threading
+import time
+
+import numpy as np
+
+from conftest import pair, pool_used, wait_until
+
+
+def test_python_subscriber_sigkilled_holding_frames_has_its_blocks_reclaimed(bus):
+    d = bus.open()
+    pub = d.publisher("cam")
+    child = bus.child("hold", "cam", 3)
+    assert child.stdout.readline().strip() == "ready"
+    assert pub.wait_subscribers(1, timeout=30)
+    for n in range(3):
+        f = pub.loan_frame(64, 48, "rgb24")
+        f.pixels[:] = n
+        pub.publish(f)
+        f.release()
+    assert child.stdout.readline().strip() == "held 3"
+    pub.close()  # its history goes: the child's holds are all that is left
+    assert pool_used(d) == 3
+    t0 = time.monotonic()
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert wait_until(lambda: pool_used(d) == 0, timeout=30), pool_used(d)
+    reclaim_ms = (time.monotonic() - t0) * 1000
+    reclaims = sum(c["reclaims"] for p in d.snapshot()["pools"] for c in p["classes"])
+    assert reclaims == 3
+    print(f"reclaimed 3 blocks of a SIGKILLed Python subscriber in {reclaim_ms:.1f} ms")
+
+
+def test_a_blocked_recv_does_not_block_another_python_thread(bus):
+    d = bus.open()
+    pub, sub = pair(d, "t")
+    got = []
+    started = threading.Event()
+
+    def receiver():
+        started.set()
+        got.append(sub.recv(timeout=None))  # blocks until the main thread publishes
+
+    t = threading.Thread(target=receiver)
+    t.start()
+    assert started.wait(10)
+    # while the receiver waits in recv, this thread keeps running Python code
+    spins = 0
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        spins += 1
+    assert spins > 1000 and t.is_alive() and not got
+    m = pub.loan(8)
+    np.asarray(m)[:] = 7
+    pub.publish(m)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert got[0] is not None and bytes(got[0]) == b"\x07" * 8
+    got[0].release()
+
+
+def test_close_from_another_thread_ends_a_recv_waiting_forever(bus):
+    d = bus.open()
+    sub = d.subscriber("idle")
+    out = []
+    t = threading.Thread(target=lambda: out.append(sub.recv(timeout=None)))
+    t.start()
+    time.sleep(0.2)
+    sub.close()
+    t.join(timeout=30)
+    assert not t.is_alive() and out == [None]
+
+
+def test_asyncio_subscriber_via_fileno_gets_every_message(bus):
+    d = bus.open()
+    pub, sub = pair(d, "aio")
+    count = 20
+
+    async def consume():
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.add_reader(sub.fileno(), ready.set)
+        seqs = []
+        try:
+            while len(seqs) < count:
+                await asyncio.wait_for(ready.wait(), timeout=30)
+                ready.clear()
+                while (msg := sub.recv(timeout=0)) is not None:  # drain until empty
+                    with msg:
+                        seqs.append((msg.seq, bytes(msg)))
+        finally:
+            loop.remove_reader(sub.fileno())
+        return seqs
+
+    async def produce():
+        for i in range(count):
+            m = pub.loan(4)
+            np.asarray(m)[:] = i
+            pub.publish(m)
+            await asyncio.sleep(0.005)
+
+    async def main():
+        seqs, _ = await asyncio.gather(consume(), produce())
+        return seqs
+
+    seqs = asyncio.run(main())
+    assert [s for s, _ in seqs] == list(range(1, count + 1))
+    assert [b for _, b in seqs] == [bytes([i]) * 4 for i in range(count)]
