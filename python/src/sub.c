@@ -100,13 +100,23 @@ static PyObject *Subscriber_publishers(EndpointObject *self, PyObject *unused)
 }
 
 /* The C subscriber loop of the benchmark, in C without Python per message: receive a frame,
- * read one pixel, release, for `seconds` (after the first frame). Returns (frames, elapsed
- * seconds, pixel sum) so the Python subscriber's rate can be set against it. */
+ * read one pixel, release, for `seconds` (after the first frame), storing the count of frames
+ * taken so far into the first 8 bytes of `counter` (a writable buffer the publisher reads to
+ * keep a fixed number in flight). Returns (frames, elapsed seconds, pixel sum) so that the
+ * Python subscriber's rate can be set against it. */
 static PyObject *Subscriber_c_loop(EndpointObject *self, PyObject *args)
 {
     double seconds;
-    if (!PyArg_ParseTuple(args, "d:_c_loop", &seconds) || endpoint_usable(self) < 0)
+    Py_buffer counter;
+    if (!PyArg_ParseTuple(args, "dw*:_c_loop", &seconds, &counter))
         return NULL;
+    if (counter.len < 8 || (uintptr_t)counter.buf % 8 || endpoint_usable(self) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "_c_loop: counter must be 8 aligned bytes");
+        PyBuffer_Release(&counter);
+        return NULL;
+    }
+    uint64_t *count = counter.buf;
     unsigned long long frames = 0, sum = 0;
     double elapsed = 0;
     int rc = 0;
@@ -122,6 +132,7 @@ static PyObject *Subscriber_c_loop(EndpointObject *self, PyObject *args)
         if (shmbus_frame_get(m, &h) == 0)
             sum += shmbus_frame_plane(h, 0)[0];
         shmbus_msg_release(m);
+        __atomic_store_n(count, frames + 1, __ATOMIC_RELEASE);
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (frames++ == 0)
             t0 = t;
@@ -131,6 +142,7 @@ static PyObject *Subscriber_c_loop(EndpointObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
     self->busy--;
+    PyBuffer_Release(&counter);
     endpoint_try_close(self);
     if (rc < 0 && rc != SHMBUS_ETIMEDOUT)
         return raise_status(rc, "recv");
