@@ -109,3 +109,49 @@ def test_asyncio_subscriber_via_fileno_gets_every_message(bus):
     seqs = asyncio.run(main())
     assert [s for s, _ in seqs] == list(range(1, count + 1))
     assert [b for _, b in seqs] == [bytes([i]) * 4 for i in range(count)]
+
+
+def run_script(bus, code, **kw):
+    import subprocess
+    import sys
+    return subprocess.Popen([sys.executable, "-c", code, bus.name, bus.config], env=bus.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_ctrl_c_interrupts_a_recv_waiting_forever(bus):
+    p = run_script(bus, """
+import sys, shmbus
+d = shmbus.Domain(sys.argv[1], config=sys.argv[2])
+sub = d.subscriber("idle")
+print("waiting", flush=True)
+try:
+    sub.recv()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+""")
+    bus.children.append(p)
+    assert p.stdout.readline().strip() == "waiting"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert out.strip() == "interrupted" and p.returncode == 0, err
+
+
+def test_a_script_that_exits_holding_messages_leaves_nothing_behind(bus):
+    from conftest import segments
+    p = run_script(bus, """
+import sys, numpy, shmbus
+d = shmbus.Domain(sys.argv[1], config=sys.argv[2])
+pub, sub = d.publisher("t"), d.subscriber("t")
+pub.wait_subscribers(1, timeout=20)
+m = pub.loan(64)
+pub.publish(m)
+kept = sub.recv(timeout=20)          # held in a global at exit, never released or closed
+loan = pub.loan(64)                  # a loan never published
+print("held", kept is not None, loan.writable, flush=True)
+""")
+    bus.children.append(p)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out.strip() == "held True True"
+    assert segments(bus.name) == []
