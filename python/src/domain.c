@@ -78,14 +78,6 @@ static EndpointObject *endpoint_new(DomainObject *self, PyTypeObject *type, PyOb
     return e;
 }
 
-static void endpoint_link(DomainObject *self, EndpointObject *e)
-{
-    e->next = self->endpoints;
-    if (self->endpoints)
-        self->endpoints->prev = e;
-    self->endpoints = e;
-}
-
 static PyObject *Domain_publisher(DomainObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"topic", NULL};
@@ -107,7 +99,7 @@ static PyObject *Domain_publisher(DomainObject *self, PyObject *args, PyObject *
     }
     e->is_pub = true;
     e->pub = p;
-    endpoint_link(self, e);
+    LIST_PUSH(self->endpoints, e);
     return (PyObject *)e;
 }
 
@@ -133,7 +125,7 @@ static PyObject *Domain_subscriber(DomainObject *self, PyObject *args, PyObject 
         return NULL;
     }
     e->sub = s;
-    endpoint_link(self, e);
+    LIST_PUSH(self->endpoints, e);
     return (PyObject *)e;
 }
 

@@ -89,6 +89,26 @@ long long timeout_ms_of(PyObject *timeout);
 /* a byte count >= 0 from an int; -1 on error (exception set) */
 long long size_of(PyObject *o, const char *what);
 
+/* intrusive doubly linked lists of raw pointers (next/prev members, head pointer) */
+#define LIST_PUSH(head, node)                                                             \
+    do {                                                                                  \
+        (node)->prev = NULL;                                                              \
+        (node)->next = (head);                                                            \
+        if (head)                                                                         \
+            (head)->prev = (node);                                                        \
+        (head) = (node);                                                                  \
+    } while (0)
+#define LIST_UNLINK(head, node)                                                           \
+    do {                                                                                  \
+        if ((node)->prev)                                                                 \
+            (node)->prev->next = (node)->next;                                            \
+        else if ((head) == (node))                                                        \
+            (head) = (node)->next;                                                        \
+        if ((node)->next)                                                                 \
+            (node)->next->prev = (node)->prev;                                            \
+        (node)->next = (node)->prev = NULL;                                               \
+    } while (0)
+
 /* lifetimes (lifetime.c) */
 void domain_link(DomainObject *d);
 void domain_try_close(DomainObject *d);   /* closes in C if asked and nothing is left */
@@ -111,6 +131,11 @@ PyObject *endpoint_close(EndpointObject *self, PyObject *unused);
 PyObject *endpoint_enter(PyObject *self, PyObject *unused);
 PyObject *endpoint_exit(EndpointObject *self, PyObject *args);
 extern PyMemberDef endpoint_members[];
+/* the end of a publisher's or subscriber's method table */
+#define ENDPOINT_METHODS_END(close_doc)                                                   \
+    {"close", (PyCFunction)endpoint_close, METH_NOARGS, close_doc},                       \
+        {"__enter__", endpoint_enter, METH_NOARGS, NULL},                                 \
+        {"__exit__", (PyCFunction)endpoint_exit, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL}
 extern PyGetSetDef endpoint_getset[];
 /* wait for peers (subscribers of a publisher, publishers of a subscriber) with the GIL
  * released: returns True/False, or NULL */

@@ -5,25 +5,7 @@
 static DomainObject *all_domains; /* open domains of this process; raw links */
 static bool exiting;              /* shutdown_all(): close once every handle is released */
 
-void domain_link(DomainObject *d)
-{
-    d->next = all_domains;
-    d->prev = NULL;
-    if (all_domains)
-        all_domains->prev = d;
-    all_domains = d;
-}
-
-static void domain_unlink(DomainObject *d)
-{
-    if (d->prev)
-        d->prev->next = d->next;
-    else if (all_domains == d)
-        all_domains = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    d->next = d->prev = NULL;
-}
+void domain_link(DomainObject *d) { LIST_PUSH(all_domains, d); }
 
 void domain_try_close(DomainObject *d)
 {
@@ -33,19 +15,7 @@ void domain_try_close(DomainObject *d)
      * child leaves the parent's domain alone, which is right. Either way the handle is done. */
     shmbus_domain_close(d->d);
     d->d = NULL;
-    domain_unlink(d);
-}
-
-static void endpoint_unlink(EndpointObject *e)
-{
-    DomainObject *d = e->domain;
-    if (e->prev)
-        e->prev->next = e->next;
-    else if (d->endpoints == e)
-        d->endpoints = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    e->next = e->prev = NULL;
+    LIST_UNLINK(all_domains, d);
 }
 
 void endpoint_try_close(EndpointObject *e)
@@ -61,7 +31,7 @@ void endpoint_try_close(EndpointObject *e)
     } else {
         return;
     }
-    endpoint_unlink(e);
+    LIST_UNLINK(e->domain->endpoints, e);
     domain_try_close(e->domain);
 }
 
@@ -77,10 +47,7 @@ MessageObject *message_wrap(EndpointObject *e, shmbus_msg *m, uint64_t size, boo
     msg->m = m;
     msg->size = size;
     msg->writable = writable;
-    msg->next = e->msgs;
-    if (e->msgs)
-        e->msgs->prev = msg;
-    e->msgs = msg;
+    LIST_PUSH(e->msgs, msg);
     e->held++;
     e->domain->live++;
     return msg;
@@ -106,13 +73,7 @@ void message_forget(MessageObject *msg)
 void message_unlink(MessageObject *msg)
 {
     EndpointObject *e = msg->owner;
-    if (msg->prev)
-        msg->prev->next = msg->next;
-    else if (e->msgs == msg)
-        e->msgs = msg->next;
-    if (msg->next)
-        msg->next->prev = msg->prev;
-    msg->next = msg->prev = NULL;
+    LIST_UNLINK(e->msgs, msg);
     e->domain->live--;
     domain_try_close(e->domain);
 }

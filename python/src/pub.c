@@ -140,11 +140,8 @@ static PyMethodDef Publisher_methods[] = {
     {"wait_subscribers", (PyCFunction)(void (*)(void))endpoint_wait_peers,
      METH_VARARGS | METH_KEYWORDS,
      "wait_subscribers(n=1, timeout=None) -> whether n subscribers are connected"},
-    {"close", (PyCFunction)endpoint_close, METH_NOARGS,
-     "close; loans not yet published or released keep it open until they go"},
-    {"__enter__", endpoint_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)endpoint_exit, METH_VARARGS, NULL},
-    {NULL, NULL, 0, NULL},
+    ENDPOINT_METHODS_END("close; loans not yet published or released keep it open until they "
+                         "go"),
 };
 
 PyTypeObject Publisher_Type = {

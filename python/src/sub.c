@@ -163,11 +163,8 @@ static PyMethodDef Subscriber_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "wait_publishers(n=1, timeout=None) -> whether n publishers are connected"},
     {"_c_loop", (PyCFunction)Subscriber_c_loop, METH_VARARGS, NULL},
-    {"close", (PyCFunction)endpoint_close, METH_NOARGS,
-     "close; messages received and not yet released keep it open until they go"},
-    {"__enter__", endpoint_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)endpoint_exit, METH_VARARGS, NULL},
-    {NULL, NULL, 0, NULL},
+    ENDPOINT_METHODS_END("close; messages received and not yet released keep it open until "
+                         "they go"),
 };
 
 PyTypeObject Subscriber_Type = {

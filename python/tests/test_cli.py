@@ -22,14 +22,20 @@ def publish_until(pub, proc, size=32):
     assert wait_until(step, timeout=60, step=0.01)
 
 
-def test_echo_prints_seq_size_and_first_bytes_of_each_message(bus):
-    d = bus.open()
-    pub = d.publisher("news")
-    p = cli(bus, "echo", "news", "--count", "3")
+def cli_on_news(bus, *args):
+    """Run the CLI with args while a publisher of "news" sends: its output, and the
+    publisher (still open)."""
+    pub = bus.open().publisher("news")
+    p = cli(bus, *args)
     assert pub.wait_subscribers(1, timeout=30)
     publish_until(pub, p)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
+    return out, pub
+
+
+def test_echo_prints_seq_size_and_first_bytes_of_each_message(bus):
+    out, _ = cli_on_news(bus, "echo", "news", "--count", "3")
     lines = out.splitlines()
     assert len(lines) == 3
     for line in lines:
@@ -37,13 +43,7 @@ def test_echo_prints_seq_size_and_first_bytes_of_each_message(bus):
 
 
 def test_hz_reports_a_rate_and_list_shows_the_topic(bus):
-    d = bus.open()
-    pub = d.publisher("news")
-    p = cli(bus, "hz", "news", "--duration", "2.5")
-    assert pub.wait_subscribers(1, timeout=30)
-    publish_until(pub, p)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == 0, err
+    out, pub = cli_on_news(bus, "hz", "news", "--duration", "2.5")
     assert "msg/s" in out and "news:" in out
     ls = subprocess.run([sys.executable, "-m", "shmbus", "--domain", bus.name, "list"],
                         env=bus.env, capture_output=True, text=True, timeout=60)
