@@ -222,20 +222,28 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
     ap.add_argument("--sizes", default="1080p,4K", help="comma-separated: 1080p, 4K")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="shmbus Python and C runs, alternated; the median counts (default 3)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
     rows = []
     for size in args.sizes.split(","):
         w, h = SIZES[size]
         row = {"frame": size, "width": w, "height": h, "mb": w * h * 3 / 1e6}
-        for key, fn in (("python", lambda: run_shmbus(w, h, args.seconds, False)),
-                        ("c", lambda: run_shmbus(w, h, args.seconds, True)),
-                        ("pipe", lambda: run_pipe(w, h, args.seconds)),
-                        ("shm_copy", lambda: run_shm_copy(w, h, args.seconds))):
+        # Python and C alternate, so that a change in the machine's load hits both alike
+        runs = [("python", lambda: run_shmbus(w, h, args.seconds, False)),
+                ("c", lambda: run_shmbus(w, h, args.seconds, True))] * max(1, args.rounds)
+        runs += [("pipe", lambda: run_pipe(w, h, args.seconds)),
+                 ("shm_copy", lambda: run_shm_copy(w, h, args.seconds))]
+        rates = {}
+        for key, fn in runs:
             frames, elapsed, lost = fn()
-            row[key] = frames / elapsed if elapsed > 0 else 0.0
-            row[key + "_lost"] = lost
+            rates.setdefault(key, []).append(frames / elapsed if elapsed > 0 else 0.0)
+            row[key + "_lost"] = row.get(key + "_lost", 0) + lost
             print(f"  {size} {key}: {frames} frames in {elapsed:.2f} s", file=sys.stderr)
+        for key, values in rates.items():
+            row[key] = sorted(values)[len(values) // 2]
+            row[key + "_runs"] = values
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -7,7 +7,7 @@ import sys
 
 def test_bench_measures_every_transport_without_loss():
     p = subprocess.run([sys.executable, "-m", "shmbus.bench", "--seconds", "0.3", "--sizes",
-                        "1080p", "--json"], capture_output=True, text=True, timeout=240)
+                        "1080p", "--rounds", "1", "--json"], capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr
     (row,) = json.loads(p.stdout)
     assert row["frame"] == "1080p"
