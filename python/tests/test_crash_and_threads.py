@@ -62,6 +62,25 @@ def test_a_blocked_recv_does_not_block_another_python_thread(bus):
     got[0].release()
 
 
+def test_a_loan_waiting_for_a_free_block_does_not_block_another_python_thread(bus):
+    d = bus.open()
+    pub = d.publisher("tiny-long-wait")  # its pool has 4 blocks; a full pool waits 20 s
+    held = [pub.loan(100) for _ in range(4)]
+    got = []
+    t = threading.Thread(target=lambda: got.append(pub.loan(100)))
+    t.start()
+    spins = 0
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # runs only if the waiting loan let go of the GIL
+        spins += 1
+    assert spins > 1000 and t.is_alive() and not got
+    held.pop().release()  # a block comes free: the waiting loan takes it
+    t.join(timeout=30)
+    assert not t.is_alive() and got and got[0].writable
+    for m in held + got:
+        m.release()
+
+
 def test_close_from_another_thread_ends_a_recv_waiting_forever(bus):
     d = bus.open()
     sub = d.subscriber("idle")
