@@ -227,6 +227,7 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
     rows = []
+    load = [os.getloadavg()[0]]
     for size in args.sizes.split(","):
         w, h = SIZES[size]
         row = {"frame": size, "width": w, "height": h, "mb": w * h * 3 / 1e6}
@@ -245,6 +246,7 @@ def main(argv=None):
             row[key] = sorted(values)[len(values) // 2]
             row[key + "_runs"] = values
         rows.append(row)
+    load.append(os.getloadavg()[0])
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -256,6 +258,8 @@ def main(argv=None):
               f"{r['python_lost']:5d} {r['python'] / c:4.2f}  {r['pipe']:12.1f} "
               f"{r['shm_copy']:9.1f}  {r['python'] / (r['pipe'] or float('nan')):6.1f}x "
               f"{r['python'] / (r['shm_copy'] or float('nan')):7.1f}x")
+    print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the start, {load[1]:.1f} at "
+          f"the end; shmbus figures: median of {max(1, args.rounds)} alternated runs")
     for r in rows:
         if r["frame"] == "4K":
             py_c = r["python"] / (r["c"] or float("nan"))
