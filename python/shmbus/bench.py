@@ -10,9 +10,10 @@ For 1080p and 4K rgb24 frames, in one run, each transport for --seconds:
 The publisher runs as fast as the subscriber lets it, in its own process, and writes one
 pixel per frame in every case (a camera's own cost of writing a frame is the same for every
 transport: left out), so the figure is what the subscriber side takes without losing a
-frame. For shmbus the subscriber counts the frames it took in shared memory and the
-publisher keeps at most WINDOW frames ahead of it (fewer than the topic's history, so none
-expires); the pipe blocks by itself, the ring waits for acks. Subscriber and publisher are
+frame. For shmbus the publisher is a loop in C (so that the subscriber is what is
+measured); the subscriber counts the frames it took in shared memory and the publisher
+keeps at most WINDOW (8) frames ahead of it (fewer than the topic's history, so none
+expires). The pipe blocks by itself, the ring waits for acks. Subscriber and publisher are
 separate processes started with multiprocessing's "spawn".
 """
 import argparse
@@ -30,50 +31,36 @@ import numpy as np
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 HEADER = 256  # the frame header before the pixels (shmbus_frame.h)
 SLOTS = 4
-WINDOW = 3  # shmbus frames in flight, below the topic's history (4)
+WINDOW = 8  # shmbus frames in flight, below the topic's history (12)
 
 
 def _config(path, w, h):
     block = w * h * 3 + HEADER
     with open(path, "w") as f:
-        json.dump({"pools": [{"name": "frames", "block_size": block, "count": 8}],
-                   "default_topic": {"pool": "frames", "history": 4, "max_held": 4,
+        json.dump({"pools": [{"name": "frames", "block_size": block, "count": 16}],
+                   "default_topic": {"pool": "frames", "history": 12, "max_held": 2,
                                      "max_message_size": block, "on_full": "wait",
                                      "wait_ms": 100, "queue_depth": 64}}, f)
 
 
 # ---- shmbus ------------------------------------------------------------------------------
 
-def _shm_publisher(dom, cfg, rt, w, h, stop, taken):
+def _shm_publisher(dom, cfg, rt, w, h, counters):
     import shmbus
-    taken = np.frombuffer(taken, np.uint64)  # frames the subscriber has taken
     with shmbus.Domain(dom, config=cfg, runtime_dir=rt, name="bench-pub") as d, \
             d.publisher("bench") as pub:
-        if not pub.wait_subscribers(1, timeout=60):
-            return
-        n = 0
-        while not stop.is_set():
-            if n - int(taken[0]) >= WINDOW:
-                time.sleep(0)  # yield: the subscriber is WINDOW frames behind
-                continue
-            try:
-                m = pub._loan_frame(w, h, "rgb24")
-            except (shmbus.Full, shmbus.Timeout):
-                continue
-            with memoryview(m) as mv:
-                mv[HEADER] = n & 255
-            pub.publish(m)
-            n += 1
+        if pub.wait_subscribers(1, timeout=60):
+            pub._c_loop(w, h, WINDOW, counters)
 
 
-def _shm_subscriber(dom, cfg, rt, seconds, in_c, stop, out, taken):
+def _shm_subscriber(dom, cfg, rt, seconds, in_c, out, counters):
     import shmbus
     with shmbus.Domain(dom, config=cfg, runtime_dir=rt, name="bench-sub") as d, \
             d.subscriber("bench") as sub:
         if in_c:
-            frames, elapsed, _ = sub._c_loop(seconds, taken)
+            frames, elapsed, _ = sub._c_loop(seconds, counters)
         else:
-            count = memoryview(taken).cast("B").cast("Q")
+            count = memoryview(counters).cast("B").cast("Q")
             frames, first, now, total = -1, None, None, 0
             while True:
                 msg = sub.recv(timeout=5)
@@ -91,7 +78,7 @@ def _shm_subscriber(dom, cfg, rt, seconds, in_c, stop, out, taken):
                 elif now - first >= seconds:
                     break
             elapsed = (now - first) if first is not None else 0.0
-        stop.set()
+        memoryview(counters).cast("B").cast("Q")[1] = 1  # the publisher stops
         st = sub.stats()
         out.put((max(frames, 0), elapsed, st["expired"] + st["dropped"] + st["overflow"]))
 
@@ -103,11 +90,10 @@ def run_shmbus(w, h, seconds, in_c):
         cfg = os.path.join(tmp, "bench.json")
         _config(cfg, w, h)
         dom = f"pybench{os.getpid()}"
-        stop, out = ctx.Event(), ctx.Queue()
-        taken = ctx.RawArray("Q", 1)
-        sub = ctx.Process(target=_shm_subscriber,
-                          args=(dom, cfg, tmp, seconds, in_c, stop, out, taken))
-        pub = ctx.Process(target=_shm_publisher, args=(dom, cfg, tmp, w, h, stop, taken))
+        out = ctx.Queue()
+        counters = ctx.RawArray("Q", 2)  # frames the subscriber took; stop flag
+        sub = ctx.Process(target=_shm_subscriber, args=(dom, cfg, tmp, seconds, in_c, out, counters))
+        pub = ctx.Process(target=_shm_publisher, args=(dom, cfg, tmp, w, h, counters))
         sub.start()
         pub.start()
         result = out.get(timeout=seconds + 120)

@@ -1,4 +1,6 @@
 /* shmbus.Publisher: loan messages (plain or camera frames), publish them. */
+#include <time.h>
+
 #include "ext.h"
 
 static PyObject *loan_wait(EndpointObject *self, uint64_t size, shmbus_msg **m)
@@ -124,6 +126,54 @@ static PyObject *Publisher_subscribers(EndpointObject *self, PyObject *unused)
     return n < 0 ? raise_status(n, "subscribers") : PyLong_FromLong(n);
 }
 
+/* The benchmark's publisher, in C so that the subscriber is what is measured: loan a frame of
+ * width x height rgb24, write its first pixel, publish; keep at most `window` frames ahead of
+ * the count the subscriber stores in counters[0]; stop when counters[1] is non-zero.
+ * counters: a writable buffer of two aligned uint64. Returns the frames published. */
+static PyObject *Publisher_c_loop(EndpointObject *self, PyObject *args)
+{
+    unsigned w, h, window;
+    Py_buffer counters;
+    if (!PyArg_ParseTuple(args, "IIIw*:_c_loop", &w, &h, &window, &counters))
+        return NULL;
+    shmbus_frame_hdr g;
+    if (counters.len < 16 || (uintptr_t)counters.buf % 8 || endpoint_usable(self) < 0 ||
+        shmbus_frame_init(&g, SHMBUS_PIXFMT_RGB24, w, h) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "_c_loop: bad frame size or counters");
+        PyBuffer_Release(&counters);
+        return NULL;
+    }
+    uint64_t *c = counters.buf, n = 0;
+    int rc = 0;
+    self->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    while (!__atomic_load_n(&c[1], __ATOMIC_ACQUIRE)) {
+        if (n - __atomic_load_n(&c[0], __ATOMIC_ACQUIRE) >= window) {
+            /* sleep, not spin: on a small machine a spinning publisher takes the CPU the
+             * subscriber under test needs */
+            nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+            continue;
+        }
+        shmbus_msg *m;
+        shmbus_frame_hdr *hdr;
+        rc = shmbus_frame_loan(self->pub, &g, &m, &hdr);
+        if (rc == SHMBUS_EFULL || rc == SHMBUS_ETIMEDOUT)
+            continue;
+        if (rc < 0)
+            break;
+        shmbus_frame_plane_mut(hdr, 0)[0] = (uint8_t)n;
+        hdr->frame_number = n++;
+        if ((rc = shmbus_frame_publish(self->pub, m, false)) < 0)
+            break;
+    }
+    Py_END_ALLOW_THREADS
+    self->busy--;
+    PyBuffer_Release(&counters);
+    endpoint_try_close(self);
+    return rc < 0 ? raise_status(rc, "publish") : PyLong_FromUnsignedLongLong(n);
+}
+
 static PyMethodDef Publisher_methods[] = {
     {"loan", (PyCFunction)(void (*)(void))Publisher_loan, METH_VARARGS | METH_KEYWORDS,
      "loan(size) -> a writable Message of size bytes in shared memory (waits for a free "
@@ -140,6 +190,7 @@ static PyMethodDef Publisher_methods[] = {
     {"wait_subscribers", (PyCFunction)(void (*)(void))endpoint_wait_peers,
      METH_VARARGS | METH_KEYWORDS,
      "wait_subscribers(n=1, timeout=None) -> whether n subscribers are connected"},
+    {"_c_loop", (PyCFunction)Publisher_c_loop, METH_VARARGS, NULL},
     ENDPOINT_METHODS_END("close; loans not yet published or released keep it open until they "
                          "go"),
 };
