@@ -10,9 +10,9 @@ For 1080p and 4K rgb24 frames, in one run, each transport for --seconds:
 The publisher runs as fast as the subscriber lets it, in its own process, and writes one
 pixel per frame in every case (a camera's own cost of writing a frame is the same for every
 transport: left out), so the figure is what the subscriber side takes without losing a
-frame. For shmbus the publisher is a loop in C (so that it is not the limit); the subscriber counts the frames it took in shared memory and the publisher
-keeps at most WINDOW (8) frames ahead of it (fewer than the topic's history, so none
-expires). The pipe blocks by itself, the ring waits for acks. Subscriber and publisher are
+frame. For shmbus the publisher is a loop in C (so that it is not the limit); the
+subscriber counts the frames it took in shared memory and the publisher keeps at most
+WINDOW (8) frames ahead of it (fewer than the topic's history, so none expires). The pipe blocks by itself, the ring waits for acks. Subscriber and publisher are
 separate processes started with multiprocessing's "spawn".
 """
 import argparse
