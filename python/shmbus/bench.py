@@ -12,8 +12,9 @@ pixel per frame in every case (a camera's own cost of writing a frame is the sam
 transport: left out), so the figure is what the subscriber side takes without losing a
 frame. For shmbus the publisher is a loop in C (so that it is not the limit); the
 subscriber counts the frames it took in shared memory and the publisher keeps at most
-WINDOW (8) frames ahead of it (fewer than the topic's history, so none expires). The pipe blocks by itself, the ring waits for acks. Subscriber and publisher are
-separate processes started with multiprocessing's "spawn".
+WINDOW (8) frames ahead of it (fewer than the topic's history, so none expires). The
+pipe blocks by itself, the ring waits for acks. Subscriber and publisher are separate
+processes started with multiprocessing's "spawn".
 """
 import argparse
 import json
