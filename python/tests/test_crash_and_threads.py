@@ -174,3 +174,35 @@ print("held", kept is not None, loan.writable, flush=True)
     assert p.returncode == 0, err
     assert out.strip() == "held True True"
     assert segments(bus.name) == []
+
+
+def test_a_forked_child_gets_eforked_and_leaves_the_parents_domain_working(bus):
+    import os
+    import shmbus
+    d = bus.open()
+    pub, sub = pair(d, "t")
+    m = pub.loan(8)
+    pub.publish(m)
+    got = sub.recv(timeout=20)
+    pid = os.fork()
+    if pid == 0:  # the child: every call refuses, nothing aborts; it never returns to pytest
+        code = 5
+        try:
+            try:
+                pub.loan(8)
+                code = 3
+            except shmbus.Error as e:
+                code = 0 if e.code == "SHMBUS_EFORKED" else 4
+            got.release()  # the parent's hold is not the child's to give back: left alone
+            shmbus._shmbus._shutdown()  # what atexit does at the child's exit
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert not got.released and got.seq == 1  # the parent's message is still its own
+    got.release()
+    m2 = pub.loan(8)
+    pub.publish(m2)
+    again = sub.recv(timeout=20)
+    assert again is not None and again.seq == 2
+    again.release()
