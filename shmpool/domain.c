@@ -189,7 +189,6 @@ static int ctl_init(shmpool_domain *d)
     c->max_participants = SHMPOOL_MAX_PARTICIPANTS;
     c->max_pools = SHMPOOL_MAX_POOLS;
     c->max_nodes = SHMPOOL_MAX_NODES;
-    snprintf(c->wipe_dir, sizeof c->wipe_dir, "%s", d->wipe_dir);
     atomic_store(&c->next_uid, 1);
     int rc = init_robust_mutex(&c->nodes_lock);
     for (unsigned i = 0; rc == 0 && i < SHMPOOL_MAX_NODES; i++)
@@ -201,6 +200,7 @@ static int ctl_init(shmpool_domain *d)
     atomic_store_explicit(&c->magic, CTL_MAGIC, memory_order_release);
     d->ctl = c;
     d->ctl_size = size;
+    pool_guard(c, size, PROT_READ | PROT_WRITE, &d->broken);
     return 0;
 }
 
@@ -212,7 +212,10 @@ static int ctl_map(shmpool_domain *d)
         return pool_errno_status(errno);
     size_t size = sizeof(struct ctl_hdr);
     if ((uint64_t)st.st_size != size) /* size 0: its creator has not sized it yet */
-        return st.st_size == 0 && d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
+        return st.st_size == 0 && d->observer
+                   ? SHMBUS_EAGAIN
+                   : pool_error(SHMBUS_EBADSEG, "%s: %llu bytes, expected %zu", d->ctl_path,
+                                (unsigned long long)st.st_size, size);
     int prot = d->observer ? PROT_READ : PROT_READ | PROT_WRITE;
     void *m = ctl_mmap(d, size, prot);
     if (m == MAP_FAILED)
@@ -225,10 +228,13 @@ static int ctl_map(shmpool_domain *d)
         /* magic 0: being created (its creator writes magic last); an observer may retry */
         bool young = atomic_load(&c->magic) == 0 && d->observer;
         munmap(m, size);
-        return young ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
+        return young ? SHMBUS_EAGAIN
+                     : pool_error(SHMBUS_EBADSEG, "%s: wrong magic, layout version or size",
+                                  d->ctl_path);
     }
     d->ctl = c;
     d->ctl_size = size;
+    pool_guard(c, size, prot, &d->broken);
     return 0;
 }
 
@@ -253,7 +259,7 @@ int pool_map_all(shmpool_domain *d)
 void pool_wipe_domain(shmpool_domain *d)
 {
     pool_wipe_files(d);
-    unlink(d->ctl_path);
+    pool_unlink_segment(d, d->ctl_path);
 }
 
 static void unmap_all(shmpool_domain *d)
@@ -264,8 +270,10 @@ static void unmap_all(shmpool_domain *d)
             pool_unmap(p);
         atomic_store(&d->pools[i], NULL);
     }
-    if (d->ctl)
+    if (d->ctl) {
+        pool_unguard(d->ctl);
         munmap(d->ctl, d->ctl_size);
+    }
     d->ctl = NULL;
 }
 
@@ -280,15 +288,14 @@ void shmpool_domain_opts_init(shmpool_domain_opts *o)
 
 static int open_observer(shmpool_domain *d)
 {
-    d->fd = open(d->ctl_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    d->fd = open(d->ctl_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (d->fd < 0)
-        return pool_errno_status(errno);
-    int rc = ctl_map(d);
-    if (rc == 0) {
-        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
-        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
+        return pool_error(pool_errno_status(errno), "%s", d->ctl_path);
+    int rc = pool_check_ctl(d, d->fd);
+    if (rc == 0)
+        rc = ctl_map(d);
+    if (rc == 0)
         rc = pool_map_all(d);
-    }
     return rc;
 }
 
@@ -296,9 +303,10 @@ static int open_observer(shmpool_domain *d)
 static int open_locked(shmpool_domain *d, bool *fresh)
 {
     for (;;) {
-        int fd = open(d->ctl_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, d->mode);
+        int fd = open(d->ctl_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                      d->mode);
         if (fd < 0)
-            return pool_errno_status(errno);
+            return pool_error(pool_errno_status(errno), "%s", d->ctl_path);
         d->fd = fd;
         int rc = pool_domain_lock_op(d, LOCK_EX);
         struct stat a, b;
@@ -316,13 +324,17 @@ static int open_locked(shmpool_domain *d, bool *fresh)
                 if (fchmod(fd, d->mode) != 0 ||
                     (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0)) {
                     rc = pool_errno_status(errno);
-                    unlink(d->ctl_path);
+                    pool_unlink_segment(d, d->ctl_path);
                     close(fd);
                     d->fd = -1;
                     return rc;
                 }
             }
-            return 0;
+            if ((rc = pool_check_ctl(d, fd)) != 0) {
+                close(fd);
+                d->fd = -1;
+            }
+            return rc;
         }
         close(fd); /* the last one out unlinked it while we waited: start over */
     }
@@ -331,14 +343,14 @@ static int open_locked(shmpool_domain *d, bool *fresh)
 static int open_participant(shmpool_domain *d, const char *pname)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
-        bool fresh;
+        bool fresh = false;
         int rc = open_locked(d, &fresh);
         if (rc)
             return rc;
         if (fresh) {
             rc = ctl_init(d);
             if (rc) {
-                unlink(d->ctl_path);
+                pool_unlink_segment(d, d->ctl_path);
                 goto fail_unlock;
             }
         } else {
@@ -349,7 +361,7 @@ static int open_participant(shmpool_domain *d, const char *pname)
                 uint64_t magic = 0;
                 if (pread(d->fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
                     magic == 0) {
-                    unlink(d->ctl_path);
+                    pool_unlink_segment(d, d->ctl_path);
                     pool_domain_lock_op(d, LOCK_UN);
                     close(d->fd);
                     d->fd = -1;
@@ -372,9 +384,6 @@ static int open_participant(shmpool_domain *d, const char *pname)
         rc = pool_join(d, pname);
         if (rc)
             goto fail_unmap;
-        /* Everyone uses the creator's directory, so that whoever is last removes it. */
-        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
-        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
         pool_domain_lock_op(d, LOCK_UN);
         return 0;
     fail_unmap:
@@ -400,6 +409,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     if (!out || !pool_valid_name(name, SHMPOOL_NAME_MAX))
         return SHMBUS_EINVAL;
     *out = NULL;
+    pool_clear_error();
     pthread_once(&g_atfork_once, atfork_register);
     shmpool_domain *d = calloc(1, sizeof *d);
     if (!d)
@@ -416,6 +426,8 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
         (size_t)snprintf(d->wipe_dir, sizeof d->wipe_dir, "%s", opts->wipe_dir) >= sizeof d->wipe_dir)
         goto fail_free;
     d->fd = -1;
+    d->owner_uid = geteuid(); /* until the ctl file says whose the domain is */
+    d->owner_gid = getegid();
     d->slot = SHMPOOL_MAX_PARTICIPANTS; /* not joined yet */
     d->observer = opts->observer;
     d->mode = opts->mode ? opts->mode & 07777 : 0600;

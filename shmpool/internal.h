@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "layout.h"
 #include "shmpool.h"
@@ -21,26 +23,43 @@
 struct shmbus_block {
     _Atomic uint32_t refs;
     bool held;     /* guarded by stripe lock */
+    /* The payload is handed out writable: set by this process's loan (until it describes
+     * the block) and by a named node; cleared when the process's hold drops. */
+    _Atomic bool writable;
     uint8_t cls;   /* immutable */
     uint32_t index; /* immutable */
     struct shmbus_pool *pool; /* immutable */
 };
 
+/* A class's geometry as this process derived and checked it at map time. Shared memory's
+ * copy is never read again: a bad writer there changes nothing a process indexes with. */
+struct pool_geom {
+    uint64_t block_size;
+    uint64_t stride;
+    uint32_t count;
+};
+
 struct shmbus_pool {
     shmpool_domain *dom;
-    struct pool_seg_hdr *hdr; /* whole segment; control area RW (RO for observers) */
+    struct pool_seg_hdr *hdr; /* whole segment: control area RW (RO for observers), payload
+                                 area always RO (what received blocks point into) */
     size_t map_size;
     size_t data_start;        /* page-aligned start of the payload area */
-    _Atomic bool data_writable; /* payload area upgraded to RW (first loan, or a node) */
+    int fd;                   /* the segment, for the writable mapping and size checks */
+    uint8_t *_Atomic wmap;    /* second mapping of the payload area, RW: made on the first
+                                 loan or node; only blocks this process may write point here */
     uint32_t pool_id;
     unsigned nclasses;
     char name[SHMPOOL_NAME_MAX + 1];
+    struct pool_geom geom[SHMPOOL_MAX_CLASSES];
     struct pool_block_hdr *bh[SHMPOOL_MAX_CLASSES]; /* first header of each class */
-    uint8_t *data[SHMPOOL_MAX_CLASSES];             /* first payload of each class */
+    uint8_t *data[SHMPOOL_MAX_CLASSES];             /* first payload of each class (RO) */
+    size_t data_off[SHMPOOL_MAX_CLASSES];           /* ... from data_start */
     struct shmbus_block *rec[SHMPOOL_MAX_CLASSES];  /* local records, one per block */
     _Atomic int64_t held;     /* blocks this process holds (close returns EBUSY while > 0) */
+    _Atomic bool broken;      /* the segment shrank under us (guard.c): calls give EBADSEG */
     pthread_mutex_t stripes[POOL_STRIPES];
-    pthread_mutex_t protect_lock; /* serialises the RW upgrade of the payload area */
+    pthread_mutex_t protect_lock; /* serialises making wmap */
 };
 
 struct shmpool_domain {
@@ -51,6 +70,10 @@ struct shmpool_domain {
     struct ctl_hdr *ctl;
     size_t ctl_size;
     bool observer;
+    uid_t owner_uid;          /* owner and group of the ctl file: the domain's (trust.c) */
+    gid_t owner_gid;
+    bool group_shared;        /* the ctl file is group-writable: the group's files count */
+    _Atomic bool broken;      /* the ctl segment shrank under us (guard.c) */
     unsigned mode;
     long gid;
     unsigned slot;
@@ -106,9 +129,21 @@ int pool_layout(const shmpool_class *classes, unsigned nclasses, struct pool_cla
                 uint64_t *total);
 int pool_make_writable(struct shmbus_pool *p);
 int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len);
+bool pool_check_size(struct shmbus_pool *p);
+
+/* trust.c */
+int pool_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pool_clear_error(void);
+int pool_check_ctl(shmpool_domain *d, int fd);
+int pool_check_segment(const shmpool_domain *d, int fd, const char *path, struct stat *st);
+
+/* guard.c */
+void pool_guard(void *base, size_t len, int prot, _Atomic bool *broken);
+void pool_unguard(void *base);
 
 /* segment.c */
 int pool_wipe_files(const shmpool_domain *d);
+int pool_unlink_segment(const shmpool_domain *d, const char *path);
 int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size);
 
 /* block.c */

@@ -163,7 +163,10 @@ int pool_join(shmpool_domain *d, const char *pname)
         atomic_fetch_add(&c->membership, 1);
         return 0;
     }
-    return SHMBUS_ELIMIT;
+    return pool_error(SHMBUS_ELIMIT,
+                      "domain %s: all %d participant slots are taken (a domain admits at most "
+                      "%d processes at a time)",
+                      d->name, SHMPOOL_MAX_PARTICIPANTS, SHMPOOL_MAX_PARTICIPANTS);
 }
 
 void pool_process_name(char *buf, size_t len)
