@@ -1,5 +1,9 @@
 /* The public facade: api/shmbus.h forwarded to the bus layer. The objects are the bus's own
  * (struct shmbus_domain, ...), so nothing is copied or wrapped here. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "shmbus.h"
 
 #include "bus.h"
@@ -159,5 +163,14 @@ SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[32], unsign
 }
 SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir)
 {
-    return shmpool_domain_remove(name, shm_dir);
+    /* The runtime directory as a process without a configuration file derives it; nothing
+     * in the domain's shared memory names it. */
+    const char *base = getenv("SHMBUS_RUNTIME_DIR");
+    char rundir[PATH_MAX];
+    snprintf(rundir, sizeof rundir, "%s/shmbus.%s", base && *base ? base : "/tmp",
+             name ? name : "");
+    int rc = shmpool_domain_remove(name, shm_dir, rundir);
+    if (rc)
+        bus_set_error("%s", shmpool_last_error());
+    return rc;
 }

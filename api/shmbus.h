@@ -252,7 +252,9 @@ SHMBUS_API const char *shmbus_domain_name(const shmbus_domain *d);
 SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[32], unsigned max);
 
 /* Remove what a domain left behind (its segments and runtime directory) without joining it:
- * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. */
+ * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. The
+ * runtime directory removed is $SHMBUS_RUNTIME_DIR/shmbus.<name> (else /tmp/shmbus.<name>):
+ * no path is taken from the domain's shared memory. */
 SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir);
 
 #ifdef __cplusplus
