@@ -320,6 +320,14 @@ static int open_locked(shmpool_domain *d, bool *fresh)
         if (stat(d->ctl_path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
             a.st_nlink > 0) {
             *fresh = a.st_size == 0;
+            if (*fresh && a.st_uid != geteuid()) { /* a stranger's empty file: not ours */
+                close(fd);
+                d->fd = -1;
+                return pool_error(SHMBUS_EACCES,
+                                  "%s: an empty file owned by uid %u, not this process's: "
+                                  "refused",
+                                  d->ctl_path, (unsigned)a.st_uid);
+            }
             if (*fresh) { /* ours to shape: exact mode (no umask) and group */
                 if (fchmod(fd, d->mode) != 0 ||
                     (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0)) {

@@ -30,6 +30,18 @@ int pool_error(int rc, const char *fmt, ...)
 
 void pool_clear_error(void) { t_error[0] = 0; }
 
+static bool member_of(gid_t g)
+{
+    if (getegid() == g)
+        return true;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == g)
+            return true;
+    return false;
+}
+
 int pool_check_ctl(shmpool_domain *d, int fd)
 {
     struct stat st;
@@ -44,6 +56,15 @@ int pool_check_ctl(shmpool_domain *d, int fd)
         return pool_error(SHMBUS_EACCES,
                           "%s: writable by group %u, not the configured group %ld: refused",
                           d->ctl_path, (unsigned)st.st_gid, d->gid);
+    /* Someone else's file is the domain only if it is shared with a group we are in: root
+     * could open anything, and must not adopt a file a stranger planted (nor, empty, give
+     * it a domain a stranger can still write through its own descriptor). */
+    if (st.st_uid != geteuid() &&
+        (st.st_size == 0 || !member_of(st.st_gid) || (!d->observer && !(st.st_mode & S_IWGRP))))
+        return pool_error(SHMBUS_EACCES,
+                          "%s: owned by uid %u and not shared with a group of this process: "
+                          "refused",
+                          d->ctl_path, (unsigned)st.st_uid);
     d->owner_uid = st.st_uid;
     d->owner_gid = st.st_gid;
     d->group_shared = (st.st_mode & S_IWGRP) != 0;
