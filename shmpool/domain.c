@@ -444,6 +444,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     d->pidns = pool_self_pidns();
     d->fork_epoch = atomic_load(&g_fork_epoch);
     d->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : 100;
+    d->trace_fd = -1;
     pthread_mutex_init(&d->pools_lock, NULL);
     pthread_mutex_init(&d->serial_lock, NULL);
     pthread_mutex_init(&d->sweep_lock, NULL);
@@ -507,7 +508,7 @@ int shmpool_domain_close(shmpool_domain *d)
     pool_domain_lock_op(d, LOCK_EX);
     struct ctl_participant *pt = &d->ctl->participants[d->slot];
     atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
-    atomic_fetch_add(&d->ctl->membership, 1);
+    pool_membership_changed(d);
     pool_liveness_lock(d->fd, d->slot, F_UNLCK);
     d->bit = 0;
     shmpool_domain_sweep(d);

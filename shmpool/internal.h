@@ -91,10 +91,14 @@ struct shmpool_domain {
                                    one open file description, whose OFD locks don't exclude
                                    each other */
     struct shmbus_pool *_Atomic pools[SHMPOOL_MAX_POOLS]; /* by directory index */
-    /* reaper */
+    /* reaper (reaper.c) */
     bool reaper_on;
+    bool watcher_on;
+    _Atomic bool reaper_stop;
     pthread_t reaper;
-    int reaper_evfd;
+    pthread_t watcher;        /* sleeps on the ctl's membership futex */
+    int reaper_evfd;          /* wakes the reaper: stop, or the membership moved */
+    int trace_fd;             /* $SHMBUS_REAPER_TRACE, or -1 */
     unsigned sweep_interval_ms;
     char wipe_dir[256]; /* removed with the domain's segments ("" for none) */
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
@@ -117,8 +121,14 @@ bool pool_liveness_held(int fd, unsigned slot);
 bool pool_any_live(shmpool_domain *d);
 int pool_join(shmpool_domain *d, const char *pname);
 void pool_process_name(char *buf, size_t len);
+void pool_membership_changed(shmpool_domain *d);
+int pool_sweep(shmpool_domain *d, uint64_t woke_ns);
+
+/* reaper.c */
 int pool_reaper_start(shmpool_domain *d);
 void pool_reaper_stop(shmpool_domain *d);
+void pool_trace_reclaim(shmpool_domain *d, unsigned slot, uint32_t dead_pid, uint64_t woke_ns,
+                        uint64_t locked_ns, const uint64_t *pool_ns, bool won);
 
 /* pool.c */
 int pool_map(shmpool_domain *d, unsigned dir_index, struct shmbus_pool **out);

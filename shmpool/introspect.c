@@ -57,6 +57,7 @@ int shmpool_domain_remove(const char *name, const char *shm_dir, const char *wip
         return SHMBUS_EINVAL;
     }
     d->slot = SHMPOOL_MAX_PARTICIPANTS;
+    d->trace_fd = -1;
     d->owner_uid = geteuid();
     d->owner_gid = getegid();
     d->gid = -1;

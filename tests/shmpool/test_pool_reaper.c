@@ -1,0 +1,106 @@
+/* The reaper works on events: it sleeps while nobody dies, and a peer that joins later and
+ * then dies is reclaimed by the reaper alone (nobody loans or sweeps meanwhile). */
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "testutil.h"
+
+static const shmpool_class k_classes[] = {{.block_size = 4096, .count = 4}};
+
+/* Voluntary context switches of every thread of this process: each sleep-and-wake is one. */
+static unsigned long long wakeups(void)
+{
+    unsigned long long total = 0;
+    DIR *dp = opendir("/proc/self/task");
+    assert_non_null(dp);
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+                total += strtoull(line + 24, NULL, 10);
+        fclose(f);
+    }
+    closedir(dp);
+    return total;
+}
+
+static void test_reapers_sleep_while_no_participant_dies(void **state)
+{
+    /* Two participants (each with its reaper and watcher threads), watching each other. */
+    shmpool_domain *a = NULL, *b = NULL;
+    assert_ok(shmpool_domain_open(TU_DOM(state), NULL, &a));
+    assert_ok(shmpool_domain_open(TU_DOM(state), NULL, &b));
+    struct timespec settle = {0, 200 * 1000 * 1000}, window = {2, 0};
+    nanosleep(&settle, NULL);
+    unsigned long long before = wakeups();
+    nanosleep(&window, NULL);
+    unsigned long long woke = wakeups() - before;
+    print_message("    2 participants, 2 s idle: %llu wake-ups in the process\n", woke);
+    /* A 10 ms tick would be 2 x 200 = 400 (it was 396); a watcher's 1 s deadline is 2 each;
+     * the main thread's own sleep is 1. */
+    if (woke > 40)
+        fail_msg("%llu wake-ups in 2 s with nobody dying: the reaper polls", woke);
+    assert_ok(shmpool_domain_close(b));
+    assert_ok(shmpool_domain_close(a));
+}
+
+static void test_peer_that_joins_later_and_dies_is_reclaimed_by_the_reaper_alone(void **state)
+{
+    const char *dom = TU_DOM(state);
+    shmpool_domain *d = NULL;
+    assert_ok(shmpool_domain_open(dom, NULL, &d));
+    shmbus_pool *p;
+    assert_ok(shmpool_pool_open(d, "p", k_classes, 1, &p));
+    int up[2];
+    tu_pipe(up);
+    pid_t pid = tu_fork();
+    if (pid == 0) {
+        shmpool_domain *cd = NULL;
+        shmbus_pool *cp;
+        shmbus_block *b[4];
+        CHILD_OK(shmpool_domain_open(dom, NULL, &cd));
+        CHILD_OK(shmpool_pool_open(cd, "p", NULL, 0, &cp));
+        for (int i = 0; i < 4; i++)
+            CHILD_OK(shmpool_loan(cp, 1, 0, &b[i]));
+        CHILD_OK(tu_signal(up[1], 'h'));
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(tu_await(up[0], 'h', 20000), 0);
+    shmpool_class_stats st;
+    assert_int_equal(shmpool_pool_stats(p, &st, 1), 1);
+    assert_int_equal(st.used, 4);
+    kill(pid, SIGKILL);
+    assert_int_equal(tu_wait(pid, 20000), 128 + SIGKILL);
+    /* Only look (stats take no hold and sweep nothing): the reaper must do it. */
+    for (int i = 0; i < 2000 && st.used; i++) {
+        struct timespec ms10 = {0, 10 * 1000 * 1000};
+        nanosleep(&ms10, NULL);
+        assert_int_equal(shmpool_pool_stats(p, &st, 1), 1);
+    }
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.reclaims, 4);
+    close(up[0]);
+    close(up[1]);
+    assert_ok(shmpool_domain_close(d));
+}
+
+int main(void)
+{
+    tu_apply_filter();
+    const struct CMUnitTest tests[] = {
+        TU_TEST(test_reapers_sleep_while_no_participant_dies),
+        TU_TEST(test_peer_that_joins_later_and_dies_is_reclaimed_by_the_reaper_alone),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
