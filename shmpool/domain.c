@@ -39,6 +39,10 @@ static void atfork_child(void)
             close(d->fd);
             d->fd = -1;
         }
+        if (d->token_fd >= 0) { /* the liveness lock's description, if not handed over */
+            close(d->token_fd);
+            d->token_fd = -1;
+        }
     }
     pthread_mutex_unlock(&g_open_lock);
 }
@@ -142,27 +146,35 @@ static int init_robust_mutex(pthread_mutex_t *m)
     return rc ? SHMBUS_ESYS : 0;
 }
 
+/* A new open file description of the ctl file (the inode d->fd names), or -1 (errno set). */
+int pool_ctl_reopen(shmpool_domain *d, int flags)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", d->fd);
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0) /* no /proc: the path, which cannot change while we hold the flock */
+        fd = open(d->ctl_path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+        return fd;
+    close(fd);
+    errno = ESTALE;
+    return -1;
+}
+
 /* Map the ctl file through a new open file description of the same inode, never through
  * d->fd. A mapping keeps its file description alive for as long as any process has it
  * mapped, including children forked without exec; if that were d->fd's description, a dead
  * participant's liveness lock would outlive it in such a child. */
 static void *ctl_mmap(shmpool_domain *d, size_t size, int prot)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", d->fd);
-    int flags = (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-    int fd = open(path, flags);
-    if (fd < 0) /* no /proc: the path, which cannot change while we hold the flock */
-        fd = open(d->ctl_path, flags | O_NOFOLLOW);
+    int fd = pool_ctl_reopen(d, prot & PROT_WRITE ? O_RDWR : O_RDONLY);
     if (fd < 0)
         return MAP_FAILED;
-    struct stat a, b;
-    void *m = MAP_FAILED;
-    if (fstat(fd, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_ino == b.st_ino &&
-        a.st_dev == b.st_dev)
-        m = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
-    else
-        errno = ESTALE;
+    void *m = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
     close(fd);
     return m;
 }
@@ -434,6 +446,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
         (size_t)snprintf(d->wipe_dir, sizeof d->wipe_dir, "%s", opts->wipe_dir) >= sizeof d->wipe_dir)
         goto fail_free;
     d->fd = -1;
+    d->token_fd = -1;
     d->owner_uid = geteuid(); /* until the ctl file says whose the domain is */
     d->owner_gid = getegid();
     d->slot = SHMPOOL_MAX_PARTICIPANTS; /* not joined yet */
@@ -455,6 +468,8 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     else
         pool_process_name(pname, sizeof pname);
 
+    if (!d->observer)
+        pool_trace_open(d); /* before joining: the sweep on open is traced too */
     rc = d->observer ? open_observer(d) : open_participant(d, pname);
     if (rc)
         goto fail_close;
@@ -473,6 +488,8 @@ fail_close:
     unmap_all(d);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->trace_fd >= 0)
+        close(d->trace_fd);
     pthread_mutex_destroy(&d->pools_lock);
     pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
@@ -487,6 +504,10 @@ static void domain_free(shmpool_domain *d)
     unmap_all(d);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->token_fd >= 0)
+        close(d->token_fd);
+    if (d->trace_fd >= 0)
+        close(d->trace_fd);
     pthread_mutex_destroy(&d->pools_lock);
     pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
@@ -504,12 +525,14 @@ int shmpool_domain_close(shmpool_domain *d)
     }
     if (shmpool_domain_holds(d))
         return SHMBUS_EBUSY;
-    pool_reaper_stop(d);
+    /* Under the flock, so that no joiner can take the slot between its lock going away
+     * (with the reaper thread, which holds it) and its state saying FREE. */
     pool_domain_lock_op(d, LOCK_EX);
     struct ctl_participant *pt = &d->ctl->participants[d->slot];
     atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
     pool_membership_changed(d);
-    pool_liveness_lock(d->fd, d->slot, F_UNLCK);
+    pool_reaper_stop(d);
+    pool_token_release(d);
     d->bit = 0;
     shmpool_domain_sweep(d);
     if (!pool_any_live(d))

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,7 +67,9 @@ struct shmpool_domain {
     char name[SHMPOOL_NAME_MAX + 1];
     char dir[PATH_MAX / 2];
     char ctl_path[PATH_MAX];
-    int fd;                   /* ctl file: flock (open/close), OFD liveness locks */
+    int fd;                   /* ctl file: flock (open/close), sweepers' OFD locks */
+    int token_fd;             /* ctl file, own description: this participant's liveness
+                                 lock, until the reaper thread takes it over (then -1) */
     struct ctl_hdr *ctl;
     size_t ctl_size;
     bool observer;
@@ -99,6 +102,8 @@ struct shmpool_domain {
     pthread_t watcher;        /* sleeps on the ctl's membership futex */
     int reaper_evfd;          /* wakes the reaper: stop, or the membership moved */
     int trace_fd;             /* $SHMBUS_REAPER_TRACE, or -1 */
+    sem_t handover;           /* the watcher took over the liveness lock (or could not) */
+    pid_t token_tid;          /* the watcher's tid if it holds the lock, else 0 */
     unsigned sweep_interval_ms;
     char wipe_dir[256]; /* removed with the domain's segments ("" for none) */
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
@@ -112,6 +117,7 @@ int pool_errno_status(int err);
 uint64_t pool_now_ns(void);
 int pool_map_all(shmpool_domain *d);
 int pool_domain_lock_op(shmpool_domain *d, int op);
+int pool_ctl_reopen(shmpool_domain *d, int flags);
 
 /* liveness.c */
 uint64_t pool_proc_start_time(pid_t pid);
@@ -127,6 +133,8 @@ int pool_sweep(shmpool_domain *d, uint64_t woke_ns);
 /* reaper.c */
 int pool_reaper_start(shmpool_domain *d);
 void pool_reaper_stop(shmpool_domain *d);
+void pool_token_release(shmpool_domain *d);
+void pool_trace_open(shmpool_domain *d);
 void pool_trace_reclaim(shmpool_domain *d, unsigned slot, uint32_t dead_pid, uint64_t woke_ns,
                         uint64_t locked_ns, const uint64_t *pool_ns, bool won);
 

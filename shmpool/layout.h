@@ -111,7 +111,11 @@ struct ctl_participant {
     _Atomic uint64_t pidns;      /* inode of its PID namespace */
     _Atomic uint64_t join_ns;
     char name[SHMPOOL_NAME_MAX + 1];
-    uint64_t pad[3];
+    /* The thread whose death drops the liveness lock (its reaper), 0 while the process's
+     * file table holds it; stored by the owner after state LIVE, then membership bumped. */
+    _Atomic uint32_t token_tid;
+    uint32_t pad0;
+    uint64_t pad[2];
 };
 _Static_assert(sizeof(struct ctl_participant) == 96, "participant record size");
 

@@ -2,8 +2,10 @@
  * events is in reaper.c).
  *
  * Liveness token: each participant holds an OFD write lock on one byte of the ctl file
- * (CTL_LIVENESS_LOCK_BASE + slot). The kernel drops it when the owner dies, in any PID
- * namespace, so PIDs are never trusted for liveness. A sweeper takes a shared lock on the
+ * (CTL_LIVENESS_LOCK_BASE + slot), through a description only its reaper thread's private
+ * file table refers to (reaper.c). The kernel drops it when that thread dies, which happens
+ * only when the process dies (or execs), in any PID namespace, so PIDs are never trusted for
+ * liveness. A sweeper takes a shared lock on the
  * same byte: getting it proves the owner is gone, and while any sweeper holds it no joiner
  * can take the slot. Clearing the dead slot's bits is idempotent (each bit goes with exactly
  * one CAS), so several sweepers may do it at once and one that stalls delays nobody; the
@@ -161,20 +163,28 @@ bool pool_any_live(shmpool_domain *d)
     return false;
 }
 
-/* Take a free slot: its liveness lock first, then the record, then state LIVE (release). */
+/* Take a free slot: its liveness lock first, then the record, then state LIVE (release).
+ * The lock is taken through a description of its own (d->token_fd), which the reaper thread
+ * later takes over (reaper.c): then the lock goes as soon as that one thread dies. */
 int pool_join(shmpool_domain *d, const char *pname)
 {
     struct ctl_hdr *c = d->ctl;
+    int x = pool_ctl_reopen(d, O_RDWR);
+    if (x < 0)
+        return pool_error(pool_errno_status(errno), "%s: reopen for the liveness lock",
+                          d->ctl_path);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &c->participants[s];
         if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE)
             continue;
-        if (pool_liveness_lock(d->fd, s, F_WRLCK) != 0)
+        if (pool_liveness_lock(x, s, F_WRLCK) != 0)
             continue; /* a sweeper is finishing with it */
         if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE) {
-            pool_liveness_lock(d->fd, s, F_UNLCK);
+            pool_liveness_lock(x, s, F_UNLCK);
             continue;
         }
+        d->token_fd = x;
+        atomic_store_explicit(&pt->token_tid, 0, memory_order_relaxed);
         d->slot = s;
         d->bit = 1ull << s;
         d->uid = atomic_fetch_add(&c->next_uid, 1);
@@ -189,6 +199,7 @@ int pool_join(shmpool_domain *d, const char *pname)
         pool_membership_changed(d);
         return 0;
     }
+    close(x);
     return pool_error(SHMBUS_ELIMIT,
                       "domain %s: all %d participant slots are taken (a domain admits at most "
                       "%d processes at a time)",

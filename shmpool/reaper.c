@@ -1,25 +1,36 @@
 /* The reaper: reclaims dead peers as soon as they die, and sleeps while nobody does.
  *
  * Two threads per participant, both asleep until something happens:
- *   reaper   poll() on one pidfd per peer in its PID namespace (readable once that process
- *            has exited, after the kernel dropped its liveness lock) and on an eventfd. A
- *            pidfd that fires means a sweep now. The periodic sweep runs only while some live
- *            peer cannot be watched: one in another PID namespace, whose pid means nothing
- *            here.
+ *   reaper   poll() on one pidfd per peer in its PID namespace and on an eventfd. A pidfd
+ *            that fires means a sweep now. The periodic sweep runs only while some live peer
+ *            cannot be watched: one in another PID namespace, whose pid means nothing here.
  *   watcher  FUTEX_WAIT on the ctl's membership word, which every join and leave bumps and
  *            wakes; it tells the reaper (eventfd) to watch the new set. It re-checks every
  *            second even unwoken (a joiner that died between bumping and waking).
  *
+ * The watcher also carries the participant's liveness token. It unshares its file table,
+ * keeps in it only the ctl description that holds the liveness lock (and the eventfd), and
+ * the process's own table lets go of that description: the lock then goes when this one
+ * thread dies. A SIGKILLed process's threads die one by one as each gets a CPU, and on a
+ * busy host the last of a dozen can take hundreds of milliseconds; the watcher is one of the
+ * first (it sleeps in a futex the kill wakes). Peers watch it with a thread pidfd
+ * (PIDFD_THREAD, Linux 6.9), readable when it has exited, after its table let go of the lock;
+ * on older kernels, or if the thread cannot unshare, the lock stays in the process's table
+ * and peers watch the process's pidfd. No thread of a process that got SIGKILL runs user
+ * code again, so reclaiming once its token thread is gone is as safe as once all are.
+ *
  * Diagnostics: with $SHMBUS_REAPER_TRACE naming a file, every reclaim of a dead slot by this
  * process appends one line to it (O_APPEND, one write): who swept, which slot and pid, and
  * CLOCK_MONOTONIC times of the wake-up, the slot lock, each pool walked and the end.
- * shmbus-chaos --trace uses it to split kill-to-reclaim into its parts.
+ * shmbus-chaos uses it to split kill-to-reclaim into its parts.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +40,10 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for one thread */
+#endif
 
 /* ---- trace ------------------------------------------------------------------------------ */
 
@@ -78,6 +93,14 @@ static void watch_clear(struct watch_set *ws)
     ws->n = 0;
 }
 
+/* Is tid a thread of process pid (so that its pidfd watches that process's token)? */
+static bool thread_of(pid_t tid, pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d", (int)pid, (int)tid);
+    return pid > 0 && access(path, F_OK) == 0;
+}
+
 static void watch_rebuild(shmpool_domain *d, struct watch_set *ws)
 {
     watch_clear(ws);
@@ -91,7 +114,11 @@ static void watch_rebuild(shmpool_domain *d, struct watch_set *ws)
             continue;
         }
         pid_t pid = (pid_t)atomic_load_explicit(&pt->pid, memory_order_relaxed);
-        int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+        pid_t tid = (pid_t)atomic_load_explicit(&pt->token_tid, memory_order_relaxed);
+        int fd = tid > 0 && thread_of(tid, pid) ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD)
+                                                 : -1;
+        if (fd < 0) /* no token thread (or an older kernel): the whole process */
+            fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
         if (fd < 0) {
             ws->suspect = true; /* gone already (or a pid a bad writer made up) */
             continue;
@@ -179,9 +206,43 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
+/* Close every descriptor of this thread's (private) table but the `n` in keep. */
+static void close_all_but(int *keep, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) /* n <= 4: insertion sort */
+        for (unsigned j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (keep[i] < 0)
+            continue;
+        if ((unsigned)keep[i] > from)
+            syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0u, 0);
+}
+
+/* In the watcher, before anything else: give this thread a file table of its own holding the
+ * liveness lock's description (see the top of this file). d->token_tid says whether it did. */
+static void take_token(shmpool_domain *d)
+{
+    d->token_tid = 0;
+    if (d->token_fd >= 0 && unshare(CLONE_FILES) == 0) {
+        int keep[] = {d->token_fd, d->reaper_evfd};
+        close_all_but(keep, 2); /* also the copies of every other descriptor it got */
+        d->token_tid = gettid();
+    }
+    sem_post(&d->handover);
+}
+
 static void *watcher_main(void *arg)
 {
     shmpool_domain *d = arg;
+    take_token(d);
     uint32_t seen = atomic_load(&d->ctl->membership);
     while (!atomic_load(&d->reaper_stop)) {
         struct timespec second = {1, 0}; /* deadline: a joiner may die before it wakes us */
@@ -202,21 +263,42 @@ int pool_reaper_start(shmpool_domain *d)
     d->reaper_evfd = eventfd(0, EFD_CLOEXEC);
     if (d->reaper_evfd < 0)
         return pool_errno_status(errno);
-    const char *trace = getenv("SHMBUS_REAPER_TRACE");
-    if (trace && *trace)
-        d->trace_fd = open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     atomic_store(&d->reaper_stop, false);
     if (pthread_create(&d->reaper, NULL, reaper_main, d) != 0) {
         close(d->reaper_evfd);
         return SHMBUS_ESYS;
     }
     d->reaper_on = true;
+    sem_init(&d->handover, 0, 0);
     if (pthread_create(&d->watcher, NULL, watcher_main, d) != 0) {
+        sem_destroy(&d->handover);
         pool_reaper_stop(d);
         return SHMBUS_ESYS;
     }
     d->watcher_on = true;
+    while (sem_wait(&d->handover) != 0)
+        ; /* EINTR */
+    sem_destroy(&d->handover);
+    if (d->token_tid) {
+        /* The watcher's table holds the lock now: ours lets go of the description, and peers
+         * are told to watch that thread. */
+        close(d->token_fd);
+        d->token_fd = -1;
+        atomic_store_explicit(&d->ctl->participants[d->slot].token_tid, (uint32_t)d->token_tid,
+                              memory_order_relaxed);
+        pool_membership_changed(d);
+    }
     return 0;
+}
+
+/* Let go of the liveness lock, if this process's table still holds it (no watcher took it). */
+void pool_token_release(shmpool_domain *d)
+{
+    if (d->token_fd >= 0) {
+        pool_liveness_lock(d->token_fd, d->slot, F_UNLCK);
+        close(d->token_fd);
+        d->token_fd = -1;
+    }
 }
 
 void pool_reaper_stop(shmpool_domain *d)
@@ -236,7 +318,12 @@ void pool_reaper_stop(shmpool_domain *d)
     }
     close(d->reaper_evfd);
     d->reaper_on = false;
-    if (d->trace_fd >= 0)
-        close(d->trace_fd);
-    d->trace_fd = -1;
+}
+
+void pool_trace_open(shmpool_domain *d)
+{
+    const char *trace = getenv("SHMBUS_REAPER_TRACE");
+    d->trace_fd = trace && *trace ? open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+                                                   O_NOFOLLOW | O_NONBLOCK, 0600)
+                                  : -1;
 }
