@@ -17,15 +17,13 @@ static int robust_lock(pthread_mutex_t *m, int timeout_ms)
     if (timeout_ms < 0) {
         r = pthread_mutex_lock(m);
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        r = pthread_mutex_timedlock(m, &ts);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now); /* the clock of pthread_mutex_timedlock */
+        uint64_t ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec +
+                      (uint64_t)timeout_ms * 1000000ull;
+        struct timespec until = {.tv_sec = (time_t)(ns / 1000000000ull),
+                                 .tv_nsec = (long)(ns % 1000000000ull)};
+        r = pthread_mutex_timedlock(m, &until);
     }
     if (r == EOWNERDEAD) {
         pthread_mutex_consistent(m);

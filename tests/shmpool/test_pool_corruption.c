@@ -175,41 +175,36 @@ static void random_bytes(const ps_env *e, const char *suffix, unsigned n, uint64
 
 typedef void (*mutation)(const ps_env *e, uint64_t seed);
 
-static void set_class_u32(const ps_env *e, size_t field, uint32_t v)
+/* Write v (len bytes) into the given field of every class record of the pool header. */
+static void set_class_field(const ps_env *e, size_t field, const void *v, size_t len)
 {
     for (unsigned c = 0; c < 2; c++)
         poke(e, "pool." POOL,
              (off_t)(offsetof(struct pool_seg_hdr, classes) + c * sizeof(struct pool_class_shm) +
                      field),
-             &v, sizeof v);
-}
-
-static void set_class_u64(const ps_env *e, size_t field, uint64_t v)
-{
-    for (unsigned c = 0; c < 2; c++)
-        poke(e, "pool." POOL,
-             (off_t)(offsetof(struct pool_seg_hdr, classes) + c * sizeof(struct pool_class_shm) +
-                     field),
-             &v, sizeof v);
+             v, len);
 }
 
 static void class_count_zero(const ps_env *e, uint64_t seed)
 {
     (void)seed;
-    set_class_u32(e, offsetof(struct pool_class_shm, count), 0);
+    uint32_t zero = 0;
+    set_class_field(e, offsetof(struct pool_class_shm, count), &zero, sizeof zero);
 }
 
 static void class_count_huge(const ps_env *e, uint64_t seed)
 {
     (void)seed;
-    set_class_u32(e, offsetof(struct pool_class_shm, count), 0x7fffffffu);
+    uint32_t huge = 0x7fffffffu;
+    set_class_field(e, offsetof(struct pool_class_shm, count), &huge, sizeof huge);
 }
 
 static void stride_changed(const ps_env *e, uint64_t seed)
 {
     (void)seed;
-    set_class_u64(e, offsetof(struct pool_class_shm, stride), 1ull << 40);
-    set_class_u64(e, offsetof(struct pool_class_shm, block_size), 1ull << 40);
+    uint64_t big = 1ull << 40;
+    set_class_field(e, offsetof(struct pool_class_shm, stride), &big, sizeof big);
+    set_class_field(e, offsetof(struct pool_class_shm, block_size), &big, sizeof big);
 }
 
 static void pool_truncated(const ps_env *e, uint64_t seed)

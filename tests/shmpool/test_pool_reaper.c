@@ -12,29 +12,38 @@
 
 static const shmpool_class k_classes[] = {{.block_size = 4096, .count = 4}};
 
-/* Voluntary context switches of every thread of this process: each sleep-and-wake is one. */
-static unsigned long long wakeups(void)
+/* Call fn(tid, ctx) for every thread of this process; returns the sum of what it returns. */
+static unsigned long long for_each_thread(unsigned long long (*fn)(const char *tid, void *ctx),
+                                          void *ctx)
 {
-    unsigned long long total = 0;
+    unsigned long long sum = 0;
     DIR *dp = opendir("/proc/self/task");
     assert_non_null(dp);
     struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[300], line[256];
-        snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
-                total += strtoull(line + 24, NULL, 10);
-        fclose(f);
-    }
+    while ((de = readdir(dp)) != NULL)
+        if (de->d_name[0] != '.')
+            sum += fn(de->d_name, ctx);
     closedir(dp);
-    return total;
+    return sum;
 }
+
+/* A thread's voluntary context switches: each sleep-and-wake is one. */
+static unsigned long long switches_of(const char *tid, void *ctx)
+{
+    (void)ctx;
+    char path[300], line[256];
+    unsigned long long n = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+            n = strtoull(line + 24, NULL, 10);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static unsigned long long wakeups(void) { return for_each_thread(switches_of, NULL); }
 
 static void test_reapers_sleep_while_no_participant_dies(void **state)
 {
@@ -97,43 +106,37 @@ static void test_peer_that_joins_later_and_dies_is_reclaimed_by_the_reaper_alone
     assert_ok(shmpool_domain_close(d));
 }
 
-/* Threads of this process whose file table has a description with an OFD write lock (the
- * liveness lock), per /proc/self/task/<tid>/fdinfo; *main_has says whether the main thread's
- * (the process's) table is among them. */
+/* 1 if the thread's file table has a description with an OFD write lock (the liveness
+ * lock), per /proc/self/task/<tid>/fdinfo; notes in *ctx whether it is the main thread. */
+static unsigned long long holds_lock(const char *tid, void *ctx)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "/proc/self/task/%s/fdinfo", tid);
+    DIR *fp = opendir(dir);
+    if (!fp)
+        return 0;
+    bool has = false;
+    struct dirent *fe;
+    while ((fe = readdir(fp)) != NULL && !has) {
+        char path[600], line[256];
+        snprintf(path, sizeof path, "%s/%s", dir, fe->d_name);
+        FILE *f = fe->d_name[0] == '.' ? NULL : fopen(path, "r");
+        while (f && fgets(line, sizeof line, f))
+            has |= strstr(line, "OFDLCK") && strstr(line, "WRITE");
+        if (f)
+            fclose(f);
+    }
+    closedir(fp);
+    if (has && atoi(tid) == getpid())
+        *(bool *)ctx = true;
+    return has;
+}
+
+/* Threads whose file table holds a liveness lock; *main_has: the process's own table does. */
 static int lock_holding_tables(bool *main_has)
 {
-    int n = 0;
     *main_has = false;
-    DIR *dp = opendir("/proc/self/task");
-    assert_non_null(dp);
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char dir[300];
-        snprintf(dir, sizeof dir, "/proc/self/task/%s/fdinfo", de->d_name);
-        DIR *fp = opendir(dir);
-        if (!fp)
-            continue;
-        bool has = false;
-        struct dirent *fe;
-        while ((fe = readdir(fp)) != NULL && !has) {
-            char path[600], line[256];
-            snprintf(path, sizeof path, "%s/%s", dir, fe->d_name);
-            FILE *f = fe->d_name[0] == '.' ? NULL : fopen(path, "r");
-            while (f && fgets(line, sizeof line, f))
-                has |= strstr(line, "OFDLCK") && strstr(line, "WRITE");
-            if (f)
-                fclose(f);
-        }
-        closedir(fp);
-        if (has) {
-            n++;
-            *main_has |= atoi(de->d_name) == getpid();
-        }
-    }
-    closedir(dp);
-    return n;
+    return (int)for_each_thread(holds_lock, main_has);
 }
 
 static void test_liveness_lock_is_held_by_one_thread_s_own_file_table(void **state)
