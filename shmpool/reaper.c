@@ -19,6 +19,9 @@
  * and peers watch the process's pidfd. No thread of a process that got SIGKILL runs user
  * code again, so reclaiming once its token thread is gone is as safe as once all are.
  *
+ * Both threads ask for real-time priority (maybe_realtime below): asleep they cost nothing,
+ * and awake they must not wait behind a busy host's runnable threads.
+ *
  * Diagnostics: with $SHMBUS_REAPER_TRACE naming a file, every reclaim of a dead slot by this
  * process appends one line to it (O_APPEND, one write): who swept, which slot and pid, and
  * CLOCK_MONOTONIC times of the wake-up, the slot lock, each pool walked and the end.
@@ -148,9 +151,26 @@ static bool still_there(shmpool_domain *d, const struct watch *w)
 /* Retry period while a peer whose pidfd fired is still in its slot (its lock not yet free). */
 #define RETRY_MS 5
 
+/* The reaper and the watcher ask for SCHED_FIFO priority 1 ($SHMBUS_REAPER_RTPRIO=N: N,
+ * 0: not at all). Both sleep until a peer dies or joins and then work for microseconds, so
+ * they cannot starve anyone, but at normal priority on a busy host a killed peer's watcher
+ * may wait hundreds of milliseconds for a CPU to die on, and the survivors' reapers as long
+ * to wake (docs/reliability.md). Without CAP_SYS_NICE (or RLIMIT_RTPRIO) the request is
+ * refused and they run as any thread. */
+static void maybe_realtime(void)
+{
+    const char *v = getenv("SHMBUS_REAPER_RTPRIO");
+    int prio = v && *v ? atoi(v) : 1;
+    if (prio >= 1 && prio <= 99) {
+        struct sched_param sp = {.sched_priority = prio};
+        pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    }
+}
+
 static void *reaper_main(void *arg)
 {
     shmpool_domain *d = arg;
+    maybe_realtime();
     struct watch_set ws = {.n = 0};
     struct pollfd pfd[SHMPOOL_MAX_PARTICIPANTS + 1];
     int idx[SHMPOOL_MAX_PARTICIPANTS + 1];
@@ -242,6 +262,7 @@ static void take_token(shmpool_domain *d)
 static void *watcher_main(void *arg)
 {
     shmpool_domain *d = arg;
+    maybe_realtime();
     take_token(d);
     uint32_t seen = atomic_load(&d->ctl->membership);
     while (!atomic_load(&d->reaper_stop)) {

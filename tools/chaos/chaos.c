@@ -315,9 +315,9 @@ static int controller(const struct opts *o)
             } else if (npk < 256 && nz < 256 && g_log.n < RECLAIM_MAX_KILLS) {
                 if (w[i].stopped)
                     kill(w[i].pid, SIGCONT);
+                /* The time before the kill: a sweeper may wake before kill() returns here. */
+                g_log.k[g_log.n] = (struct kill_rec){.pid = w[i].pid, .kill_ns = now_ns()};
                 kill(w[i].pid, SIGKILL);
-                struct kill_rec *kr = &g_log.k[g_log.n];
-                *kr = (struct kill_rec){.pid = w[i].pid, .kill_ns = now_ns()};
                 zombies[nz++] = g_log.n;
                 pk[npk++] = g_log.n++;
                 w[i].stopped = false;
