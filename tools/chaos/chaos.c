@@ -316,7 +316,8 @@ static int controller(const struct opts *o)
                 if (w[i].stopped)
                     kill(w[i].pid, SIGCONT);
                 /* The time before the kill: a sweeper may wake before kill() returns here. */
-                g_log.k[g_log.n] = (struct kill_rec){.pid = w[i].pid, .kill_ns = now_ns()};
+                g_log.k[g_log.n] = (struct kill_rec){
+                    .pid = w[i].pid, .kill_ns = now_ns(), .joined = slot_of(s, w[i].pid) >= 0};
                 kill(w[i].pid, SIGKILL);
                 zombies[nz++] = g_log.n;
                 pk[npk++] = g_log.n++;
@@ -372,7 +373,8 @@ static int controller(const struct opts *o)
     munmap(cnt, csize);
     reclaim_read_trace(&g_log, trace);
     unlink(trace);
-    double max_reclaim_ms = reclaim_settle(&g_log, 5000);
+    unsigned unjoined;
+    double max_reclaim_ms = reclaim_settle(&g_log, 5000, &unjoined);
     unlink(g_counters_path);
     unlink(cfg);
     rmdir(tmp);
@@ -400,6 +402,8 @@ static int controller(const struct opts *o)
             tot[3], tot[4], tot[5], in_use, kills, max_reclaim_ms, stops, tot[6], bad_exits,
             leftovers ? ", LEFTOVERS in /dev/shm or the runtime dir" : "");
     reclaim_report(&g_log, o->json ? stderr : stdout);
+    fprintf(o->json ? stderr : stdout, "  killed before joining (nothing to reclaim): %u\n",
+            unjoined);
     return ok ? 0 : 1;
 }
 

@@ -42,11 +42,17 @@ double reclaim_percentile_ms(const struct reclaim_log *log, double p)
     return pct(v, n, p);
 }
 
-double reclaim_settle(struct reclaim_log *log, double never_ms)
+double reclaim_settle(struct reclaim_log *log, double never_ms, unsigned *unjoined)
 {
     double max = 0;
+    *unjoined = 0;
     for (unsigned i = 0; i < log->n; i++) {
         struct kill_rec *k = &log->k[i];
+        if (!k->done_ns && !k->joined) {
+            k->reclaimed_ns = 0;
+            ++*unjoined;
+            continue;
+        }
         k->reclaimed_ns = k->done_ns ? k->done_ns : k->seen_ns;
         double ms = k->reclaimed_ns ? (double)(k->reclaimed_ns - k->kill_ns) / 1e6 : never_ms;
         if (ms > max)

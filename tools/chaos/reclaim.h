@@ -20,6 +20,7 @@ struct kill_rec {
      * sweeper's end of its walk */
     uint64_t woke_ns, locked_ns, done_ns;
     uint64_t reclaimed_ns; /* done_ns if traced, else seen_ns (reclaim_settle) */
+    bool joined;           /* it had a participant slot in the last snapshot before the kill */
 };
 
 struct reclaim_log {
@@ -32,9 +33,11 @@ void reclaim_read_trace(struct reclaim_log *log, const char *path);
 /* One line per measured span (those the trace has, too): p50, p99, max in ms; to f. */
 void reclaim_report(const struct reclaim_log *log, FILE *f);
 /* Set each kill's reclaim time: when the winning sweeper freed its slot (from the trace), or
- * else when the controller saw it gone. Returns the largest kill-to-reclaim in ms; a kill
- * never reclaimed counts as `never_ms`. */
-double reclaim_settle(struct reclaim_log *log, double never_ms);
+ * else when the controller saw it gone; a worker killed before it joined (no slot in the
+ * last snapshot, no trace line) had nothing to reclaim and is left out (counted in
+ * *unjoined). Returns the largest kill-to-reclaim in ms; a kill never reclaimed counts as
+ * `never_ms`. */
+double reclaim_settle(struct reclaim_log *log, double never_ms, unsigned *unjoined);
 /* Kill-to-reclaim: percentile p (0..100) in ms (after reclaim_settle). */
 double reclaim_percentile_ms(const struct reclaim_log *log, double p);
 
