@@ -29,6 +29,7 @@
 
 #define TOPIC "corrupt"
 #define POOL "frames"
+#define POOL_SEG "pool.frames" /* its segment's suffix */
 
 enum role { PUB, SUB, IDLE, NROLES };
 static const char *const role_name[NROLES] = {"publisher", "subscriber", "idle participant"};
@@ -179,7 +180,7 @@ typedef void (*mutation)(const ps_env *e, uint64_t seed);
 static void set_class_field(const ps_env *e, size_t field, const void *v, size_t len)
 {
     for (unsigned c = 0; c < 2; c++)
-        poke(e, "pool." POOL,
+        poke(e, POOL_SEG,
              (off_t)(offsetof(struct pool_seg_hdr, classes) + c * sizeof(struct pool_class_shm) +
                      field),
              v, len);
@@ -210,7 +211,7 @@ static void stride_changed(const ps_env *e, uint64_t seed)
 static void pool_truncated(const ps_env *e, uint64_t seed)
 {
     (void)seed;
-    truncate_seg(e, "pool." POOL, 4096);
+    truncate_seg(e, POOL_SEG, 4096);
 }
 
 static void ctl_random_bytes(const ps_env *e, uint64_t seed)
@@ -222,7 +223,7 @@ static void ctl_random_bytes(const ps_env *e, uint64_t seed)
 /* A random mutation of a random segment, from the seed alone. */
 static void random_mutation(const ps_env *e, uint64_t seed)
 {
-    static const char *const segs[] = {"ctl", "pool." POOL, "reg"};
+    static const char *const segs[] = {"ctl", POOL_SEG, "reg"};
     uint64_t rnd = seed;
     const char *seg = segs[ps_rand(&rnd) % 3];
     off_t size = seg_size(e, seg);
