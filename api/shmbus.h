@@ -59,7 +59,9 @@ typedef struct shmbus_domain_opts {
                                  NULL: the config's, else $SHMBUS_RUNTIME_DIR, else /tmp */
     const char *shm_dir;      /* NULL: $SHMBUS_SHM_DIR or /dev/shm */
     const char *name;         /* this participant's name in tools; NULL: the process name */
-    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread; 0: 100 ms */
+    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread, used only
+                                   while a peer is in another PID namespace (others are
+                                   watched by pidfd); 0: 100 ms */
     bool observe;             /* watch only (monitors): join nothing, create nothing, write
                                  nothing; SHMBUS_ENOENT if the domain is not running. Only
                                  shmbus_snapshot_take and shmbus_domain_close work on it. */

@@ -61,7 +61,9 @@ typedef struct shmpool_domain_opts {
     const char *name;         /* participant name shown by tools; NULL: the process's comm */
     bool observer;            /* read-only: no participant slot, no holds, no reaper */
     bool no_reaper;           /* do not start the background reaper thread */
-    unsigned sweep_interval_ms; /* reaper's periodic sweep; 0 means 100 ms */
+    unsigned sweep_interval_ms; /* reaper's periodic sweep, which runs only while a live peer
+                                   cannot be watched by pidfd (another PID namespace); 0 means
+                                   100 ms */
     const char *wipe_dir;     /* a directory of the domain's own files (the bus's ipc
                                  endpoints): its sockets are removed, then it, when this
                                  process is the domain's last participant out */
@@ -179,8 +181,9 @@ shmbus_block *shmpool_block_clone(shmbus_block *b);
  * Returns 0, or EFORKED (nothing is touched in a forked child). */
 int shmpool_block_release(shmbus_block *b);
 
-/* Payload. Writable only for blocks this process loaned; blocks acquired from a descriptor
- * are mapped read-only (unless this process also loans from the pool). */
+/* Payload. Writable memory only for a block this process loaned and has not described yet,
+ * and for named nodes; every other block, in particular one acquired from a descriptor (also
+ * in a process that loans from the same pool), is in a read-only mapping: writing faults. */
 void *shmpool_block_data(const shmbus_block *b);
 shmpool_domain *shmpool_block_domain(const shmbus_block *b);
 uint64_t shmpool_block_capacity(const shmbus_block *b);
