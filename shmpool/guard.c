@@ -17,7 +17,7 @@
 
 #include "internal.h"
 
-#define GUARD_SLOTS 256
+#define GUARD_SLOTS 1024 /* registered mappings: 3 per pool, 1 per ctl or auxiliary segment */
 
 struct guard_slot {
     _Atomic uintptr_t base; /* 0: free */
