@@ -201,6 +201,7 @@ static int ctl_init(shmpool_domain *d)
     c->max_participants = SHMPOOL_MAX_PARTICIPANTS;
     c->max_pools = SHMPOOL_MAX_POOLS;
     c->max_nodes = SHMPOOL_MAX_NODES;
+    snprintf(c->recorded_dir, sizeof c->recorded_dir, "%s", d->wipe_dir);
     atomic_store(&c->next_uid, 1);
     int rc = init_robust_mutex(&c->nodes_lock);
     for (unsigned i = 0; rc == 0 && i < SHMPOOL_MAX_NODES; i++)
@@ -213,6 +214,7 @@ static int ctl_init(shmpool_domain *d)
     d->ctl = c;
     d->ctl_size = size;
     pool_guard(c, size, PROT_READ | PROT_WRITE, &d->broken);
+    snprintf(d->recorded_dir, sizeof d->recorded_dir, "%s", d->wipe_dir);
     return 0;
 }
 
@@ -247,6 +249,9 @@ static int ctl_map(shmpool_domain *d)
     d->ctl = c;
     d->ctl_size = size;
     pool_guard(c, size, prot, &d->broken);
+    /* a private, terminated copy: only ever compared (shmpool_domain_recorded_dir) */
+    memcpy(d->recorded_dir, c->recorded_dir, sizeof d->recorded_dir);
+    d->recorded_dir[sizeof d->recorded_dir - 1] = 0;
     return 0;
 }
 
@@ -574,6 +579,7 @@ unsigned shmpool_domain_slot(const shmpool_domain *d) { return d->slot; }
 uint64_t shmpool_domain_uid(const shmpool_domain *d) { return d->uid; }
 const char *shmpool_domain_name(const shmpool_domain *d) { return d->name; }
 const char *shmpool_domain_wipe_dir(const shmpool_domain *d) { return d->wipe_dir; }
+const char *shmpool_domain_recorded_dir(const shmpool_domain *d) { return d->recorded_dir; }
 
 const char *shmpool_domain_pname(const shmpool_domain *d)
 {

@@ -105,7 +105,8 @@ struct shmpool_domain {
     sem_t handover;           /* the watcher took over the liveness lock (or could not) */
     pid_t token_tid;          /* the watcher's tid if it holds the lock, else 0 */
     unsigned sweep_interval_ms;
-    char wipe_dir[256]; /* removed with the domain's segments ("" for none) */
+    char wipe_dir[256]; /* this process's own option: removed with the domain ("" for none) */
+    char recorded_dir[256]; /* the creator's, copied from the ctl segment: compared only */
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
 };
 

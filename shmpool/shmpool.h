@@ -125,6 +125,10 @@ void shmpool_segment_close(void *map, size_t size);
  * option: no path is ever taken from shared memory). */
 const char *shmpool_domain_wipe_dir(const shmpool_domain *d);
 
+/* The domain creator's wipe_dir as recorded in the ctl segment, for comparison only (a bad
+ * writer may have changed it): nothing opens or removes it. */
+const char *shmpool_domain_recorded_dir(const shmpool_domain *d);
+
 /* Names of the domains with a ctl file in shm_dir (NULL: default): fills up to max, returns
  * how many there are, or an error. */
 int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1], unsigned max);
