@@ -3,8 +3,8 @@
  * ROS 2 node on Cyclone would accept (same type names, plain CDR, topic "rt/...").
  *
  *   ros2-image-peer sub --topic rt/T --count N --width W --height H --encoding E
- *                       [--reliable] [--timeout S]
- *       Takes N images and checks each one: width, height, encoding, step (= width x bytes
+ *                       [--frame-id F] [--reliable] [--timeout S]
+ *       Takes N images and checks each one: width, height, encoding, frame_id, step (= width x bytes
  *       per pixel), is_bigendian 0, data length, the stamp against the capture time the
  *       pixels carry, every pixel (pixel_pattern.h), and that indices only increase. Prints
  *       a JSON summary; exit 0 if N good images came in order, 1 otherwise.
@@ -28,7 +28,7 @@
 
 typedef struct opts {
     bool pub;
-    const char *topic, *encoding, *sequence;
+    const char *topic, *encoding, *sequence, *frame_id;
     unsigned count, width, height, rate, timeout_s;
     bool reliable;
 } opts;
@@ -68,10 +68,12 @@ static int run_sub(dds_entity_t pp, dds_entity_t topic, dds_qos_t *q, const opts
                 received++;
                 if (im->width != o->width || im->height != o->height ||
                     strcmp(im->encoding, o->encoding) != 0 || im->step != step ||
-                    im->is_bigendian != 0 || im->data._length != step * o->height) {
+                    im->is_bigendian != 0 || im->data._length != step * o->height ||
+                    (o->frame_id && strcmp(im->header.frame_id, o->frame_id) != 0)) {
                     bad_fields++;
-                    fprintf(stderr, "ros2-image-peer: image %ux%u %s step %u length %u\n",
-                            im->width, im->height, im->encoding, im->step, im->data._length);
+                    fprintf(stderr, "ros2-image-peer: image %ux%u %s step %u length %u frame %s\n",
+                            im->width, im->height, im->encoding, im->step, im->data._length,
+                            im->header.frame_id);
                 } else {
                     uint64_t idx = 0, real = 0;
                     if (!pp_check(im->data._buffer, im->data._length, &idx, &real)) bad_pixels++;
@@ -150,7 +152,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"topic", 1, 0, 't'}, {"count", 1, 0, 'n'}, {"width", 1, 0, 'w'}, {"height", 1, 0, 'H'},
         {"encoding", 1, 0, 'e'}, {"rate", 1, 0, 'r'}, {"sequence", 1, 0, 's'},
-        {"timeout", 1, 0, 'T'}, {"reliable", 0, 0, 'R'}, {0, 0, 0, 0}};
+        {"timeout", 1, 0, 'T'}, {"reliable", 0, 0, 'R'}, {"frame-id", 1, 0, 'f'}, {0, 0, 0, 0}};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
         case 's': o.sequence = optarg; break;
         case 'T': o.timeout_s = (unsigned)atoi(optarg); break;
         case 'R': o.reliable = true; break;
+        case 'f': o.frame_id = optarg; break;
         default: return 2;
         }
     }
@@ -179,7 +182,9 @@ int main(int argc, char **argv)
     dds_qos_t *q = dds_create_qos();
     dds_qset_reliability(q, o.reliable ? DDS_RELIABILITY_RELIABLE : DDS_RELIABILITY_BEST_EFFORT,
                          DDS_SECS(1));
-    dds_qset_history(q, DDS_HISTORY_KEEP_LAST, o.reliable ? 10 : 5);
+    /* a writer keeps the last few; this reader keeps all it has not taken yet */
+    if (o.pub) dds_qset_history(q, DDS_HISTORY_KEEP_LAST, o.reliable ? 10 : 5);
+    else dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
     int rc = o.pub ? run_pub(pp, topic, q, &o) : run_sub(pp, topic, q, &o);
     dds_delete_qos(q);
     dds_delete(pp);
