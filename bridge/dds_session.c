@@ -58,7 +58,16 @@ static dds_qos_t *route_qos(const route *r)
     dds_qos_t *q = dds_create_qos();
     dds_qset_reliability(q, s->reliable ? DDS_RELIABILITY_RELIABLE : DDS_RELIABILITY_BEST_EFFORT,
                          DDS_MSECS(s->max_blocking_ms));
-    dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)s->depth);
+    if (s->reliable) {
+        /* Reliable keeps every sample until it is acknowledged (writer) or taken (reader), at
+         * most depth of them. A slow or absent network then makes dds_write wait (up to
+         * max_blocking_ms) and fail, and the bridge counts the frame as busy, instead of
+         * Cyclone replacing it unseen; a full reader makes the remote writer resend. */
+        dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
+        dds_qset_resource_limits(q, (int32_t)s->depth, DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED);
+    } else {
+        dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)s->depth);
+    }
     dds_qset_durability(q, DDS_DURABILITY_VOLATILE);
     /* No loops: this participant's readers never see its own writers' samples. */
     dds_qset_ignorelocal(q, DDS_IGNORELOCAL_PARTICIPANT);

@@ -126,18 +126,24 @@ static void remove_tree(const char *path)
 int bh_teardown(void **state)
 {
     bh_env *e = *state;
+    bh_host *hosts[] = {&e->a, &e->b};
+    int left = 0;
+    for (int i = 0; i < 2; i++) /* the bridges stop cleanly; then any other child is killed */
+        if (hosts[i]->bridge > 0) {
+            kill(hosts[i]->bridge, SIGCONT);
+            bh_stop_bridge(e, hosts[i], SIGTERM);
+        }
     for (int i = 0; i < e->nchild; i++)
         if (e->child[i] > 0) {
             kill(e->child[i], SIGKILL);
             waitpid(e->child[i], NULL, 0);
         }
-    bh_host *hosts[] = {&e->a, &e->b};
-    int left = 0;
-    for (int i = 0; i < 2; i++) {
-        if (hosts[i]->bridge > 0) bh_stop_bridge(e, hosts[i], SIGTERM);
-        bh_close(hosts[i]);
-    }
-    for (int i = 0; i < 2; i++) left += count_files(hosts[i]->shm, true);
+    for (int i = 0; i < 2; i++) bh_close(hosts[i]);
+    for (int i = 0; i < 2; i++)
+        if (count_files(hosts[i]->shm, false)) {
+            left += count_files(hosts[i]->shm, true);
+            bh_print_log(hosts[i]);
+        }
     remove_tree(e->dir);
     free(e);
     if (left) fail_msg("%d files left in the hosts' shm directories", left);
@@ -178,8 +184,19 @@ pid_t bh_spawn(bh_env *e, const bh_host *h, const char *const *argv, const char 
     posix_spawn_file_actions_addopen(&fa, 1, out_path ? out_path : "/dev/null",
                                      O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    /* The child starts with no signal blocked and default handlers, whatever this process's
+     * threads (cmocka, shmbus, the receivers) have set. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, prog, &fa, NULL, (char *const *)argv, envp);
+    int rc = posix_spawn(&pid, prog, &fa, &at, (char *const *)argv, envp);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) fail_msg("spawn %s: %s", prog, strerror(rc));
     if (e->nchild < (int)(sizeof e->child / sizeof e->child[0])) e->child[e->nchild++] = pid;
@@ -223,7 +240,11 @@ int bh_stop_bridge(bh_env *e, bh_host *h, int sig)
 {
     if (h->bridge <= 0) return -1;
     kill(h->bridge, sig);
-    int st = bh_wait(e, h->bridge, 10000);
+    int st = bh_wait(e, h->bridge, 15000);
+    if (st == -1) {
+        fprintf(stderr, "host %c: the bridge did not stop on signal %d in 15 s: killed\n", h->name, sig);
+        bh_print_log(h);
+    }
     h->bridge = 0;
     return st;
 }
@@ -295,11 +316,28 @@ void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const ch
 {
     uint64_t end = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     while (bh_stat(h, dir, topic, key) < min) {
-        if (bh_now_ns() > end) {
+        int st;
+        bool gone = h->bridge > 0 && waitpid(h->bridge, &st, WNOHANG) == h->bridge;
+        if (gone || bh_now_ns() > end) {
+            if (gone) fprintf(stderr, "host %c: the bridge exited (status 0x%x)\n", h->name, st);
             bh_print_log(h);
             fail_msg("host %c: %s %s %s stayed below %g", h->name, dir, topic, key, min);
         }
         bh_sleep_ms(20);
+    }
+}
+
+void bh_expect_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
+                    double want)
+{
+    uint64_t end = bh_now_ns() + 10000000000ull;
+    double v;
+    while ((v = bh_stat(h, dir, topic, key)) < want && bh_now_ns() < end) bh_sleep_ms(20);
+    bh_sleep_ms(150); /* a later stats file would show any count beyond want */
+    v = bh_stat(h, dir, topic, key);
+    if (v != want) {
+        bh_print_log(h);
+        fail_msg("host %c: %s %s %s is %g, expected %g", h->name, dir, topic, key, v, want);
     }
 }
 
@@ -325,6 +363,8 @@ void bh_close(bh_host *h)
     }
 }
 
+/* Blocks of 1 MiB and more: the frames'. (The smaller class also holds the bridge's stats
+ * messages, which its stats publisher keeps as its history while it runs.) */
 uint32_t bh_pool_used(bh_host *h)
 {
     shmbus_pool *p;
@@ -333,7 +373,8 @@ uint32_t bh_pool_used(bh_host *h)
     shmbus_class_stats st[8];
     int n = shmbus_pool_stats(p, st, 8);
     uint32_t used = 0;
-    for (int i = 0; i < n; i++) used += st[i].used;
+    for (int i = 0; i < n; i++)
+        if (st[i].block_size >= (1u << 20)) used += st[i].used;
     return used;
 }
 
@@ -342,6 +383,24 @@ uint32_t bh_wait_pool_used(bh_host *h, uint32_t max, int timeout_ms)
     uint64_t end = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     uint32_t used;
     while ((used = bh_pool_used(h)) > max && bh_now_ns() < end) bh_sleep_ms(20);
+    if (used > max) { /* show who holds what */
+        shmbus_snapshot *s;
+        if (shmbus_snapshot_take(h->d, &s) == 0) {
+            for (unsigned i = 0; i < s->nparticipants; i++)
+                fprintf(stderr, "host %c: participant slot %u pid %d %s alive %d holds %llu\n",
+                        h->name, s->participants[i].slot, s->participants[i].pid,
+                        s->participants[i].name, s->participants[i].alive,
+                        (unsigned long long)s->participants[i].held_blocks);
+            for (unsigned p = 0; p < s->npools; p++)
+                for (unsigned b = 0; b < s->pools[p].nheld; b++)
+                    fprintf(stderr, "host %c: block %u/%u holders 0x%llx seq %llu\n", h->name,
+                            s->pools[p].held[b].cls, s->pools[p].held[b].index,
+                            (unsigned long long)s->pools[p].held[b].holders,
+                            (unsigned long long)s->pools[p].held[b].seq);
+            shmbus_snapshot_free(s);
+        }
+        bh_print_log(h);
+    }
     return used;
 }
 
@@ -433,3 +492,8 @@ void bh_receiver_start(bh_receiver *r, shmbus_sub *sub, bool frames, unsigned wa
 }
 
 void bh_receiver_join(bh_receiver *r) { pthread_join(r->th, NULL); }
+
+void bh_receiver_window(bh_receiver *r, unsigned sent, unsigned window)
+{
+    for (int i = 0; i < 30000 && atomic_load(&r->got) + window < sent; i++) bh_sleep_ms(1);
+}

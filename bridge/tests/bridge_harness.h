@@ -71,6 +71,10 @@ double bh_stat(const bh_host *h, const char *dir, const char *topic, const char 
 void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
                   double min, int timeout_ms);
 
+/* Wait (10 s at most) until the counter reaches want, then require it to equal want. */
+void bh_expect_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
+                    double want);
+
 /* Open h's domain in this process as participant `name`. */
 shmbus_domain *bh_open(bh_host *h, const char *name);
 void bh_close(bh_host *h);
@@ -90,7 +94,7 @@ char *bh_slurp(const char *path);
 /* A number from a JSON file (top-level key). NAN if absent. */
 double bh_json_number(const char *path, const char *key);
 
-/* Blocks of the host's pool "p" in use now. */
+/* Blocks of the host's pool "p" of 1 MiB and more (frames) in use now. */
 uint32_t bh_pool_used(bh_host *h);
 /* Wait until the pool's blocks in use are at most max (timeout_ms); returns the last count. */
 uint32_t bh_wait_pool_used(bh_host *h, uint32_t max, int timeout_ms);
@@ -122,6 +126,9 @@ typedef struct bh_receiver {
 } bh_receiver;
 void bh_receiver_start(bh_receiver *r, shmbus_sub *sub, bool frames, unsigned want, int timeout_ms);
 void bh_receiver_join(bh_receiver *r);
+/* Flow control for tests that want every message: wait until the receiver has all but
+ * `window` of the `sent` messages (a hang guard of 30 s, not a timing assertion). */
+void bh_receiver_window(bh_receiver *r, unsigned sent, unsigned window);
 
 uint64_t bh_now_ns(void);
 void bh_sleep_ms(unsigned ms);
