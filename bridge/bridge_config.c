@@ -319,6 +319,28 @@ int bridge_config_parse(const char *text, const char *src, bridge_config *out, c
     return rc;
 }
 
+/* A file named relative to the bridge file is taken from the bridge file's folder. For the
+ * Cyclone configuration (as_uri), inline XML ("<...") and URIs ("file://...") stay as they
+ * are and a plain path becomes a file:// URI. */
+static int resolve(const char *src, char *val, size_t cap, bool as_uri, const char *where,
+                   char *err, size_t errlen)
+{
+    if (!val[0] || (as_uri && (val[0] == '<' || strstr(val, "://")))) return 0;
+    const char *slash = strrchr(src, '/');
+    char orig[4096];
+    snprintf(orig, sizeof orig, "%s", val);
+    int n;
+    if (orig[0] == '/' || !slash)
+        n = snprintf(val, cap, "%s%s", as_uri ? "file://" : "", orig);
+    else
+        n = snprintf(val, cap, "%s%.*s/%s", as_uri ? "file://" : "", (int)(slash - src), src, orig);
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, errlen, "%s: %s: path too long", src, where);
+        return -1;
+    }
+    return 0;
+}
+
 int bridge_config_load(const char *path, bridge_config *out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -354,20 +376,12 @@ int bridge_config_load(const char *path, bridge_config *out, char *err, size_t e
     }
     int rc = bridge_config_parse(text, path, out, err, errlen);
     free(text);
-    if (rc == 0 && out->domain_config[0] && out->domain_config[0] != '/') {
-        /* relative to the bridge file's folder */
-        const char *slash = strrchr(path, '/');
-        if (slash) {
-            char rel[sizeof out->domain_config];
-            memcpy(rel, out->domain_config, sizeof rel);
-            int n = snprintf(out->domain_config, sizeof out->domain_config, "%.*s/%s",
-                             (int)(slash - path), path, rel);
-            if (n < 0 || (size_t)n >= sizeof out->domain_config) {
-                snprintf(err, errlen, "%s: $.shmbus.config: path too long", path);
-                return -1;
-            }
-        }
-    }
+    if (rc == 0)
+        rc = resolve(path, out->domain_config, sizeof out->domain_config, false, "$.shmbus.config",
+                     err, errlen);
+    if (rc == 0)
+        rc = resolve(path, out->cyclone_config, sizeof out->cyclone_config, true,
+                     "$.dds.cyclone_config", err, errlen);
     return rc;
 }
 

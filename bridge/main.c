@@ -184,7 +184,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "shmbus-bridge: %s\n", err);
         return 2;
     }
-    if (check) {
+    if (check) { /* the domain's file too, if it names one */
+        shmbus_config_summary sum;
+        int rc = b.cfg.domain_config[0] ? shmbus_config_load(b.cfg.domain_config, &sum) : 0;
+        if (rc != 0) {
+            fprintf(stderr, "shmbus-bridge: %s: %s\n", shmbus_strerror(rc), shmbus_last_error());
+            return 2;
+        }
         printf("%s: %u routes, shmbus domain %s, DDS domain %u\n", config, b.cfg.nroutes,
                b.cfg.domain[0] ? b.cfg.domain : "(the domain config's)", b.cfg.dds_domain_id);
         return 0;
