@@ -8,16 +8,19 @@
 #include "ros2_image.h"
 #include "shmbus_message.h"
 
-/* Large frames over UDP: 64 KB datagrams (fewer fragments per frame) and the largest socket
- * receive buffer the kernel gives (net.core.rmem_max caps it: `shmbus doctor` checks it). A
- * best-effort reader loses any frame larger than its socket buffer. Multicast and interfaces
- * are left at Cyclone's defaults. */
+/* Large frames over UDP: 64 KB datagrams (fewer fragments per frame); the largest socket
+ * receive buffer the kernel gives (net.core.rmem_max caps it: `shmbus doctor` checks it), as
+ * a best-effort reader loses any frame larger than its socket buffer; and room for 64 MB of
+ * unacknowledged data per writer (Cyclone's default of 500 kB makes a reliable writer wait
+ * for acknowledgements several times per frame). Multicast and interfaces are left at
+ * Cyclone's defaults. */
 static const char default_config[] =
     "<CycloneDDS><Domain id=\"any\">"
     "<General><MaxMessageSize>65500B</MaxMessageSize>"
     "<FragmentSize>62000B</FragmentSize></General>"
     "<Internal><SocketReceiveBufferSize min=\"default\" max=\"64MiB\"/>"
-    "<SocketSendBufferSize min=\"default\" max=\"8MiB\"/></Internal>"
+    "<SocketSendBufferSize min=\"default\" max=\"8MiB\"/>"
+    "<Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks></Internal>"
     "</Domain></CycloneDDS>";
 
 const char *dds_session_default_config(void) { return default_config; }

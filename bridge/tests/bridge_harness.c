@@ -81,7 +81,9 @@ static int setup_with(void **state, const char *domcfg)
                "<Discovery><ParticipantIndex>auto</ParticipantIndex>\n"
                "<MaxAutoParticipantIndex>20</MaxAutoParticipantIndex>\n"
                "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>\n"
-               "<Internal><SocketReceiveBufferSize min=\"default\" max=\"64MiB\"/></Internal>\n"
+               "<Internal><SocketReceiveBufferSize min=\"default\" max=\"64MiB\"/>\n"
+               "<Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks>"
+               "</Internal>\n"
                "</Domain></CycloneDDS>\n");
     host_init(e, &e->a, 'a', domcfg);
     host_init(e, &e->b, 'b', domcfg);
