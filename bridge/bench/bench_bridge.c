@@ -37,6 +37,14 @@ typedef struct host {
     shmbus_domain *d;
 } host;
 
+static volatile sig_atomic_t g_interrupted; /* SIGINT/SIGTERM: stop after the step, clean up */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
 static struct {
     char dir[96], self[PATH_MAX], bindir[PATH_MAX], url[64];
     unsigned dds_domain;
@@ -94,8 +102,8 @@ static int host_setup(host *h, char name)
     if (mkdir(h->dir, 0700) || mkdir(h->shm, 0700) || mkdir(h->run, 0700)) return perror(h->dir), -1;
     write_file(h->domcfg,
                "{\"pools\": [{\"name\": \"p\", \"classes\": [{\"block_size\": \"64KiB\", \"count\": 16},"
-               " {\"block_size\": \"8MiB\", \"count\": 10}, {\"block_size\": \"25MiB\", \"count\": 6}]}],"
-               " \"default_topic\": {\"pool\": \"p\", \"history\": 2, \"max_held\": 4,"
+               " {\"block_size\": \"8MiB\", \"count\": 12}, {\"block_size\": \"25MiB\", \"count\": 10}]}],"
+               " \"default_topic\": {\"pool\": \"p\", \"history\": 6, \"max_held\": 4,"
                " \"queue_depth\": 16, \"on_full\": \"wait\", \"wait_ms\": 1000}}\n");
     char text[1024];
     const char *route = name == 'a' ? "out" : "in";
@@ -252,7 +260,7 @@ static void ladder(int path, uint32_t w, uint32_t h, const double *rates, unsign
     memset(out, 0, sizeof *out);
     bp_result warm; /* first touch of buffers and blocks, connections: not measured */
     run_step(path, w, h, ++*step, 5, rates[0], &warm);
-    for (unsigned i = 0; i < nrates; i++) {
+    for (unsigned i = 0; i < nrates && !g_interrupted; i++) {
         uint64_t count = (uint64_t)(rates[i] * seconds);
         if (count < 5) count = 5;
         bp_result r;
@@ -290,6 +298,9 @@ int main(int argc, char **argv)
         }
     }
     if (seconds <= 0) seconds = 2;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     ssize_t n = readlink("/proc/self/exe", g.self, sizeof g.self - 1);
     if (n <= 0) return 1;
     g.self[n] = '\0';
