@@ -62,10 +62,10 @@ static dds_qos_t *route_qos(const route *r)
     dds_qset_reliability(q, s->reliable ? DDS_RELIABILITY_RELIABLE : DDS_RELIABILITY_BEST_EFFORT,
                          DDS_MSECS(s->max_blocking_ms));
     if (s->reliable) {
-        /* Reliable keeps every sample until it is acknowledged (writer) or taken (reader), at
-         * most depth of them. A slow or absent network then makes dds_write wait (up to
-         * max_blocking_ms) and fail, and the bridge counts the frame as busy, instead of
-         * Cyclone replacing it unseen; a full reader makes the remote writer resend. */
+        /* Reliable keeps every sample until it is acknowledged (writer) or taken (reader; at
+         * most depth, then the remote writer resends). A writer with more unacknowledged
+         * bytes than Cyclone's WhcHigh waits (up to max_blocking_ms) and fails: the bridge
+         * counts the frame as busy, instead of Cyclone replacing it unseen (keep-last). */
         dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
         dds_qset_resource_limits(q, (int32_t)s->depth, DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED);
     } else {

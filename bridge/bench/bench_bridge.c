@@ -109,10 +109,11 @@ static int host_setup(host *h, char name)
     const char *route = name == 'a' ? "out" : "in";
     snprintf(text, sizeof text,
              "{\"shmbus\": {\"domain\": \"%s\", \"config\": \"%s\"}, \"dds\": {\"domain_id\": %u,"
-             " \"cyclone_config\": \"file://%s/cyclone.xml\"}, \"stats\": {\"topic\": \"\"},"
+             " \"cyclone_config\": \"file://%s/cyclone.xml\"}, \"stats\": {\"topic\": \"\","
+             " \"file\": \"%s/stats.json\", \"interval_ms\": 100},"
              " \"%s\": [{\"topic\": \"camera/bench\", \"type\": \"image\", \"qos\":"
              " {\"reliability\": \"reliable\", \"depth\": 4, \"max_blocking_ms\": 1000}}]}\n",
-             h->dom, h->domcfg, g.dds_domain, g.dir, route);
+             h->dom, h->domcfg, g.dds_domain, g.dir, h->dir, route);
     write_file(h->cfg, text);
     char exe[PATH_MAX + 32];
     snprintf(exe, sizeof exe, "%s/shmbus-bridge", g.bindir);
@@ -269,6 +270,15 @@ static void ladder(int path, uint32_t w, uint32_t h, const double *rates, unsign
         fprintf(stderr, "  %-8s %4ux%-4u %6.1f fps: sent %llu received %llu (%.1f fps) p50 %.1f us p99 %.1f us%s\n",
                 path_names[path], w, h, rates[i], (unsigned long long)r.sent,
                 (unsigned long long)r.received, r.achieved_fps, r.p50_us, r.p99_us, ok ? "" : "  <- loss or late");
+        if (!ok && path == PATH_BRIDGE) /* where the frames went */
+            for (int k = 0; k < 2; k++) {
+                char f[300], line[2048] = "";
+                snprintf(f, sizeof f, "%s/stats.json", k ? g.b.dir : g.a.dir);
+                bp_sleep_until(bp_mono_ns() + 200000000ull);
+                FILE *fp = fopen(f, "r");
+                if (fp && fgets(line, sizeof line, fp)) fprintf(stderr, "    bridge %c: %s", "ab"[k], line);
+                if (fp) fclose(fp);
+            }
         if (i == 0) {
             out->at_p50 = r.p50_us;
             out->at_p99 = r.p99_us;

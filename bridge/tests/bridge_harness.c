@@ -356,6 +356,26 @@ shmbus_domain *bh_open(bh_host *h, const char *name)
     return h->d;
 }
 
+void bh_start_pair(bh_env *e, const char *a_routes, const char *b_routes, const char *topic)
+{
+    bh_write_bridge_config(e, &e->a, a_routes);
+    bh_write_bridge_config(e, &e->b, b_routes);
+    bh_start_bridge(e, &e->a);
+    bh_start_bridge(e, &e->b);
+    bh_wait_stat(&e->a, "out", topic, "matched", 1, 30000);
+    bh_wait_stat(&e->b, "in", topic, "matched", 1, 30000);
+}
+
+shmbus_sub *bh_open_both_sub_b(bh_env *e, const char *topic)
+{
+    bh_open(&e->a, "test-a");
+    bh_open(&e->b, "test-b");
+    shmbus_sub *sub;
+    assert_int_equal(shmbus_sub_open(e->b.d, topic, NULL, &sub), 0);
+    assert_int_equal(shmbus_sub_wait_publishers(sub, 1, 10000), 0);
+    return sub;
+}
+
 void bh_close(bh_host *h)
 {
     if (h->d) {

@@ -75,6 +75,13 @@ void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const ch
 void bh_expect_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
                     double want);
 
+/* Write both bridges' configurations (a_routes, b_routes), start them, and wait until host
+ * a's "out" route and host b's "in" route of topic are matched on DDS. */
+void bh_start_pair(bh_env *e, const char *a_routes, const char *b_routes, const char *topic);
+/* Open both hosts' domains in this process and subscribe to topic on host b, connected to
+ * its bridge's publisher. */
+shmbus_sub *bh_open_both_sub_b(bh_env *e, const char *topic);
+
 /* Open h's domain in this process as participant `name`. */
 shmbus_domain *bh_open(bh_host *h, const char *name);
 void bh_close(bh_host *h);

@@ -23,17 +23,6 @@ static const char image_in[] =
     "\"in\": [{\"topic\": \"camera/front\", \"type\": \"image\", \"checksum\": true,"
     " \"qos\": {\"reliability\": \"reliable\", \"depth\": 10}}]";
 
-/* Start both bridges (a out, b in) and wait until they have matched on DDS. */
-static void start_pair(bh_env *e, const char *a_routes, const char *b_routes, const char *topic)
-{
-    bh_write_bridge_config(e, &e->a, a_routes);
-    bh_write_bridge_config(e, &e->b, b_routes);
-    bh_start_bridge(e, &e->a);
-    bh_start_bridge(e, &e->b);
-    bh_wait_stat(&e->a, "out", topic, "matched", 1, 30000);
-    bh_wait_stat(&e->b, "in", topic, "matched", 1, 30000);
-}
-
 /* How many subscribers (alive) the topic has on a host's domain. */
 static unsigned topic_subs(bh_host *h, const char *topic)
 {
@@ -61,12 +50,8 @@ static void test_camera_frames_reach_frame_stats_on_other_host_bit_exact_in_orde
 {
     bh_env *e = *state;
     enum { N = 40 };
-    start_pair(e, image_out, image_in, TOPIC);
-    bh_open(&e->a, "test-a");
-    bh_open(&e->b, "test-b");
-    shmbus_sub *sub;
-    assert_int_equal(shmbus_sub_open(e->b.d, TOPIC, NULL, &sub), 0);
-    assert_int_equal(shmbus_sub_wait_publishers(sub, 1, 10000), 0);
+    bh_start_pair(e, image_out, image_in, TOPIC);
+    shmbus_sub *sub = bh_open_both_sub_b(e, TOPIC);
     char summary[160], count[16];
     bh_path(e, "frame-stats.json", summary, sizeof summary);
     snprintf(count, sizeof count, "%d", N);
@@ -126,12 +111,8 @@ static void test_plain_topic_random_size_messages_arrive_checksummed_in_order(vo
     enum { N = 150 };
     const char *out = "\"out\": [{\"topic\": \"log/data\", \"qos\": {\"max_blocking_ms\": 2000}}]";
     const char *in = "\"in\": [{\"topic\": \"log/data\"}]";
-    start_pair(e, out, in, "log/data");
-    bh_open(&e->a, "test-a");
-    bh_open(&e->b, "test-b");
-    shmbus_sub *sub;
-    assert_int_equal(shmbus_sub_open(e->b.d, "log/data", NULL, &sub), 0);
-    assert_int_equal(shmbus_sub_wait_publishers(sub, 1, 10000), 0);
+    bh_start_pair(e, out, in, "log/data");
+    shmbus_sub *sub = bh_open_both_sub_b(e, "log/data");
     bh_receiver rx;
     bh_receiver_start(&rx, sub, false, N, 60000);
     shmbus_pub *pub;
@@ -164,12 +145,8 @@ static void large_frames(shmbus_pub *pub, bh_receiver *rx, uint32_t w, uint32_t 
 static void test_1080p_and_4k_rgb24_frames_cross_loopback(void **state)
 {
     bh_env *e = *state;
-    start_pair(e, image_out, image_in, TOPIC);
-    bh_open(&e->a, "test-a");
-    bh_open(&e->b, "test-b");
-    shmbus_sub *sub;
-    assert_int_equal(shmbus_sub_open(e->b.d, TOPIC, NULL, &sub), 0);
-    assert_int_equal(shmbus_sub_wait_publishers(sub, 1, 10000), 0);
+    bh_start_pair(e, image_out, image_in, TOPIC);
+    shmbus_sub *sub = bh_open_both_sub_b(e, TOPIC);
     bh_receiver rx;
     bh_receiver_start(&rx, sub, true, 8, 120000);
     shmbus_pub *pub;
