@@ -129,11 +129,16 @@ int bh_teardown(void **state)
 {
     bh_env *e = *state;
     bh_host *hosts[] = {&e->a, &e->b};
-    int left = 0;
+    int left = 0, unclean = 0;
     for (int i = 0; i < 2; i++) /* the bridges stop cleanly; then any other child is killed */
         if (hosts[i]->bridge > 0) {
             kill(hosts[i]->bridge, SIGCONT);
-            bh_stop_bridge(e, hosts[i], SIGTERM);
+            int st = bh_stop_bridge(e, hosts[i], SIGTERM);
+            if (st != 0) { /* a sanitizer's report at exit, a crash, a hang */
+                fprintf(stderr, "host %c: the bridge exited with %d on SIGTERM\n", hosts[i]->name, st);
+                bh_print_log(hosts[i]);
+                unclean++;
+            }
         }
     for (int i = 0; i < e->nchild; i++)
         if (e->child[i] > 0) {
@@ -149,6 +154,7 @@ int bh_teardown(void **state)
     remove_tree(e->dir);
     free(e);
     if (left) fail_msg("%d files left in the hosts' shm directories", left);
+    if (unclean) fail_msg("%d bridges did not exit cleanly", unclean);
     return 0;
 }
 
