@@ -1,9 +1,10 @@
 /* Faults: kill -9 of either bridge mid-stream leaves no block held and a restarted bridge
  * resumes; malformed DDS images are counted and skipped and never reach subscribers; a
  * stalled network makes the bridge lose frames (counted) while local subscribers get every
- * one. */
+ * one. SIGUSR1 prints the counters. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bridge_harness.h"
@@ -137,6 +138,16 @@ static void test_malformed_dds_images_are_counted_and_skipped_never_delivered(vo
     shmbus_msg *m;
     assert_int_equal(shmbus_sub_recv(sub, 500, &m), SHMBUS_ETIMEDOUT); /* nothing else came */
     assert_int_equal(kill(e->b.bridge, 0), 0);                        /* still running */
+    /* SIGUSR1: the counters on stderr */
+    assert_int_equal(kill(e->b.bridge, SIGUSR1), 0);
+    char *log = NULL;
+    for (int i = 0; i < 500; i++, bh_sleep_ms(20)) {
+        free(log);
+        log = bh_slurp(e->b.log);
+        if (log && strstr(log, "\"invalid\":4,\"pool_full\"")) break;
+    }
+    if (!log || !strstr(log, "\"invalid\":4,\"pool_full\"")) fail_msg("no counters on SIGUSR1: %s", log);
+    free(log);
     assert_int_equal(shmbus_sub_close(sub), 0);
     /* and it stops cleanly */
     assert_int_equal(bh_stop_bridge(e, &e->b, SIGTERM), 0);
