@@ -169,9 +169,10 @@ static void test_stalled_network_loses_bridge_frames_counted_local_subscriber_ge
     assert_int_equal(shmbus_pub_open(e->a.d, TOPIC, &pub), 0);
     assert_int_equal(shmbus_pub_wait_subscribers(pub, 2, 10000), 0);
     assert_int_equal(shmbus_sub_wait_publishers(sub, 1, 10000), 0);
-    for (unsigned i = 0; i < N; i++) {
-        bh_publish_frame(pub, SHMBUS_PIXFMT_RGB24, 640, 480, i); /* 138 MB in all: more than */
-        bh_sleep_ms(10); /* a writer may have unacknowledged (64 MB), so writes must wait */
+    for (unsigned i = 0; i < N; i++) { /* 138 MB in all: more than a writer may have */
+        bh_receiver_window(&rx, i, 4); /* unacknowledged (64 MB), so writes must wait */
+        bh_publish_frame(pub, SHMBUS_PIXFMT_RGB24, 640, 480, i);
+        bh_sleep_ms(10);
     }
     bh_receiver_join(&rx);
     assert_int_equal(atomic_load(&rx.bad), 0);
