@@ -303,8 +303,12 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) quick = true, seconds = 1;
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: shmbus-bench-bridge [--seconds S] [--quick]\n");
-            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+            bool help = strcmp(argv[i], "--help") == 0;
+            fprintf(help ? stdout : stderr,
+                    "usage: shmbus-bench-bridge [--seconds S] [--quick]\n"
+                    "  --seconds S  length of each step of the rate ladder (default 2)\n"
+                    "  --quick      1 s steps, the first four rates only\n");
+            return help ? 0 : 2;
         }
     }
     if (seconds <= 0) seconds = 2;
