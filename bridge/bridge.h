@@ -33,13 +33,13 @@ struct bridge;
 typedef struct route {
     const bridge_route *cfg;
     struct bridge *b;
-    shmbus_sub *sub;        /* out */
-    shmbus_pub *pub;        /* in */
+    shmbus_sub *sub; /* out */
+    shmbus_pub *pub; /* in */
     dds_entity_t topic;
-    dds_entity_t writer;    /* out */
-    dds_entity_t reader;    /* in */
-    dds_entity_t waitset;   /* in: the reader's data and the bridge's stop guard */
-    uint64_t frames_in;     /* in: frame_number of the next frame published */
+    dds_entity_t writer;  /* out */
+    dds_entity_t reader;  /* in */
+    dds_entity_t waitset; /* in: the reader's data and the bridge's stop guard */
+    uint64_t frames_in;   /* in: frame_number of the next frame published */
     pthread_t thread;
     bool started;
     route_counters c;
@@ -48,9 +48,9 @@ typedef struct route {
 typedef struct bridge {
     bridge_config cfg;
     shmbus_domain *dom;
-    dds_entity_t domain;      /* from dds_create_domain, or 0 ($CYCLONEDDS_URI) */
+    dds_entity_t domain; /* from dds_create_domain, or 0 ($CYCLONEDDS_URI) */
     dds_entity_t participant;
-    dds_entity_t stop_guard;  /* triggered on stop: wakes the in routes' waitsets */
+    dds_entity_t stop_guard; /* triggered on stop: wakes the in routes' waitsets */
     shmbus_pub *stats_pub;
     uint64_t own_pubs[BRIDGE_MAX_ROUTES + 1]; /* ids of this process's publishers */
     unsigned nown;
@@ -81,6 +81,9 @@ char *bridge_stats_json(const bridge *b);
 void bridge_note(const route *r, uint64_t count, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static inline void counter_add(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+static inline void counter_add(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
 
 #endif

@@ -16,7 +16,8 @@ typedef struct walk {
     size_t errlen;
 } walk;
 
-static int fail(walk *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(walk *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(walk *w, const char *key, const char *fmt, ...)
 {
     char why[512];
@@ -24,8 +25,8 @@ static int fail(walk *w, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(w->err, w->errlen, "%s: %s%s%s: %s", w->src, w->path, key ? "." : "",
-             key ? key : "", why);
+    snprintf(w->err, w->errlen, "%s: %s%s%s: %s", w->src, w->path, key ? "." : "", key ? key : "",
+             why);
     return -1;
 }
 
@@ -59,8 +60,7 @@ static int check_keys(walk *w, const cJSON *obj, const char *const *allowed)
 {
     for (const cJSON *it = obj->child; it; it = it->next) {
         bool known = false;
-        for (const char *const *a = allowed; *a; a++)
-            known = known || strcmp(*a, it->string) == 0;
+        for (const char *const *a = allowed; *a; a++) known = known || strcmp(*a, it->string) == 0;
         if (!known) {
             char list[256] = "";
             for (const char *const *a = allowed; *a; a++)
@@ -69,8 +69,7 @@ static int check_keys(walk *w, const cJSON *obj, const char *const *allowed)
             return fail(w, it->string, "unknown key (expected one of: %s)", list);
         }
         for (const cJSON *j = obj->child; j != it; j = j->next)
-            if (strcmp(j->string, it->string) == 0)
-                return fail(w, it->string, "key given twice");
+            if (strcmp(j->string, it->string) == 0) return fail(w, it->string, "key given twice");
     }
     return 0;
 }
@@ -124,8 +123,10 @@ static int get_size(walk *w, const cJSON *obj, const char *key, uint64_t max, ui
         char *end;
         errno = 0;
         unsigned long long n = strtoull(it->valuestring, &end, 10);
-        static const struct { const char *unit; unsigned shift; } units[] = {
-            {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
+        static const struct {
+            const char *unit;
+            unsigned shift;
+        } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
         int shift = -1;
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
             if (strcmp(end, units[i].unit) == 0) shift = (int)units[i].shift;
@@ -137,8 +138,9 @@ static int get_size(walk *w, const cJSON *obj, const char *key, uint64_t max, ui
         return fail(w, key, "expected a size (bytes or a string such as \"32MiB\"), got %s",
                     type_of(it));
     }
-    if (v > max) return fail(w, key, "%llu bytes is more than the limit of %llu",
-                             (unsigned long long)v, (unsigned long long)max);
+    if (v > max)
+        return fail(w, key, "%llu bytes is more than the limit of %llu", (unsigned long long)v,
+                    (unsigned long long)max);
     *out = v;
     return 0;
 }
@@ -160,7 +162,7 @@ static bool topic_name_ok(const char *s)
     size_t n = strlen(s);
     if (n == 0 || n > 63 || s[0] == '/' || s[0] == '.') return false;
     for (const char *p = s; *p; p++)
-        if (!(( *p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '.' || *p == '_' || *p == '-' || *p == '/'))
             return false;
     return true;
@@ -173,9 +175,13 @@ static int parse_qos(walk *w, const cJSON *q, bridge_qos *qos)
     char rel[32] = "";
     if (get_string(w, q, "reliability", rel, sizeof rel, true)) return -1;
     if (rel[0]) {
-        if (strcmp(rel, "reliable") == 0) qos->reliable = true;
-        else if (strcmp(rel, "best_effort") == 0) qos->reliable = false;
-        else return fail(w, "reliability", "\"%s\" is neither \"best_effort\" nor \"reliable\"", rel);
+        if (strcmp(rel, "reliable") == 0)
+            qos->reliable = true;
+        else if (strcmp(rel, "best_effort") == 0)
+            qos->reliable = false;
+        else
+            return fail(w, "reliability", "\"%s\" is neither \"best_effort\" nor \"reliable\"",
+                        rel);
     }
     if (get_uint(w, q, "depth", 1, 1000, &qos->depth)) return -1;
     return get_uint(w, q, "max_blocking_ms", 0, 10000, &qos->max_blocking_ms);
@@ -183,24 +189,32 @@ static int parse_qos(walk *w, const cJSON *q, bridge_qos *qos)
 
 static int parse_route(walk *w, const cJSON *r, bridge_dir dir, bridge_route *rt)
 {
-    static const char *const out_keys[] = {"topic", "type", "dds_topic", "frame_id", "qos",
-                                           "max_sample_size", NULL};
+    static const char *const out_keys[] = {
+        "topic", "type", "dds_topic", "frame_id", "qos", "max_sample_size", NULL};
     static const char *const in_keys[] = {"topic", "type", "dds_topic", "qos", "checksum", NULL};
     if (!cJSON_IsObject(r)) return fail(w, NULL, "expected an object, got %s", type_of(r));
     if (check_keys(w, r, dir == BRIDGE_OUT ? out_keys : in_keys)) return -1;
     memset(rt, 0, sizeof *rt);
     rt->dir = dir;
-    if (!cJSON_GetObjectItemCaseSensitive(r, "topic")) return fail(w, "topic", "required key missing");
+    if (!cJSON_GetObjectItemCaseSensitive(r, "topic"))
+        return fail(w, "topic", "required key missing");
     if (get_string(w, r, "topic", rt->topic, sizeof rt->topic, true)) return -1;
     if (!topic_name_ok(rt->topic))
-        return fail(w, "topic", "\"%s\" is not a shmbus topic name (1..63 of A-Z a-z 0-9 . _ - /, "
-                    "not starting with / or .)", rt->topic);
+        return fail(w, "topic",
+                    "\"%s\" is not a shmbus topic name (1..63 of A-Z a-z 0-9 . _ - /, "
+                    "not starting with / or .)",
+                    rt->topic);
     char type[32] = "message";
     if (get_string(w, r, "type", type, sizeof type, true)) return -1;
-    if (strcmp(type, "image") == 0) rt->type = BRIDGE_TYPE_IMAGE;
-    else if (strcmp(type, "message") == 0) rt->type = BRIDGE_TYPE_MESSAGE;
-    else return fail(w, "type", "\"%s\" is neither \"image\" (sensor_msgs/msg/Image) nor "
-                     "\"message\" (shmbus::msg::dds_::Message_)", type);
+    if (strcmp(type, "image") == 0)
+        rt->type = BRIDGE_TYPE_IMAGE;
+    else if (strcmp(type, "message") == 0)
+        rt->type = BRIDGE_TYPE_MESSAGE;
+    else
+        return fail(w, "type",
+                    "\"%s\" is neither \"image\" (sensor_msgs/msg/Image) nor "
+                    "\"message\" (shmbus::msg::dds_::Message_)",
+                    type);
     memcpy(rt->dds_topic, "rt/", 3); /* the ROS 2 prefix; the topic fits (63 < 252) */
     memcpy(rt->dds_topic + 3, rt->topic, strlen(rt->topic) + 1);
     if (get_string(w, r, "dds_topic", rt->dds_topic, sizeof rt->dds_topic, true)) return -1;
@@ -265,7 +279,8 @@ static int parse_root(walk *w, const cJSON *root, bridge_config *c)
     if (get_object(w, root, "shmbus", &o)) return -1;
     if (o) {
         mark = push_key(w, "shmbus");
-        rc = check_keys(w, o, shm_keys) || get_string(w, o, "domain", c->domain, sizeof c->domain, true) ||
+        rc = check_keys(w, o, shm_keys) ||
+             get_string(w, o, "domain", c->domain, sizeof c->domain, true) ||
              get_string(w, o, "config", c->domain_config, sizeof c->domain_config, true) ||
              get_string(w, o, "name", c->name, sizeof c->name, true);
         pop(w, mark);
@@ -385,7 +400,4 @@ int bridge_config_load(const char *path, bridge_config *out, char *err, size_t e
     return rc;
 }
 
-const char *bridge_type_name(bridge_type t)
-{
-    return t == BRIDGE_TYPE_IMAGE ? "image" : "message";
-}
+const char *bridge_type_name(bridge_type t) { return t == BRIDGE_TYPE_IMAGE ? "image" : "message"; }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define BRIDGE_MAX_ROUTES 32
-#define BRIDGE_NAME_MAX 64  /* shmbus topic names: up to 63 characters */
+#define BRIDGE_NAME_MAX 64 /* shmbus topic names: up to 63 characters */
 #define BRIDGE_DDS_TOPIC_MAX 256
 
 typedef enum bridge_dir { BRIDGE_OUT, BRIDGE_IN } bridge_dir;
@@ -36,11 +36,11 @@ typedef struct bridge_route {
 } bridge_route;
 
 typedef struct bridge_config {
-    char domain[32];          /* shmbus domain; "" : the domain config's */
-    char domain_config[512];  /* shmbus domain JSON; "" : the embedded default */
-    char name[32];            /* participant name on both sides */
+    char domain[32];         /* shmbus domain; "" : the domain config's */
+    char domain_config[512]; /* shmbus domain JSON; "" : the embedded default */
+    char name[32];           /* participant name on both sides */
     uint32_t dds_domain_id;
-    char cyclone_config[4096]; /* Cyclone XML or file:// URI; "" : $CYCLONEDDS_URI, else the
+    char cyclone_config[4096];         /* Cyclone XML or file:// URI; "" : $CYCLONEDDS_URI, else the
                                   bridge's built-in default */
     char stats_topic[BRIDGE_NAME_MAX]; /* "" : none */
     char stats_file[512];              /* "" : none */

@@ -105,8 +105,9 @@ int dds_session_route(bridge *b, route *r, char *err, size_t errlen)
     }
     dds_delete_qos(q);
     if (e < 0) {
-        snprintf(err, errlen, "DDS %s on \"%s\": %s", r->cfg->dir == BRIDGE_OUT ? "writer" : "reader",
-                 r->cfg->dds_topic, dds_strretcode(e));
+        snprintf(err, errlen, "DDS %s on \"%s\": %s",
+                 r->cfg->dir == BRIDGE_OUT ? "writer" : "reader", r->cfg->dds_topic,
+                 dds_strretcode(e));
         return -1;
     }
     return 0;

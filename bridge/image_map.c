@@ -19,8 +19,10 @@ const char *image_encoding_of(int fmt, char *why, size_t whylen)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if ((int)map[i].fmt == fmt) return map[i].encoding;
     if (why)
-        snprintf(why, whylen, "pixel format %s has no ROS 2 image encoding (sent: rgb24, "
-                 "gray8, yuyv422)", shmbus_pixfmt_name(fmt));
+        snprintf(why, whylen,
+                 "pixel format %s has no ROS 2 image encoding (sent: rgb24, "
+                 "gray8, yuyv422)",
+                 shmbus_pixfmt_name(fmt));
     return NULL;
 }
 
@@ -47,19 +49,21 @@ unsigned image_bytes_per_pixel(shmbus_pixfmt fmt)
     }
 }
 
-shmbus_pixfmt image_check(uint32_t width, uint32_t height, const char *encoding,
-                          uint32_t step, uint64_t data_len, bool *swap_rb, bool *refused,
-                          char *why, size_t whylen)
+shmbus_pixfmt image_check(uint32_t width, uint32_t height, const char *encoding, uint32_t step,
+                          uint64_t data_len, bool *swap_rb, bool *refused, char *why, size_t whylen)
 {
     *refused = false;
     shmbus_pixfmt fmt = image_format_of(encoding ? encoding : "", swap_rb);
     if (fmt == SHMBUS_PIXFMT_NONE) {
         *refused = true;
-        snprintf(why, whylen, "encoding \"%.32s\" is not taken in (rgb8, bgr8, mono8, "
-                 "yuv422_yuy2, yuyv)", encoding ? encoding : "");
+        snprintf(why, whylen,
+                 "encoding \"%.32s\" is not taken in (rgb8, bgr8, mono8, "
+                 "yuv422_yuy2, yuyv)",
+                 encoding ? encoding : "");
         return SHMBUS_PIXFMT_NONE;
     }
-    if (width == 0 || height == 0 || width > SHMBUS_FRAME_MAX_DIM || height > SHMBUS_FRAME_MAX_DIM) {
+    if (width == 0 || height == 0 || width > SHMBUS_FRAME_MAX_DIM ||
+        height > SHMBUS_FRAME_MAX_DIM) {
         snprintf(why, whylen, "size %ux%u is outside 1..%u", width, height, SHMBUS_FRAME_MAX_DIM);
         return SHMBUS_PIXFMT_NONE;
     }

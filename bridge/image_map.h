@@ -29,9 +29,9 @@ unsigned image_bytes_per_pixel(shmbus_pixfmt fmt);
  * encoding, is_bigendian 0 (8-bit formats only), step holding a row, step * height equal to
  * the data's length. Returns the frame format, or SHMBUS_PIXFMT_NONE with the reason in why;
  * *refused tells an unknown encoding (refused) from malformed fields (invalid). */
-shmbus_pixfmt image_check(uint32_t width, uint32_t height, const char *encoding,
-                          uint32_t step, uint64_t data_len, bool *swap_rb, bool *refused,
-                          char *why, size_t whylen);
+shmbus_pixfmt image_check(uint32_t width, uint32_t height, const char *encoding, uint32_t step,
+                          uint64_t data_len, bool *swap_rb, bool *refused, char *why,
+                          size_t whylen);
 
 /* CLOCK_MONOTONIC nanoseconds (capture_ns) as a CLOCK_REALTIME stamp, and back. */
 void image_stamp_of(uint64_t mono_ns, int32_t *sec, uint32_t *nanosec);

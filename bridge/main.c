@@ -29,8 +29,10 @@ static volatile sig_atomic_t g_stop, g_dump;
 
 static void on_signal(int sig)
 {
-    if (sig == SIGUSR1) g_dump = 1;
-    else g_stop = 1;
+    if (sig == SIGUSR1)
+        g_dump = 1;
+    else
+        g_stop = 1;
 }
 
 static void fail(const char *what, int rc)
@@ -49,7 +51,8 @@ static int collect_own_pubs(bridge *b)
     for (unsigned t = 0; t < s->ntopics; t++)
         for (unsigned p = 0; p < s->topics[t].npubs; p++) {
             const shmbus_pub_info *pi = &s->topics[t].pubs[p];
-            if (pi->pid == getpid() && pi->alive && b->nown < sizeof b->own_pubs / sizeof b->own_pubs[0])
+            if (pi->pid == getpid() && pi->alive &&
+                b->nown < sizeof b->own_pubs / sizeof b->own_pubs[0])
                 b->own_pubs[b->nown++] = pi->id;
         }
     shmbus_snapshot_free(s);
@@ -64,7 +67,8 @@ static int open_local(bridge *b)
     o.name = b->cfg.name;
     int rc = shmbus_domain_open(b->cfg.domain[0] ? b->cfg.domain : NULL, &o, &b->dom);
     if (rc != 0) return fail("open the shmbus domain", rc), rc;
-    if (b->cfg.stats_topic[0] && (rc = shmbus_pub_open(b->dom, b->cfg.stats_topic, &b->stats_pub)) != 0)
+    if (b->cfg.stats_topic[0] &&
+        (rc = shmbus_pub_open(b->dom, b->cfg.stats_topic, &b->stats_pub)) != 0)
         return fail(b->cfg.stats_topic, rc), rc;
     for (unsigned i = 0; i < b->nroutes; i++) { /* publishers first: the loop guard needs them */
         route *r = &b->routes[i];
@@ -74,7 +78,8 @@ static int open_local(bridge *b)
     if ((rc = collect_own_pubs(b)) != 0) return fail("snapshot of the domain", rc), rc;
     for (unsigned i = 0; i < b->nroutes; i++) {
         route *r = &b->routes[i];
-        if (r->cfg->dir == BRIDGE_OUT && (rc = shmbus_sub_open(b->dom, r->cfg->topic, NULL, &r->sub)) != 0)
+        if (r->cfg->dir == BRIDGE_OUT &&
+            (rc = shmbus_sub_open(b->dom, r->cfg->topic, NULL, &r->sub)) != 0)
             return fail(r->cfg->topic, rc), rc;
     }
     return 0;
@@ -134,7 +139,8 @@ static int start(bridge *b)
         }
     for (unsigned i = 0; i < b->nroutes; i++) {
         route *r = &b->routes[i];
-        int rc = pthread_create(&r->thread, NULL, r->cfg->dir == BRIDGE_OUT ? route_out_run : route_in_run, r);
+        int rc = pthread_create(&r->thread, NULL,
+                                r->cfg->dir == BRIDGE_OUT ? route_out_run : route_in_run, r);
         if (rc != 0) {
             fprintf(stderr, "shmbus-bridge: cannot start a thread: %s\n", strerror(rc));
             return 1;
@@ -155,12 +161,10 @@ static void stop(bridge *b)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"stats-file", required_argument, 0, 's'},
-                                         {"check", no_argument, 0, 'k'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"stats-file", required_argument, 0, 's'},
+        {"check", no_argument, 0, 'k'},        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *config = NULL, *stats_file = NULL;
     bool check = false, quiet = false;
     int c;
@@ -175,7 +179,8 @@ int main(int argc, char **argv)
         }
     }
     if (!config || optind != argc) {
-        fprintf(stderr, "shmbus-bridge: %s\n%s", config ? "unexpected operand" : "--config FILE is required", usage);
+        fprintf(stderr, "shmbus-bridge: %s\n%s",
+                config ? "unexpected operand" : "--config FILE is required", usage);
         return 2;
     }
     static bridge b; /* large (the config); zeroed */

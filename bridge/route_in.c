@@ -16,9 +16,9 @@
 /* A loan or publish that failed: pool full (counted as such), too big, or anything else. */
 static void count_failure(route *r, int rc, const char *what)
 {
-    _Atomic uint64_t *c = rc == SHMBUS_EFULL || rc == SHMBUS_ETIMEDOUT ? &r->c.pool_full
+    _Atomic uint64_t *c = rc == SHMBUS_EFULL || rc == SHMBUS_ETIMEDOUT  ? &r->c.pool_full
                           : rc == SHMBUS_ETOOBIG || rc == SHMBUS_EINVAL ? &r->c.too_large
-                                                                         : &r->c.errors;
+                                                                        : &r->c.errors;
     counter_add(c);
     bridge_note(r, atomic_load(c), "%s: %s (%s)", what, shmbus_strerror(rc), shmbus_last_error());
 }
@@ -30,12 +30,14 @@ static void publish_image(route *r, const sensor_msgs_msg_dds__Image_ *s)
     shmbus_pixfmt fmt = image_check(s->width, s->height, s->encoding, s->step, s->data._length,
                                     &swap, &refused, why, sizeof why);
     shmbus_frame_hdr g;
-    if (fmt != SHMBUS_PIXFMT_NONE && shmbus_frame_init_stride(&g, fmt, s->width, s->height, s->step) != 0) {
-        snprintf(why, sizeof why, "%ux%u %s with step %u is not a valid frame", s->width,
-                 s->height, s->encoding, s->step);
+    if (fmt != SHMBUS_PIXFMT_NONE &&
+        shmbus_frame_init_stride(&g, fmt, s->width, s->height, s->step) != 0) {
+        snprintf(why, sizeof why, "%ux%u %s with step %u is not a valid frame", s->width, s->height,
+                 s->encoding, s->step);
         fmt = SHMBUS_PIXFMT_NONE;
     }
-    if (fmt == SHMBUS_PIXFMT_NONE || (fmt != SHMBUS_PIXFMT_NONE && g.plane_size[0] != s->data._length)) {
+    if (fmt == SHMBUS_PIXFMT_NONE ||
+        (fmt != SHMBUS_PIXFMT_NONE && g.plane_size[0] != s->data._length)) {
         _Atomic uint64_t *c = refused ? &r->c.refused : &r->c.invalid;
         counter_add(c);
         bridge_note(r, atomic_load(c), "Image skipped: %s", why);
@@ -49,8 +51,10 @@ static void publish_image(route *r, const sensor_msgs_msg_dds__Image_ *s)
         return;
     }
     uint8_t *dst = shmbus_frame_plane_mut(h, 0);
-    if (swap) image_copy_swap_rb(dst, s->data._buffer, s->width, s->height, s->step);
-    else memcpy(dst, s->data._buffer, s->data._length);
+    if (swap)
+        image_copy_swap_rb(dst, s->data._buffer, s->width, s->height, s->step);
+    else
+        memcpy(dst, s->data._buffer, s->data._length);
     h->frame_number = r->frames_in++;
     h->capture_ns = image_mono_of(s->header.stamp.sec, s->header.stamp.nanosec);
     rc = shmbus_frame_publish(r->pub, m, r->cfg->checksum);
@@ -94,8 +98,10 @@ void *route_in_run(void *arg)
             if (n <= 0) break;
             if (info.valid_data) {
                 counter_add(&r->c.received);
-                if (r->cfg->type == BRIDGE_TYPE_IMAGE) publish_image(r, samples[0]);
-                else publish_message(r, samples[0]);
+                if (r->cfg->type == BRIDGE_TYPE_IMAGE)
+                    publish_image(r, samples[0]);
+                else
+                    publish_message(r, samples[0]);
             }
             dds_return_loan(r->reader, samples, n);
             if (atomic_load(&b->stop)) break;

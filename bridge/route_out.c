@@ -95,8 +95,10 @@ static void forward_message(route *r, const shmbus_msg *m)
         .seq = shmbus_msg_seq(m),
         .publish_ns = age < now_real ? now_real - age : 0,
         .publisher = shmbus_msg_publisher(m),
-        .data = {._maximum = (uint32_t)len, ._length = (uint32_t)len,
-                 ._buffer = (uint8_t *)shmbus_msg_data(m), ._release = false},
+        .data = {._maximum = (uint32_t)len,
+                 ._length = (uint32_t)len,
+                 ._buffer = (uint8_t *)shmbus_msg_data(m),
+                 ._release = false},
     };
     count_write(r, dds_write(r->writer, &s));
 }
@@ -121,8 +123,10 @@ void *route_out_run(void *arg)
             counter_add(&r->c.looped); /* taken in from DDS by this bridge: never sent back */
         } else {
             counter_add(&r->c.received);
-            if (r->cfg->type == BRIDGE_TYPE_IMAGE) forward_image(r, m);
-            else forward_message(r, m);
+            if (r->cfg->type == BRIDGE_TYPE_IMAGE)
+                forward_image(r, m);
+            else
+                forward_message(r, m);
         }
         shmbus_msg_release(m);
     }

@@ -33,7 +33,8 @@ static cJSON *route_json(const route *r)
     if (r->sub) { /* what the local bus sent that the bridge could not take in time */
         shmbus_sub_counters sc;
         if (shmbus_sub_stats(r->sub, &sc) == 0)
-            cJSON_AddNumberToObject(o, "local_lost", (double)(sc.expired + sc.dropped + sc.overflow));
+            cJSON_AddNumberToObject(o, "local_lost",
+                                    (double)(sc.expired + sc.dropped + sc.overflow));
     }
     return o;
 }
@@ -46,8 +47,7 @@ char *bridge_stats_json(const bridge *b)
     cJSON_AddStringToObject(o, "domain", shmbus_domain_name(b->dom));
     cJSON_AddNumberToObject(o, "dds_domain_id", b->cfg.dds_domain_id);
     cJSON *arr = cJSON_AddArrayToObject(o, "routes");
-    for (unsigned i = 0; i < b->nroutes; i++)
-        cJSON_AddItemToArray(arr, route_json(&b->routes[i]));
+    for (unsigned i = 0; i < b->nroutes; i++) cJSON_AddItemToArray(arr, route_json(&b->routes[i]));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

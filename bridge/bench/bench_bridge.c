@@ -3,7 +3,8 @@
  * shmbus-bridges, and nng over tcp://127.0.0.1. For each: the highest rate sustained
  * without loss (a rate ladder; a step passes when every frame arrived and the sender kept
  * 95 % of the rate), latency p50/p99 there, and latency at a common rate (30 fps 1080p,
- * 5 fps 4K), after a warm-up step (first touch of buffers and blocks) that is not measured. A separate program so that tools/ does not depend on Cyclone DDS.
+ * 5 fps 4K), after a warm-up step (first touch of buffers and blocks) that is not
+ * measured. A separate program so that tools/ does not depend on Cyclone DDS.
  *
  *   shmbus-bench-bridge [--seconds S] [--quick]
  *
@@ -74,7 +75,8 @@ static pid_t spawn(const char *const *argv, const host *h, int out_fd)
     char *envp[256];
     int n = 0;
     for (char **p = environ; *p && n < 250; p++)
-        if (strncmp(*p, "SHMBUS_SHM_DIR=", 15) && strncmp(*p, "SHMBUS_RUNTIME_DIR=", 19)) envp[n++] = *p;
+        if (strncmp(*p, "SHMBUS_SHM_DIR=", 15) && strncmp(*p, "SHMBUS_RUNTIME_DIR=", 19))
+            envp[n++] = *p;
     if (h) {
         snprintf(e1, sizeof e1, "SHMBUS_SHM_DIR=%s", h->shm);
         snprintf(e2, sizeof e2, "SHMBUS_RUNTIME_DIR=%s", h->run);
@@ -99,12 +101,14 @@ static int host_setup(host *h, char name)
     snprintf(h->dom, sizeof h->dom, "bench%c%d", name, (int)getpid());
     snprintf(h->cfg, sizeof h->cfg, "%s/bridge.json", h->dir);
     snprintf(h->domcfg, sizeof h->domcfg, "%s/domain.json", h->dir);
-    if (mkdir(h->dir, 0700) || mkdir(h->shm, 0700) || mkdir(h->run, 0700)) return perror(h->dir), -1;
-    write_file(h->domcfg,
-               "{\"pools\": [{\"name\": \"p\", \"classes\": [{\"block_size\": \"64KiB\", \"count\": 16},"
-               " {\"block_size\": \"8MiB\", \"count\": 12}, {\"block_size\": \"25MiB\", \"count\": 10}]}],"
-               " \"default_topic\": {\"pool\": \"p\", \"history\": 6, \"max_held\": 4,"
-               " \"queue_depth\": 16, \"on_full\": \"wait\", \"wait_ms\": 1000}}\n");
+    if (mkdir(h->dir, 0700) || mkdir(h->shm, 0700) || mkdir(h->run, 0700))
+        return perror(h->dir), -1;
+    write_file(
+        h->domcfg,
+        "{\"pools\": [{\"name\": \"p\", \"classes\": [{\"block_size\": \"64KiB\", \"count\": 16},"
+        " {\"block_size\": \"8MiB\", \"count\": 12}, {\"block_size\": \"25MiB\", \"count\": 10}]}],"
+        " \"default_topic\": {\"pool\": \"p\", \"history\": 6, \"max_held\": 4,"
+        " \"queue_depth\": 16, \"on_full\": \"wait\", \"wait_ms\": 1000}}\n");
     char text[1024];
     const char *route = name == 'a' ? "out" : "in";
     snprintf(text, sizeof text,
@@ -139,8 +143,10 @@ static void remove_tree(const char *path)
             char sub[PATH_MAX];
             snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
             struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(sub);
-            else unlink(sub);
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(sub);
+            else
+                unlink(sub);
         }
         closedir(d);
     }
@@ -222,8 +228,8 @@ static void run_step(int path, uint32_t w, uint32_t h, uint32_t step, uint64_t c
     char s_step[16], s_count[24];
     snprintf(s_step, sizeof s_step, "%u", step);
     snprintf(s_count, sizeof s_count, "%llu", (unsigned long long)count);
-    const char *argv[] = {g.self, path == PATH_DDS ? "_dds-reader" : "_nng-reader", s_step, s_count,
-                          g.url, NULL};
+    const char *argv[] = {
+        g.self, path == PATH_DDS ? "_dds-reader" : "_nng-reader", s_step, s_count, g.url, NULL};
     bp_dds_writer *dw = path == PATH_DDS ? bp_dds_writer_open() : NULL;
     bp_nng_writer *nw = path == PATH_NNG ? bp_nng_writer_open(g.url) : NULL;
     pid_t pid = (dw || nw) ? spawn(argv, NULL, fds[1]) : -1;
@@ -231,16 +237,22 @@ static void run_step(int path, uint32_t w, uint32_t h, uint32_t step, uint64_t c
     FILE *f = fdopen(fds[0], "r");
     char line[128] = "";
     bool ready = pid > 0 && f && fgets(line, sizeof line, f) && strncmp(line, "ready", 5) == 0;
-    if (ready && (dw ? bp_dds_writer_wait_reader(dw, 10000) : bp_nng_writer_wait_reader(nw, 10000)) == 0) {
+    if (ready &&
+        (dw ? bp_dds_writer_wait_reader(dw, 10000) : bp_nng_writer_wait_reader(nw, 10000)) == 0) {
         bp_sleep_until(bp_mono_ns() + 300000000ull); /* the reader's side of the match */
-        if (dw) bp_dds_writer_send(dw, w, h, step, count, fps, r);
-        else bp_nng_writer_send(nw, w, h, step, count, fps, r);
+        if (dw)
+            bp_dds_writer_send(dw, w, h, step, count, fps, r);
+        else
+            bp_nng_writer_send(nw, w, h, step, count, fps, r);
         unsigned long long got = 0;
-        if (fgets(line, sizeof line, f) && sscanf(line, "%llu %lf %lf", &got, &r->p50_us, &r->p99_us) == 3)
+        if (fgets(line, sizeof line, f) &&
+            sscanf(line, "%llu %lf %lf", &got, &r->p50_us, &r->p99_us) == 3)
             r->received = got;
     }
-    if (f) fclose(f);
-    else close(fds[0]);
+    if (f)
+        fclose(f);
+    else
+        close(fds[0]);
     if (pid > 0) {
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
@@ -267,16 +279,20 @@ static void ladder(int path, uint32_t w, uint32_t h, const double *rates, unsign
         bp_result r;
         run_step(path, w, h, ++*step, count, rates[i], &r);
         bool ok = r.received == count && r.sent == count && r.achieved_fps >= 0.95 * rates[i];
-        fprintf(stderr, "  %-8s %4ux%-4u %6.1f fps: sent %llu received %llu (%.1f fps) p50 %.1f us p99 %.1f us%s\n",
+        fprintf(stderr,
+                "  %-8s %4ux%-4u %6.1f fps: sent %llu received %llu (%.1f fps) p50 %.1f us p99 "
+                "%.1f us%s\n",
                 path_names[path], w, h, rates[i], (unsigned long long)r.sent,
-                (unsigned long long)r.received, r.achieved_fps, r.p50_us, r.p99_us, ok ? "" : "  <- loss or late");
+                (unsigned long long)r.received, r.achieved_fps, r.p50_us, r.p99_us,
+                ok ? "" : "  <- loss or late");
         if (!ok && path == PATH_BRIDGE) /* where the frames went */
             for (int k = 0; k < 2; k++) {
                 char f[300], line[2048] = "";
                 snprintf(f, sizeof f, "%s/stats.json", k ? g.b.dir : g.a.dir);
                 bp_sleep_until(bp_mono_ns() + 200000000ull);
                 FILE *fp = fopen(f, "r");
-                if (fp && fgets(line, sizeof line, fp)) fprintf(stderr, "    bridge %c: %s", "ab"[k], line);
+                if (fp && fgets(line, sizeof line, fp))
+                    fprintf(stderr, "    bridge %c: %s", "ab"[k], line);
                 if (fp) fclose(fp);
             }
         if (i == 0) {
@@ -300,8 +316,10 @@ int main(int argc, char **argv)
     double seconds = 2;
     bool quick = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) quick = true, seconds = 1;
-        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = atof(argv[++i]);
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true, seconds = 1;
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atof(argv[++i]);
         else {
             bool help = strcmp(argv[i], "--help") == 0;
             fprintf(help ? stdout : stderr,
@@ -326,14 +344,19 @@ int main(int argc, char **argv)
     g.dds_domain = (unsigned)getpid() % 230u;
     snprintf(g.url, sizeof g.url, "tcp://127.0.0.1:%d", 20000 + (int)(getpid() % 20000));
     char xml[1024], path[160];
-    snprintf(xml, sizeof xml,
-             "<CycloneDDS><Domain id=\"%u\"><General><Interfaces><NetworkInterface address=\"127.0.0.1\"/>"
-             "</Interfaces><AllowMulticast>false</AllowMulticast><MaxMessageSize>65500B</MaxMessageSize>"
-             "<FragmentSize>62000B</FragmentSize></General><Discovery><ParticipantIndex>auto"
-             "</ParticipantIndex><MaxAutoParticipantIndex>20</MaxAutoParticipantIndex><Peers><Peer "
-             "address=\"127.0.0.1\"/></Peers></Discovery><Internal><SocketReceiveBufferSize min=\"default\" "
-             "max=\"64MiB\"/><Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks>"
-             "</Internal></Domain></CycloneDDS>\n", g.dds_domain);
+    snprintf(
+        xml, sizeof xml,
+        "<CycloneDDS><Domain id=\"%u\"><General><Interfaces><NetworkInterface "
+        "address=\"127.0.0.1\"/>"
+        "</Interfaces><AllowMulticast>false</AllowMulticast><MaxMessageSize>65500B</MaxMessageSize>"
+        "<FragmentSize>62000B</FragmentSize></General><Discovery><ParticipantIndex>auto"
+        "</ParticipantIndex><MaxAutoParticipantIndex>20</MaxAutoParticipantIndex><Peers><Peer "
+        "address=\"127.0.0.1\"/></Peers></Discovery><Internal><SocketReceiveBufferSize "
+        "min=\"default\" "
+        "max=\"64MiB\"/><Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></"
+        "Watermarks>"
+        "</Internal></Domain></CycloneDDS>\n",
+        g.dds_domain);
     snprintf(path, sizeof path, "%s/cyclone.xml", g.dir);
     write_file(path, xml);
     char uri[200];
@@ -350,16 +373,22 @@ int main(int argc, char **argv)
         sleep(2); /* the two bridges discover each other */
         static const double r1080[] = {30, 60, 90, 120, 180, 240, 360};
         static const double r4k[] = {5, 10, 15, 20, 30, 45, 60};
-        static const struct { const char *name; uint32_t w, h; const double *rates; } sizes[] = {
-            {"1080p", 1920, 1080, r1080}, {"4K", 3840, 2160, r4k}};
+        static const struct {
+            const char *name;
+            uint32_t w, h;
+            const double *rates;
+        } sizes[] = {{"1080p", 1920, 1080, r1080}, {"4K", 3840, 2160, r4k}};
         unsigned nrates = quick ? 4 : 7;
         row rows[2][NPATHS];
         uint32_t step = 0;
         for (int s = 0; s < 2; s++)
             for (int p = 0; p < NPATHS; p++)
-                ladder(p, sizes[s].w, sizes[s].h, sizes[s].rates, nrates, seconds, &step, &rows[s][p]);
-        printf("rgb24 frames host A -> host B over loopback (reliable, %.0f s per step)\n", seconds);
-        printf("                ------ highest rate without loss ------   -- at %s --\n", "30 / 5 fps");
+                ladder(p, sizes[s].w, sizes[s].h, sizes[s].rates, nrates, seconds, &step,
+                       &rows[s][p]);
+        printf("rgb24 frames host A -> host B over loopback (reliable, %.0f s per step)\n",
+               seconds);
+        printf("                ------ highest rate without loss ------   -- at %s --\n",
+               "30 / 5 fps");
         printf(" frame  path          fps     p50 ms     p99 ms             p50 ms   p99 ms\n");
         for (int s = 0; s < 2; s++)
             for (int p = 0; p < NPATHS; p++) {

@@ -32,7 +32,8 @@ uint64_t bp_real_ns(void)
 void bp_sleep_until(uint64_t t)
 {
     struct timespec ts = {(time_t)(t / 1000000000ull), (long)(t % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -88,7 +89,8 @@ int bp_dds_reader_main(uint32_t step, uint64_t count)
 {
     dds_entity_t pp = dds_create_participant(DDS_DOMAIN_DEFAULT, NULL, NULL);
     if (pp < 0) return 1;
-    dds_entity_t t = dds_create_topic(pp, &sensor_msgs_msg_dds__Image__desc, "rt/bench/dds", NULL, NULL);
+    dds_entity_t t =
+        dds_create_topic(pp, &sensor_msgs_msg_dds__Image__desc, "rt/bench/dds", NULL, NULL);
     dds_qos_t *q = bench_qos();
     dds_entity_t rd = dds_create_reader(pp, t, q, NULL);
     dds_delete_qos(q);
@@ -108,7 +110,8 @@ int bp_dds_reader_main(uint32_t step, uint64_t count)
             uint64_t now = bp_real_ns(), st = 0;
             if (info.valid_data && im->data._length >= 16) memcpy(&st, im->data._buffer, 8);
             if (info.valid_data && st == step) {
-                uint64_t stamp = (uint64_t)im->header.stamp.sec * 1000000000ull + im->header.stamp.nanosec;
+                uint64_t stamp =
+                    (uint64_t)im->header.stamp.sec * 1000000000ull + im->header.stamp.nanosec;
                 if (received < BP_MAX_FRAMES) lat[received] = now > stamp ? now - stamp : 0;
                 received++;
                 last = bp_mono_ns();
@@ -178,7 +181,10 @@ void bp_dds_writer_send(bp_dds_writer *w, uint32_t width, uint32_t height, uint3
             .header = {.stamp = {.sec = (int32_t)(now / 1000000000ull),
                                  .nanosec = (uint32_t)(now % 1000000000ull)},
                        .frame_id = "bench"},
-            .height = height, .width = width, .encoding = "rgb8", .step = width * 3,
+            .height = height,
+            .width = width,
+            .encoding = "rgb8",
+            .step = width * 3,
             .data = {._maximum = (uint32_t)size, ._length = (uint32_t)size, ._buffer = w->buf}};
         if (dds_write(w->wr, &im) == 0) r->sent++;
     }
@@ -261,7 +267,8 @@ bp_nng_writer *bp_nng_writer_open(const char *url)
 
 int bp_nng_writer_wait_reader(bp_nng_writer *w, int timeout_ms)
 {
-    for (int i = 0; i < timeout_ms / 10 && atomic_load(&w->pipes) < 1; i++) bp_sleep_until(bp_mono_ns() + 10000000ull);
+    for (int i = 0; i < timeout_ms / 10 && atomic_load(&w->pipes) < 1; i++)
+        bp_sleep_until(bp_mono_ns() + 10000000ull);
     return atomic_load(&w->pipes) > 0 ? 0 : -1;
 }
 
@@ -278,8 +285,10 @@ void bp_nng_writer_send(bp_nng_writer *w, uint32_t width, uint32_t height, uint3
         fill(nng_msg_body(m), size, step, i);
         uint64_t now = bp_mono_ns();
         memcpy((uint8_t *)nng_msg_body(m) + 16, &now, 8);
-        if (nng_sendmsg(w->s, m, 0) == 0) r->sent++;
-        else nng_msg_free(m);
+        if (nng_sendmsg(w->s, m, 0) == 0)
+            r->sent++;
+        else
+            nng_msg_free(m);
     }
     r->achieved_fps = (double)count * 1e9 / (double)(bp_mono_ns() - start);
 }

@@ -32,7 +32,8 @@ uint64_t bh_now_ns(void)
 void bh_sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 static void write_file(const char *path, const char *text)
@@ -73,18 +74,19 @@ static int setup_with(void **state, const char *domcfg)
     /* A DDS domain of this test alone: ids 0..229 from the pid and the test's number. */
     e->dds_domain = ((unsigned)getpid() * 7u + g_seq * 13u) % 230u;
     bh_path(e, "cyclone.xml", e->cyclone, sizeof e->cyclone);
-    write_file(e->cyclone,
-               "<CycloneDDS><Domain id=\"any\">\n"
-               "<General><Interfaces><NetworkInterface address=\"127.0.0.1\"/></Interfaces>\n"
-               "<AllowMulticast>false</AllowMulticast>\n"
-               "<MaxMessageSize>65500B</MaxMessageSize><FragmentSize>62000B</FragmentSize></General>\n"
-               "<Discovery><ParticipantIndex>auto</ParticipantIndex>\n"
-               "<MaxAutoParticipantIndex>20</MaxAutoParticipantIndex>\n"
-               "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>\n"
-               "<Internal><SocketReceiveBufferSize min=\"default\" max=\"64MiB\"/>\n"
-               "<Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks>"
-               "</Internal>\n"
-               "</Domain></CycloneDDS>\n");
+    write_file(
+        e->cyclone,
+        "<CycloneDDS><Domain id=\"any\">\n"
+        "<General><Interfaces><NetworkInterface address=\"127.0.0.1\"/></Interfaces>\n"
+        "<AllowMulticast>false</AllowMulticast>\n"
+        "<MaxMessageSize>65500B</MaxMessageSize><FragmentSize>62000B</FragmentSize></General>\n"
+        "<Discovery><ParticipantIndex>auto</ParticipantIndex>\n"
+        "<MaxAutoParticipantIndex>20</MaxAutoParticipantIndex>\n"
+        "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>\n"
+        "<Internal><SocketReceiveBufferSize min=\"default\" max=\"64MiB\"/>\n"
+        "<Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks>"
+        "</Internal>\n"
+        "</Domain></CycloneDDS>\n");
     host_init(e, &e->a, 'a', domcfg);
     host_init(e, &e->b, 'b', domcfg);
     *state = e;
@@ -117,8 +119,10 @@ static void remove_tree(const char *path)
             char sub[512];
             snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
             struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(sub);
-            else unlink(sub);
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(sub);
+            else
+                unlink(sub);
         }
         closedir(d);
     }
@@ -135,7 +139,8 @@ int bh_teardown(void **state)
             kill(hosts[i]->bridge, SIGCONT);
             int st = bh_stop_bridge(e, hosts[i], SIGTERM);
             if (st != 0) { /* a sanitizer's report at exit, a crash, a hang */
-                fprintf(stderr, "host %c: the bridge exited with %d on SIGTERM\n", hosts[i]->name, st);
+                fprintf(stderr, "host %c: the bridge exited with %d on SIGTERM\n", hosts[i]->name,
+                        st);
                 bh_print_log(hosts[i]);
                 unclean++;
             }
@@ -250,7 +255,8 @@ int bh_stop_bridge(bh_env *e, bh_host *h, int sig)
     kill(h->bridge, sig);
     int st = bh_wait(e, h->bridge, 15000);
     if (st == -1) {
-        fprintf(stderr, "host %c: the bridge did not stop on signal %d in 15 s: killed\n", h->name, sig);
+        fprintf(stderr, "host %c: the bridge did not stop on signal %d in 15 s: killed\n", h->name,
+                sig);
         bh_print_log(h);
     }
     h->bridge = 0;
@@ -319,8 +325,8 @@ void bh_print_log(const bh_host *h)
     free(s);
 }
 
-void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
-                  double min, int timeout_ms)
+void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const char *key, double min,
+                  int timeout_ms)
 {
     uint64_t end = bh_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     while (bh_stat(h, dir, topic, key) < min) {
@@ -470,8 +476,9 @@ void bh_publish_message(shmbus_pub *p, uint64_t index, uint64_t size)
 {
     shmbus_msg *m;
     int rc = shmbus_pub_loan(p, size, &m);
-    if (rc != 0) fail_msg("loan %llu: %s (%s)", (unsigned long long)size, shmbus_strerror(rc),
-                          shmbus_last_error());
+    if (rc != 0)
+        fail_msg("loan %llu: %s (%s)", (unsigned long long)size, shmbus_strerror(rc),
+                 shmbus_last_error());
     uint8_t *b = shmbus_msg_data(m);
     for (uint64_t k = 16; k < size; k++) b[k] = pp_byte(index, k);
     uint64_t sum = shmbus_frame_checksum(b + 16, size - 16);

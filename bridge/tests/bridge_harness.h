@@ -28,14 +28,14 @@
 #include "shmbus_frame.h"
 
 typedef struct bh_host {
-    char name;         /* 'a' or 'b' */
-    char dir[96];      /* the host's temporary directory */
+    char name;    /* 'a' or 'b' */
+    char dir[96]; /* the host's temporary directory */
     char shm[112], run[112];
     char dom[32];
-    char domcfg[512];  /* its shmbus domain's JSON */
+    char domcfg[512]; /* its shmbus domain's JSON */
     char cfg[128], stats[128], log[128];
     pid_t bridge;
-    shmbus_domain *d;  /* opened by the test (bh_open) */
+    shmbus_domain *d; /* opened by the test (bh_open) */
 } bh_host;
 
 typedef struct bh_env {
@@ -68,8 +68,8 @@ int bh_stop_bridge(bh_env *e, bh_host *h, int sig);
  * "forwarded", "matched" or "dropped.invalid". -1 if the file or value is not there yet. */
 double bh_stat(const bh_host *h, const char *dir, const char *topic, const char *key);
 /* Wait until bh_stat >= min (timeout_ms); fails the test with the bridge's log if not. */
-void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const char *key,
-                  double min, int timeout_ms);
+void bh_wait_stat(const bh_host *h, const char *dir, const char *topic, const char *key, double min,
+                  int timeout_ms);
 
 /* Wait (10 s at most) until the counter reaches want, then require it to equal want. */
 void bh_expect_stat(const bh_host *h, const char *dir, const char *topic, const char *key,

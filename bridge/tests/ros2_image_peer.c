@@ -4,9 +4,10 @@
  *
  *   ros2-image-peer sub --topic rt/T --count N --width W --height H --encoding E
  *                       [--frame-id F] [--reliable] [--timeout S]
- *       Takes N images and checks each one: width, height, encoding, frame_id, step (= width x bytes
- *       per pixel), is_bigendian 0, data length, the stamp against the capture time the
- *       pixels carry, every pixel (pixel_pattern.h), and that indices only increase. Prints
+ *       Takes N images and checks each one: width, height, encoding, frame_id, step
+ *       (= width x bytes per pixel), is_bigendian 0, data length, the stamp against the
+ *       capture time the pixels carry, every pixel (pixel_pattern.h), and that indices only
+ *       increase. Prints
  *       a JSON summary; exit 0 if N good images came in order, 1 otherwise.
  *   ros2-image-peer pub --topic rt/T --count N --width W --height H --encoding E
  *                       [--reliable] [--rate HZ] [--sequence g,s,e,...]
@@ -120,17 +121,28 @@ static int run_pub(dds_entity_t pp, dds_entity_t topic, dds_qos_t *q, const opts
             .header = {.stamp = {.sec = (int32_t)(real / 1000000000u),
                                  .nanosec = (uint32_t)(real % 1000000000u)},
                        .frame_id = "peer"},
-            .height = o->height, .width = o->width, .encoding = (char *)o->encoding,
-            .is_bigendian = 0, .step = (uint32_t)step,
-            .data = {._maximum = (uint32_t)(step * o->height), ._length = (uint32_t)(step * o->height),
-                     ._buffer = pix, ._release = false}};
-        if (kind == 's') im.data._length -= 1; /* step * height != length */
-        else if (kind == 'e') im.encoding = "bayer_rggb8";
-        else if (kind == 'z') im.width = 0;
-        else if (kind == 'r') im.step = (uint32_t)(step / 2); /* a row longer than step */
+            .height = o->height,
+            .width = o->width,
+            .encoding = (char *)o->encoding,
+            .is_bigendian = 0,
+            .step = (uint32_t)step,
+            .data = {._maximum = (uint32_t)(step * o->height),
+                     ._length = (uint32_t)(step * o->height),
+                     ._buffer = pix,
+                     ._release = false}};
+        if (kind == 's')
+            im.data._length -= 1; /* step * height != length */
+        else if (kind == 'e')
+            im.encoding = "bayer_rggb8";
+        else if (kind == 'z')
+            im.width = 0;
+        else if (kind == 'r')
+            im.step = (uint32_t)(step / 2); /* a row longer than step */
         dds_return_t rc = dds_write(wr, &im);
-        if (rc != 0) fprintf(stderr, "ros2-image-peer: write %u: %s\n", i, dds_strretcode(rc));
-        else sent++;
+        if (rc != 0)
+            fprintf(stderr, "ros2-image-peer: write %u: %s\n", i, dds_strretcode(rc));
+        else
+            sent++;
         dds_sleepfor(DDS_SECS(1) / (o->rate ? o->rate : 50));
     }
     if (o->reliable) dds_wait_for_acks(wr, DDS_SECS(10));
@@ -142,17 +154,24 @@ static int run_pub(dds_entity_t pp, dds_entity_t topic, dds_qos_t *q, const opts
 
 int main(int argc, char **argv)
 {
-    opts o = {.count = 10, .width = 64, .height = 48, .encoding = "rgb8", .rate = 50,
-              .timeout_s = 30};
+    opts o = {
+        .count = 10, .width = 64, .height = 48, .encoding = "rgb8", .rate = 50, .timeout_s = 30};
     if (argc < 2 || (strcmp(argv[1], "sub") && strcmp(argv[1], "pub"))) {
         fprintf(stderr, "usage: ros2-image-peer sub|pub --topic rt/T [options]\n");
         return 2;
     }
     o.pub = strcmp(argv[1], "pub") == 0;
-    static const struct option lo[] = {
-        {"topic", 1, 0, 't'}, {"count", 1, 0, 'n'}, {"width", 1, 0, 'w'}, {"height", 1, 0, 'H'},
-        {"encoding", 1, 0, 'e'}, {"rate", 1, 0, 'r'}, {"sequence", 1, 0, 's'},
-        {"timeout", 1, 0, 'T'}, {"reliable", 0, 0, 'R'}, {"frame-id", 1, 0, 'f'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"topic", 1, 0, 't'},
+                                       {"count", 1, 0, 'n'},
+                                       {"width", 1, 0, 'w'},
+                                       {"height", 1, 0, 'H'},
+                                       {"encoding", 1, 0, 'e'},
+                                       {"rate", 1, 0, 'r'},
+                                       {"sequence", 1, 0, 's'},
+                                       {"timeout", 1, 0, 'T'},
+                                       {"reliable", 0, 0, 'R'},
+                                       {"frame-id", 1, 0, 'f'},
+                                       {0, 0, 0, 0}};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -171,20 +190,24 @@ int main(int argc, char **argv)
         }
     }
     if (!o.topic || o.width == 0 || o.height == 0 || (size_t)o.width * o.height * 3 < 16) {
-        fprintf(stderr, "ros2-image-peer: --topic is required, and an image of at least 16 bytes\n");
+        fprintf(stderr,
+                "ros2-image-peer: --topic is required, and an image of at least 16 bytes\n");
         return 2;
     }
     const char *dom = getenv("SHMBUS_TEST_DDS_DOMAIN");
     dds_entity_t pp = dds_create_participant(dom ? (dds_domainid_t)atoi(dom) : 0, NULL, NULL);
     if (pp < 0) return die("participant", pp);
-    dds_entity_t topic = dds_create_topic(pp, &sensor_msgs_msg_dds__Image__desc, o.topic, NULL, NULL);
+    dds_entity_t topic =
+        dds_create_topic(pp, &sensor_msgs_msg_dds__Image__desc, o.topic, NULL, NULL);
     if (topic < 0) return die("topic", topic);
     dds_qos_t *q = dds_create_qos();
     dds_qset_reliability(q, o.reliable ? DDS_RELIABILITY_RELIABLE : DDS_RELIABILITY_BEST_EFFORT,
                          DDS_SECS(1));
     /* a writer keeps the last few; this reader keeps all it has not taken yet */
-    if (o.pub) dds_qset_history(q, DDS_HISTORY_KEEP_LAST, o.reliable ? 10 : 5);
-    else dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
+    if (o.pub)
+        dds_qset_history(q, DDS_HISTORY_KEEP_LAST, o.reliable ? 10 : 5);
+    else
+        dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
     int rc = o.pub ? run_pub(pp, topic, q, &o) : run_sub(pp, topic, q, &o);
     dds_delete_qos(q);
     dds_delete(pp);

@@ -34,31 +34,50 @@ static void test_every_mistake_names_file_json_path_and_reason(void **state)
         {"{\"out\": [", "t.json:1:10: syntax error"},
         {"[]", "t.json: $: expected an object, got an array"},
         {"{}", "t.json: $: no routes"},
-        {"{\"outs\": []}", "t.json: $.outs: unknown key (expected one of: shmbus, dds, stats, out, in)"},
+        {"{\"outs\": []}",
+         "t.json: $.outs: unknown key (expected one of: shmbus, dds, stats, out, in)"},
         {"{\"out\": {}}", "t.json: $.out: expected an array, got an object"},
         {"{\"out\": [{}]}", "t.json: $.out[0].topic: required key missing"},
-        {"{\"out\": [{\"topic\": \"/abs\"}]}", "t.json: $.out[0].topic: \"/abs\" is not a shmbus topic name"},
-        {"{\"out\": [{\"topic\": \"a\", \"type\": \"video\"}]}", "t.json: $.out[0].type: \"video\" is neither"},
+        {"{\"out\": [{\"topic\": \"/abs\"}]}",
+         "t.json: $.out[0].topic: \"/abs\" is not a shmbus topic name"},
+        {"{\"out\": [{\"topic\": \"a\", \"type\": \"video\"}]}",
+         "t.json: $.out[0].type: \"video\" is neither"},
         {"{\"in\": [{\"topic\": \"a\"}, {\"topic\": \"b\", \"frame_id\": \"x\"}]}",
          "t.json: $.in[1].frame_id: unknown key"},
-        {"{\"out\": [{\"topic\": \"a\", \"frame_id\": \"x\"}]}", "t.json: $.out[0].frame_id: only for \"type\": \"image\""},
+        {"{\"out\": [{\"topic\": \"a\", \"frame_id\": \"x\"}]}",
+         "t.json: $.out[0].frame_id: only for \"type\": \"image\""},
         {"{\"out\": [{\"topic\": \"a\", \"qos\": {\"reliability\": \"sometimes\"}}]}",
-         "t.json: $.out[0].qos.reliability: \"sometimes\" is neither \"best_effort\" nor \"reliable\""},
-        {"{\"out\": [{\"topic\": \"a\", \"qos\": {\"depth\": 0}}]}", "t.json: $.out[0].qos.depth: 0 is out of range 1..1000"},
-        {"{\"out\": [{\"topic\": \"a\", \"qos\": {\"depth\": 2.5}}]}", "t.json: $.out[0].qos.depth: expected an integer, got 2.5"},
-        {"{\"out\": [{\"topic\": \"a\", \"max_sample_size\": \"12XB\"}]}", "t.json: $.out[0].max_sample_size: \"12XB\" is not a size"},
-        {"{\"out\": [{\"topic\": \"a\", \"max_sample_size\": \"2GiB\"}]}", "t.json: $.out[0].max_sample_size: \"2GiB\" is not a size from 1 B to 1024 MiB"},
-        {"{\"out\": [{\"topic\": \"a\"}, {\"topic\": \"a\"}]}", "t.json: $.out[1].topic: \"a\" is already routed out"},
-        {"{\"in\": [{\"topic\": \"a\", \"checksum\": 1}]}", "t.json: $.in[0].checksum: expected true or false, got a number"},
-        {"{\"in\": [{\"topic\": \"a\", \"checksum\": true}]}", "t.json: $.in[0].checksum: only for \"type\": \"image\""},
-        {"{\"dds\": {\"domain_id\": 231}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.dds.domain_id: 231 is out of range 0..230"},
-        {"{\"dds\": {\"domain_id\": \"1\"}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.dds.domain_id: expected an integer, got a string"},
-        {"{\"shmbus\": {\"domain\": \"\"}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.shmbus.domain: must not be empty"},
-        {"{\"shmbus\": {\"domain\": \"a\", \"domain\": \"b\"}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.shmbus.domain: key given twice"},
-        {"{\"stats\": {\"interval_ms\": 5}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.stats.interval_ms: 5 is out of range 10..60000"},
-        {"{\"stats\": {\"topic\": \"a b\"}, \"in\": [{\"topic\": \"a\"}]}", "t.json: $.stats.topic: \"a b\" is not a shmbus topic name"},
+         "t.json: $.out[0].qos.reliability: \"sometimes\" is neither \"best_effort\" nor "
+         "\"reliable\""},
+        {"{\"out\": [{\"topic\": \"a\", \"qos\": {\"depth\": 0}}]}",
+         "t.json: $.out[0].qos.depth: 0 is out of range 1..1000"},
+        {"{\"out\": [{\"topic\": \"a\", \"qos\": {\"depth\": 2.5}}]}",
+         "t.json: $.out[0].qos.depth: expected an integer, got 2.5"},
+        {"{\"out\": [{\"topic\": \"a\", \"max_sample_size\": \"12XB\"}]}",
+         "t.json: $.out[0].max_sample_size: \"12XB\" is not a size"},
+        {"{\"out\": [{\"topic\": \"a\", \"max_sample_size\": \"2GiB\"}]}",
+         "t.json: $.out[0].max_sample_size: \"2GiB\" is not a size from 1 B to 1024 MiB"},
+        {"{\"out\": [{\"topic\": \"a\"}, {\"topic\": \"a\"}]}",
+         "t.json: $.out[1].topic: \"a\" is already routed out"},
+        {"{\"in\": [{\"topic\": \"a\", \"checksum\": 1}]}",
+         "t.json: $.in[0].checksum: expected true or false, got a number"},
+        {"{\"in\": [{\"topic\": \"a\", \"checksum\": true}]}",
+         "t.json: $.in[0].checksum: only for \"type\": \"image\""},
+        {"{\"dds\": {\"domain_id\": 231}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.dds.domain_id: 231 is out of range 0..230"},
+        {"{\"dds\": {\"domain_id\": \"1\"}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.dds.domain_id: expected an integer, got a string"},
+        {"{\"shmbus\": {\"domain\": \"\"}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.shmbus.domain: must not be empty"},
+        {"{\"shmbus\": {\"domain\": \"a\", \"domain\": \"b\"}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.shmbus.domain: key given twice"},
+        {"{\"stats\": {\"interval_ms\": 5}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.stats.interval_ms: 5 is out of range 10..60000"},
+        {"{\"stats\": {\"topic\": \"a b\"}, \"in\": [{\"topic\": \"a\"}]}",
+         "t.json: $.stats.topic: \"a b\" is not a shmbus topic name"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_error(cases[i].json, cases[i].want);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(cases[i].json, cases[i].want);
 }
 
 static void test_defaults_follow_the_ros2_qos_profiles(void **state)
@@ -66,9 +85,11 @@ static void test_defaults_follow_the_ros2_qos_profiles(void **state)
     (void)state;
     bridge_config c;
     char err[512];
-    assert_int_equal(bridge_config_parse("{\"out\": [{\"topic\": \"camera/front\", \"type\": \"image\"}],"
-                                         " \"in\": [{\"topic\": \"imu\"}]}",
-                                         "t.json", &c, err, sizeof err), 0);
+    assert_int_equal(
+        bridge_config_parse("{\"out\": [{\"topic\": \"camera/front\", \"type\": \"image\"}],"
+                            " \"in\": [{\"topic\": \"imu\"}]}",
+                            "t.json", &c, err, sizeof err),
+        0);
     assert_int_equal(c.nroutes, 2);
     const bridge_route *img = &c.routes[0], *msg = &c.routes[1];
     assert_string_equal(img->dds_topic, "rt/camera/front");
@@ -121,7 +142,8 @@ static void test_check_option_reports_a_broken_file_and_exits_2(void **state)
     assert_non_null(f);
     fputs("{\"in\": [{\"topic\": \"a\", \"qos\": {\"depth\": -1}}]}", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s/shmbus-bridge --check --config %s 2>%s", BRIDGE_BIN_DIR, file, out);
+    snprintf(cmd, sizeof cmd, "%s/shmbus-bridge --check --config %s 2>%s", BRIDGE_BIN_DIR, file,
+             out);
     int st = system(cmd);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 2);
@@ -154,7 +176,8 @@ static void doctor_with_rmem(const char *dir, const char *value, char *out, size
     snprintf(outfile, sizeof outfile, "%s/doctor.txt", dir);
     snprintf(cmd, sizeof cmd, "SHMBUS_SYSCTL_DIR=%s %s/shmbus doctor >%s 2>&1", dir, BRIDGE_BIN_DIR,
              outfile);
-    if (system(cmd)) {} /* other checks may find problems on this host: only the line counts */
+    if (system(cmd)) {
+    } /* other checks may find problems on this host: only the line counts */
     f = fopen(outfile, "r");
     assert_non_null(f);
     out[0] = '\0';

@@ -64,7 +64,8 @@ static void wait_more(bh_env *e, bh_receiver *rx, unsigned base, unsigned n)
     assert_int_equal(atomic_load(&rx->bad), 0);
 }
 
-static void test_kill9_of_either_bridge_mid_stream_leaves_no_block_held_and_restart_resumes(void **state)
+static void
+test_kill9_of_either_bridge_mid_stream_leaves_no_block_held_and_restart_resumes(void **state)
 {
     bh_env *e = *state;
     bh_start_pair(e, image_out, image_in, TOPIC);
@@ -114,9 +115,20 @@ static void test_malformed_dds_images_are_counted_and_skipped_never_delivered(vo
     /* g good; s step*height != data length; e unknown encoding; z zero width; r step < row */
     const char *seq = "g,s,e,g,z,r,g,e,s,g";
     const unsigned good[] = {0, 3, 6, 9};
-    const char *argv[] = {"ros2-image-peer", "pub", "--topic", "rt/camera/front", "--width",
-                          "96", "--height", "64", "--encoding", "rgb8", "--reliable",
-                          "--sequence", seq, NULL};
+    const char *argv[] = {"ros2-image-peer",
+                          "pub",
+                          "--topic",
+                          "rt/camera/front",
+                          "--width",
+                          "96",
+                          "--height",
+                          "64",
+                          "--encoding",
+                          "rgb8",
+                          "--reliable",
+                          "--sequence",
+                          seq,
+                          NULL};
     pid_t peer = bh_spawn(e, &e->b, argv, NULL);
     for (unsigned i = 0; i < 4; i++) {
         shmbus_msg *m;
@@ -137,7 +149,7 @@ static void test_malformed_dds_images_are_counted_and_skipped_never_delivered(vo
     bh_expect_stat(&e->b, "in", TOPIC, "dropped.refused", 2);
     shmbus_msg *m;
     assert_int_equal(shmbus_sub_recv(sub, 500, &m), SHMBUS_ETIMEDOUT); /* nothing else came */
-    assert_int_equal(kill(e->b.bridge, 0), 0);                        /* still running */
+    assert_int_equal(kill(e->b.bridge, 0), 0);                         /* still running */
     /* SIGUSR1: the counters on stderr */
     assert_int_equal(kill(e->b.bridge, SIGUSR1), 0);
     char *log = NULL;
@@ -146,7 +158,8 @@ static void test_malformed_dds_images_are_counted_and_skipped_never_delivered(vo
         log = bh_slurp(e->b.log);
         if (log && strstr(log, "\"invalid\":4,\"pool_full\"")) break;
     }
-    if (!log || !strstr(log, "\"invalid\":4,\"pool_full\"")) fail_msg("no counters on SIGUSR1: %s", log);
+    if (!log || !strstr(log, "\"invalid\":4,\"pool_full\""))
+        fail_msg("no counters on SIGUSR1: %s", log);
     free(log);
     assert_int_equal(shmbus_sub_close(sub), 0);
     /* and it stops cleanly */

@@ -36,14 +36,31 @@ static unsigned topic_subs(bh_host *h, const char *topic)
     return n;
 }
 
+/* Whether the host's domain has a live participant `name` publishing on `topic`. */
+static bool participant_publishes(bh_host *h, const char *name, const char *topic)
+{
+    shmbus_snapshot *s;
+    if (shmbus_snapshot_take(h->d, &s) != 0) return false;
+    bool found = false;
+    for (unsigned t = 0; t < s->ntopics; t++)
+        for (unsigned i = 0; strcmp(s->topics[t].def.name, topic) == 0 && i < s->topics[t].npubs;
+             i++)
+            for (unsigned p = 0; p < s->nparticipants; p++)
+                found = found || (s->participants[p].alive &&
+                                  s->participants[p].pid == s->topics[t].pubs[i].pid &&
+                                  strcmp(s->participants[p].name, name) == 0);
+    shmbus_snapshot_free(s);
+    return found;
+}
+
 static void expect_in_order(const bh_receiver *r, unsigned n, uint64_t first)
 {
     assert_int_equal(atomic_load(&r->bad), 0);
     assert_int_equal(atomic_load(&r->got), n);
     for (unsigned i = 0; i < n; i++)
-        if (r->idx[i] != first + i) fail_msg("message %u has index %llu, expected %llu", i,
-                                            (unsigned long long)r->idx[i],
-                                            (unsigned long long)(first + i));
+        if (r->idx[i] != first + i)
+            fail_msg("message %u has index %llu, expected %llu", i, (unsigned long long)r->idx[i],
+                     (unsigned long long)(first + i));
 }
 
 static void test_camera_frames_reach_frame_stats_on_other_host_bit_exact_in_order(void **state)
@@ -56,7 +73,8 @@ static void test_camera_frames_reach_frame_stats_on_other_host_bit_exact_in_orde
     bh_path(e, "frame-stats.json", summary, sizeof summary);
     snprintf(count, sizeof count, "%d", N);
     const char *fs[] = {"frame-stats", "--config", e->b.domcfg, "--domain", e->b.dom,
-                        "--topic", TOPIC, "--count", count, "--summary", summary, "-q", NULL};
+                        "--topic",     TOPIC,      "--count",   count,      "--summary",
+                        summary,       "-q",       NULL};
     pid_t stats = bh_spawn(e, &e->b, fs, NULL);
     for (int i = 0; i < 1000 && topic_subs(&e->b, TOPIC) < 2; i++) bh_sleep_ms(10);
     assert_int_equal(topic_subs(&e->b, TOPIC), 2);
@@ -86,6 +104,9 @@ static void test_camera_frames_reach_frame_stats_on_other_host_bit_exact_in_orde
     bh_expect_stat(&e->b, "in", TOPIC, "received", N);
     bh_expect_stat(&e->b, "in", TOPIC, "dropped.invalid", 0);
 
+    /* what the tools show: participant "shmbus-bridge", publishing its frames and its stats */
+    assert_true(participant_publishes(&e->b, "shmbus-bridge", TOPIC));
+    assert_true(participant_publishes(&e->b, "shmbus-bridge", "shmbus-bridge/stats"));
     /* the counters also travel on the bus, as JSON on shmbus-bridge/stats */
     shmbus_sub *ssub;
     assert_int_equal(shmbus_sub_open(e->b.d, "shmbus-bridge/stats", NULL, &ssub), 0);

@@ -17,7 +17,8 @@ static void test_ros2_subscriber_checks_every_field_of_what_the_bridge_sends(voi
     static const struct {
         shmbus_pixfmt fmt;
         const char *encoding;
-    } cases[] = {{SHMBUS_PIXFMT_RGB24, "rgb8"}, {SHMBUS_PIXFMT_GRAY8, "mono8"},
+    } cases[] = {{SHMBUS_PIXFMT_RGB24, "rgb8"},
+                 {SHMBUS_PIXFMT_GRAY8, "mono8"},
                  {SHMBUS_PIXFMT_YUYV422, "yuv422_yuy2"}};
     enum { N = 15 };
     bh_write_bridge_config(e, &e->a,
@@ -33,10 +34,24 @@ static void test_ros2_subscriber_checks_every_field_of_what_the_bridge_sends(voi
         char out[160], count[8];
         bh_path(e, "peer-sub.json", out, sizeof out);
         snprintf(count, sizeof count, "%d", N);
-        const char *argv[] = {"ros2-image-peer", "sub", "--topic", "rt/camera/front", "--count",
-                              count, "--width", "320", "--height", "240", "--encoding",
-                              cases[c].encoding, "--frame-id", "front_optical", "--reliable",
-                              "--timeout", "60", NULL};
+        const char *argv[] = {"ros2-image-peer",
+                              "sub",
+                              "--topic",
+                              "rt/camera/front",
+                              "--count",
+                              count,
+                              "--width",
+                              "320",
+                              "--height",
+                              "240",
+                              "--encoding",
+                              cases[c].encoding,
+                              "--frame-id",
+                              "front_optical",
+                              "--reliable",
+                              "--timeout",
+                              "60",
+                              NULL};
         pid_t peer = bh_spawn(e, &e->a, argv, out);
         bh_wait_stat(&e->a, "out", TOPIC, "matched", 1, 30000);
         bh_sleep_ms(300);
@@ -52,10 +67,12 @@ static void test_ros2_subscriber_checks_every_field_of_what_the_bridge_sends(voi
         }
         /* the stamp is the capture time, to well within a millisecond */
         double err = bh_json_number(out, "max_stamp_error_us");
-        if (!(err < 1000)) fail_msg("%s: stamp off by %.1f us: %s", cases[c].encoding, err, summary);
+        if (!(err < 1000))
+            fail_msg("%s: stamp off by %.1f us: %s", cases[c].encoding, err, summary);
         free(summary);
         /* the peer has left: wait until the writer sees no reader before the next case */
-        for (int i = 0; i < 500 && bh_stat(&e->a, "out", TOPIC, "matched") != 0; i++) bh_sleep_ms(20);
+        for (int i = 0; i < 500 && bh_stat(&e->a, "out", TOPIC, "matched") != 0; i++)
+            bh_sleep_ms(20);
     }
     bh_expect_stat(&e->a, "out", TOPIC, "forwarded", 3 * N);
     assert_int_equal(shmbus_pub_close(pub), 0);
@@ -68,7 +85,8 @@ static void test_images_from_a_ros2_publisher_become_frames_on_the_local_bus(voi
         shmbus_pixfmt fmt;
         const char *encoding;
         unsigned bpp;
-    } cases[] = {{SHMBUS_PIXFMT_RGB24, "rgb8", 3}, {SHMBUS_PIXFMT_GRAY8, "mono8", 1},
+    } cases[] = {{SHMBUS_PIXFMT_RGB24, "rgb8", 3},
+                 {SHMBUS_PIXFMT_GRAY8, "mono8", 1},
                  {SHMBUS_PIXFMT_YUYV422, "yuv422_yuy2", 2}};
     enum { N = 10 };
     bh_write_bridge_config(e, &e->b,
@@ -82,9 +100,10 @@ static void test_images_from_a_ros2_publisher_become_frames_on_the_local_bus(voi
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char count[8];
         snprintf(count, sizeof count, "%d", N);
-        const char *argv[] = {"ros2-image-peer", "pub", "--topic", "rt/camera/front", "--count",
-                              count, "--width", "160", "--height", "120", "--encoding",
-                              cases[c].encoding, "--reliable", NULL};
+        const char *argv[] = {"ros2-image-peer", "pub", "--topic",    "rt/camera/front",
+                              "--count",         count, "--width",    "160",
+                              "--height",        "120", "--encoding", cases[c].encoding,
+                              "--reliable",      NULL};
         pid_t peer = bh_spawn(e, &e->b, argv, NULL);
         for (unsigned i = 0; i < N; i++) {
             shmbus_msg *m;
