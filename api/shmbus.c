@@ -2,6 +2,8 @@
  * (struct shmbus_domain, ...), so nothing is copied or wrapped here. */
 #include "shmbus.h"
 
+#include <stdlib.h>
+
 #include "bus.h"
 #include "shmpool.h"
 
@@ -75,6 +77,26 @@ SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out)
         return SHMBUS_EINVAL;
     bus_sub_counters_get(s, out);
     return 0;
+}
+
+_Static_assert(SHMBUS_PUB_OPEN_WAIT_MS == BUS_OPEN_WAIT_MS, "one start-order bound");
+
+SHMBUS_API int shmbus_sub_peer_counters(shmbus_sub *s, shmbus_peer_counters *out, unsigned max)
+{
+    if (!s || (!out && max))
+        return SHMBUS_EINVAL;
+    bus_peer_counters *b = max ? calloc(max, sizeof *b) : NULL;
+    if (max && !b)
+        return SHMBUS_ENOMEM;
+    int n = bus_sub_peer_counters(s, b, max);
+    for (int i = 0; i < n && (unsigned)i < max; i++)
+        out[i] = (shmbus_peer_counters){
+            .publisher = b[i].publisher, .base = b[i].base, .last_seq = b[i].last_seq,
+            .received = b[i].received, .expired = b[i].expired, .dropped = b[i].dropped,
+            .overflow = b[i].overflow, .invalid = b[i].invalid, .history = b[i].history,
+            .closed = b[i].closed};
+    free(b);
+    return n;
 }
 
 /* ---- pools, messages, nodes ----------------------------------------------------------------- */

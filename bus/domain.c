@@ -343,20 +343,8 @@ static void reap_entries(bus_domain *d)
 {
     struct reg_hdr *r = d->reg;
     bool changed = false;
-    for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
-        struct reg_pub *p = &r->pubs[i];
-        uint64_t w = atomic_load(&p->own);
-        if (!w || bus_owner_live(d, REG_OWN_UID(w)))
-            continue;
-        char endpoint[REG_ENDPOINT_MAX];
-        memcpy(endpoint, p->endpoint, sizeof endpoint);
-        endpoint[REG_ENDPOINT_MAX - 1] = 0;
-        if (atomic_compare_exchange_strong(&p->own, &w, 0)) {
-            if (REG_OWN_STATE(w) == REG_LIVE)
-                unlink(endpoint); /* a dead listener cannot remove its socket file */
-            changed = true;
-        }
-    }
+    for (unsigned i = 0; i < REG_MAX_PUBS; i++)
+        changed |= bus_pub_reap_entry(d, i); /* dead publishers leave tombstones (pub.c) */
     for (unsigned i = 0; i < REG_MAX_SUBS; i++) {
         struct reg_sub *s = &r->subs[i];
         uint64_t w = atomic_load(&s->own);

@@ -102,7 +102,7 @@ static shmpool_block_info info_of(const bus_msg *m)
 
 uint64_t bus_msg_length(const bus_msg *m) { return info_of(m).length; }
 uint64_t bus_msg_timestamp_ns(const bus_msg *m) { return info_of(m).timestamp_ns; }
-uint64_t bus_msg_seq(const bus_msg *m) { return m->seq ? m->seq : info_of(m).user; }
+uint64_t bus_msg_seq(const bus_msg *m) { return m->seq ? m->seq : BUS_USER_SEQ(info_of(m).user); }
 uint64_t bus_msg_publisher(const bus_msg *m) { return m->pub_id; }
 
 int bus_msg_describe(bus_msg *m, uint64_t length, uint8_t out[64])

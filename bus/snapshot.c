@@ -133,6 +133,7 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
             si->dropped = atomic_load(&e->dropped);
             si->overflow = atomic_load(&e->overflow);
             si->invalid = atomic_load(&e->invalid);
+            si->unreachable = atomic_load(&e->unreachable);
             si->bytes = atomic_load(&e->bytes);
             si->held = atomic_load(&e->held);
             si->max_held = e->max_held;
