@@ -88,6 +88,9 @@ struct sub_acct {
     bool started;           /* the gap before its first live message is accounted */
     bool closed;            /* its end of stream is accounted: final */
     uint64_t base, last, last_live; /* last_live: highest sequence that came over the pipe */
+    uint64_t conn_seq;      /* its last sequence when we connected: a message missed up to
+                               there could only come from the history (else expired); one
+                               missed after it, nng dropped (dropped) */
     bus_peer_counters c;
 };
 
@@ -165,6 +168,8 @@ struct sub_acct *bus_acct_new(bus_sub *s, unsigned slot, uint64_t pub_id, uint64
                               uint64_t base);
 struct sub_acct *bus_acct_by_pipe(bus_sub *s, uint32_t pipe_id);
 struct sub_acct *bus_acct_by_dialer(bus_sub *s, int dialer_id);
+/* a's publisher is connected by pipe_id now. */
+void bus_acct_connected(bus_sub *s, struct sub_acct *a, uint32_t pipe_id);
 /* A wire message that came over a's connection (a NULL: over no known one). */
 void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len);
 /* Deliver a's messages still held in its history ring, up to base, as history. */

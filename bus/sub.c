@@ -29,11 +29,8 @@ static struct sub_acct *acct_of_pipe(bus_sub *s, nng_pipe pipe)
 {
     uint32_t id = (uint32_t)nng_pipe_id(pipe);
     struct sub_acct *a = bus_acct_by_pipe(s, id);
-    if (!a && (a = bus_acct_by_dialer(s, nng_dialer_id(nng_pipe_dialer(pipe)))) != NULL) {
-        a->prev_pipe_id = a->pipe_id;
-        a->pipe_id = id;
-        a->pipe_gone = false;
-    }
+    if (!a && (a = bus_acct_by_dialer(s, nng_dialer_id(nng_pipe_dialer(pipe)))) != NULL)
+        bus_acct_connected(s, a, id);
     return a;
 }
 
@@ -110,6 +107,25 @@ static void dial(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
     pp->dialer = dl;
 }
 
+static bool connected(bus_sub *s, const struct sub_peer *pp)
+{
+    pthread_mutex_lock(&s->lock);
+    bool c = pp->acct->pipe_id && !pp->acct->pipe_gone;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* Dialed and not connected yet: nng may be failing to connect for want of a descriptor, and
+ * it does not say so. */
+static void recheck(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        unreachable(s, pp, id, url, strerror(errno));
+    else
+        close(fd);
+}
+
 /* The publisher counted in pp left: close our dialer; its end is accounted once its
  * connection is gone and its messages are read (bus_acct_settle). */
 static void depart(bus_sub *s, struct sub_peer *pp)
@@ -141,14 +157,14 @@ static void unseen_tomb(bus_sub *s, unsigned slot, uint64_t id, uint64_t ticket)
     if (!(atomic_load(&e->need[s->reg_idx / 64]) & (1ull << (s->reg_idx % 64))))
         return;
     pthread_mutex_lock(&s->lock);
-    struct sub_acct *a = !known(s, id) && s->sub_id < ticket ? bus_acct_new(s, slot, id, 0, 0)
-                                                             : NULL;
+    bool seen = known(s, id); /* then its end is accounted by bus_acct_settle */
+    struct sub_acct *a = !seen && s->sub_id < ticket ? bus_acct_new(s, slot, id, 0, 0) : NULL;
     if (a) {
         a->departed = true;
         s->departing++;
     }
     pthread_mutex_unlock(&s->lock);
-    if (!a)
+    if (!seen && !a)
         bus_tomb_release(s->d, slot, s->reg_idx);
 }
 
@@ -193,6 +209,8 @@ void bus_sub_sync_peers(bus_sub *s)
         }
         if (!pp->dial_id)
             dial(s, pp, id, url);
+        else if (!connected(s, pp) && pp->unreachable_id != id)
+            recheck(s, pp, id, url);
     }
 }
 

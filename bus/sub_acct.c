@@ -85,6 +85,18 @@ struct sub_acct *bus_acct_by_dialer(bus_sub *s, int dialer_id)
     return NULL;
 }
 
+static struct reg_pub *entry_of(bus_sub *s, const struct sub_acct *a, unsigned *state);
+
+void bus_acct_connected(bus_sub *s, struct sub_acct *a, uint32_t pipe_id)
+{
+    unsigned st;
+    struct reg_pub *e = entry_of(s, a, &st);
+    a->prev_pipe_id = a->pipe_id;
+    a->pipe_id = pipe_id;
+    a->pipe_gone = false;
+    a->conn_seq = e ? atomic_load(&e->last_seq) : a->last;
+}
+
 /* Decode a wire message and check that it is a's: topic, publisher id, pool, the block's
  * owner and the publisher tag of its sequence field. */
 static bool wire_of(bus_sub *s, const struct sub_acct *a, const void *buf, size_t len,
@@ -194,8 +206,19 @@ static void count_take(bus_sub *s, struct sub_acct *a, enum take r)
     }
 }
 
-/* Account a's sequences after a->last up to `upto` from its history ring, oldest first:
- * what the ring no longer holds expired. */
+/* Count sequences (from, to] that never reached us: expired if published before we were
+ * connected (only the history could have had them), else dropped (nng dropped them). */
+static void count_missing(bus_sub *s, struct sub_acct *a, uint64_t from, uint64_t to)
+{
+    uint64_t split = a->conn_seq < from ? from : a->conn_seq > to ? to : a->conn_seq;
+    if (split > from)
+        COUNT(s, a, expired, split - from);
+    if (to > split)
+        COUNT(s, a, dropped, to - split);
+}
+
+/* Account a's sequences after a->last up to `upto` from its history ring, oldest first;
+ * what the ring no longer holds is missing. */
 static void catch_up(bus_sub *s, struct sub_acct *a, uint64_t upto)
 {
     if (upto <= a->last)
@@ -205,11 +228,15 @@ static void catch_up(bus_sub *s, struct sub_acct *a, uint64_t upto)
     uint64_t k = e && e->history >= 1 && e->history <= BUS_MAX_HISTORY ? e->history : 0;
     uint64_t first = upto >= k ? upto - k + 1 : 1;
     if (first > a->last + 1) {
-        COUNT(s, a, expired, first - a->last - 1);
+        count_missing(s, a, a->last, first - 1);
         a->last = first - 1;
     }
     for (uint64_t q = a->last + 1; q <= upto; q++) {
-        count_take(s, a, ring_take(s, a, q));
+        enum take r = ring_take(s, a, q);
+        if (r == EXPIRED)
+            count_missing(s, a, q - 1, q);
+        else
+            count_take(s, a, r);
         a->last = q;
     }
 }
