@@ -94,7 +94,7 @@ SHMBUS_API int shmbus_sub_peer_counters(shmbus_sub *s, shmbus_peer_counters *out
             .publisher = b[i].publisher, .base = b[i].base, .last_seq = b[i].last_seq,
             .received = b[i].received, .expired = b[i].expired, .dropped = b[i].dropped,
             .overflow = b[i].overflow, .invalid = b[i].invalid, .history = b[i].history,
-            .closed = b[i].closed};
+            .forged = b[i].forged, .closed = b[i].closed};
     free(b);
     return n;
 }

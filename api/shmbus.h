@@ -172,14 +172,16 @@ SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out);
  * everything that came from it), last_seq is the last sequence it published: every message
  * published after the subscriber joined is accounted. base is 0 when the subscriber was open
  * before the publisher, else the publisher's last sequence when the subscriber first saw it.
- * Forged or replayed descriptors that came over the publisher's connection add to invalid on
- * top of that. history counts messages from at or before base delivered by opts.history. */
+ * history counts messages from at or before base delivered by opts.history; forged counts
+ * descriptors that came over the publisher's connection but are not its messages (forged,
+ * replayed, another publisher's or topic's). Both are outside the identity; the subscriber's
+ * own invalid counter includes forged. */
 typedef struct shmbus_peer_counters {
     uint64_t publisher;     /* publisher id (shmbus_msg_publisher) */
     uint64_t base;
     uint64_t last_seq;
     uint64_t received, expired, dropped, overflow, invalid;
-    uint64_t history;
+    uint64_t history, forged;
     bool closed;
 } shmbus_peer_counters;
 

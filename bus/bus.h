@@ -71,7 +71,7 @@ typedef struct bus_peer_counters {
     uint64_t base;
     uint64_t last_seq;
     uint64_t received, expired, dropped, overflow, invalid;
-    uint64_t history;
+    uint64_t history, forged;
     bool closed;
 } bus_peer_counters;
 int bus_sub_peer_counters(bus_sub *s, bus_peer_counters *out, unsigned max);

@@ -20,6 +20,14 @@ enum take { TAKEN, EXPIRED, OVERFLOW, BAD };
         atomic_fetch_add_explicit(&(s)->reg->field, (n), memory_order_relaxed);              \
     } while (0)
 
+/* A descriptor over a's connection that is not a message of a's (forged, replayed, another
+ * publisher's or topic's): invalid for the subscriber, outside the pair's identity. */
+#define FORGED(s, a)                                                                         \
+    do {                                                                                     \
+        (a)->c.forged++;                                                                     \
+        atomic_fetch_add_explicit(&(s)->reg->invalid, 1, memory_order_relaxed);              \
+    } while (0)
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -250,7 +258,7 @@ void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len)
         return;
     }
     if (!wire_of(s, a, buf, len, &pd, &seq) || seq <= a->last_live) { /* forged or replayed */
-        COUNT(s, a, invalid, 1);
+        FORGED(s, a);
         return;
     }
     if (seq <= a->last) { /* a live copy of a message the catch-up accounted */
@@ -259,7 +267,7 @@ void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len)
     }
     enum take r = take_block(s, &pd, seq, a->pub_id);
     if (r == BAD || (r != TAKEN && !plausible(s, a, seq))) {
-        COUNT(s, a, invalid, 1);
+        FORGED(s, a);
         return;
     }
     bus_msg *live = r == TAKEN ? s->pending[(s->pending_head + --s->npending) % s->pending_cap]

@@ -579,7 +579,7 @@ int ps_check_accounting(shmbus_sub *s, bool all_closed)
             return -1;
         }
         sum[0] += p->received, sum[1] += p->expired, sum[2] += p->dropped;
-        sum[3] += p->overflow, sum[4] += p->invalid, hist += p->history;
+        sum[3] += p->overflow, sum[4] += p->invalid + p->forged, hist += p->history;
     }
     /* the subscriber's own counters: the pairs' sums; invalid may add descriptors that came
      * over no publisher's connection */

@@ -208,8 +208,15 @@ int ps_check_accounting(shmbus_sub *s, bool all_closed);
 int64_t ps_drain_until_closed(shmbus_sub *s, unsigned pairs);
 /* The pair of publisher `id` (fails the child if s has none). */
 shmbus_peer_counters ps_pair(shmbus_sub *s, uint64_t id);
-#define PS_PAIR_FMT "base %llu last %llu received %llu expired %llu dropped %llu overflow %llu "                     "invalid %llu%s"
-#define PS_PAIR_ARGS(p)                                                                          (unsigned long long)(p).base, (unsigned long long)(p).last_seq,                                  (unsigned long long)(p).received, (unsigned long long)(p).expired,                           (unsigned long long)(p).dropped, (unsigned long long)(p).overflow,                           (unsigned long long)(p).invalid, (p).closed ? " closed" : ""
+#define PS_PAIR_FMT                                                                         \
+    "base %llu last %llu received %llu expired %llu dropped %llu overflow %llu invalid %llu " \
+    "forged %llu%s"
+#define PS_PAIR_ARGS(p)                                                                      \
+    (unsigned long long)(p).base, (unsigned long long)(p).last_seq,                          \
+        (unsigned long long)(p).received, (unsigned long long)(p).expired,                   \
+        (unsigned long long)(p).dropped, (unsigned long long)(p).overflow,                   \
+        (unsigned long long)(p).invalid, (unsigned long long)(p).forged,                     \
+        (p).closed ? " closed" : ""
 
 /* In the test process, once every other participant is gone: no block of pool `pool` is in
  * use and each loan was freed once; with loans != 0, that many loans were made. */
