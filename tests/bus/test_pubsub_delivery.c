@@ -6,12 +6,15 @@
  * last. Config: pubsub/delivery.json.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "pubsub_common.h"
+#include "registry.h" /* to write what another process could write into the registry */
 
 /* Run n children, child i as fn(e, &ch[i], sh, i), with the test process's domain open after
  * they are forked; then `between` (may be NULL) and wait for all of them. */
@@ -319,9 +322,113 @@ static void test_subscriber_out_of_descriptors_counts_and_reports_unreachable_pu
                  unreach_between, "frames");
 }
 
+/* ---- registry values another process wrote ---------------------------------------------- */
+
+/* The test domain's registry, mapped read-write as any participant maps it. */
+static struct reg_hdr *map_registry(const ps_env *e, size_t *len)
+{
+    const char *dir = getenv("SHMBUS_SHM_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/shmbus.%s.reg", dir && *dir ? dir : "/dev/shm", e->dom);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    *len = 64 + sizeof(struct reg_hdr); /* the aux segment header, then the registry */
+    void *m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(m != MAP_FAILED);
+    return (struct reg_hdr *)((char *)m + 64);
+}
+
+static unsigned topic_index(struct reg_hdr *r, const char *name)
+{
+    for (unsigned i = 0; i < REG_MAX_TOPICS; i++)
+        if (strcmp(r->topics[i].name, name) == 0)
+            return i;
+    fail_msg("no topic %s", name);
+    return 0;
+}
+
+static int corrupt_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
+{
+    (void)arg;
+    shmbus_domain *d = ps_child_start(e, c);
+    PS_CHECK(ps_tell(c->up[1], 'o') == 0, "pipe");
+    if (i == 0) { /* a publisher whose topic and registry entry then say history 0 */
+        shmbus_pub *p;
+        PS_OK(shmbus_pub_open(d, "stream", &p));
+        for (uint64_t seq = 1; seq <= 3; seq++)
+            PS_OK(ps_publish(p, 64, seq, 0, 0));
+        PS_CHECK(ps_tell(c->up[1], 'p') == 0, "pipe");
+        PS_CHECK(ps_hear(c->down[0], 'n', PS_CHILD_MS) == 0, "no go");
+        PS_OK(ps_publish(p, 64, 4, 0, 0)); /* its own copy of the history length */
+        PS_CHECK(ps_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
+        PS_OK(shmbus_pub_close(p));
+    } else {
+        PS_CHECK(ps_hear(c->down[0], 'c', PS_CHILD_MS) == 0, "no go");
+        shmbus_sub *s;
+        shmbus_sub_opts o = {.history = true};
+        PS_OK(shmbus_sub_open(d, "stream", &o, &s)); /* its publisher's history is 0 */
+        shmbus_msg *m;
+        PS_RC(shmbus_sub_recv(s, 0, &m), SHMBUS_EAGAIN);
+        PS_OK(shmbus_sub_wait_publishers(s, 1, PS_SAFETY_MS));
+        PS_CHECK(ps_tell(c->up[1], 's') == 0, "pipe");
+        PS_CHECK(ps_hear(c->down[0], 'C', PS_CHILD_MS) == 0, "no go");
+        shmbus_pub *p;
+        int rc = shmbus_pub_open(d, "stream", &p); /* the topic's history is 0 now */
+        PS_CHECK((rc == SHMBUS_EBADSEG || rc == SHMBUS_EINCOMPAT) &&
+                     strstr(shmbus_last_error(), "history"),
+                 "publisher on a topic with history 0: %s (%s)", shmbus_errname(rc),
+                 shmbus_last_error());
+        PS_CHECK(ps_tell(c->up[1], 'n') == 0, "pipe");
+        ps_expect_seq(ps_recv_one(s, "after the history"), 4);
+        PS_CHECK(ps_check_accounting(s, false) == 1, "accounting");
+        PS_OK(shmbus_sub_close(s));
+    }
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static void corrupt_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
+{
+    (void)pid, (void)arg;
+    for (unsigned i = 0; i < 2; i++)
+        ps_hear_child(&ch[i], 'o', PS_CHILD_MS, "domain open");
+    ps_hear_child(&ch[0], 'p', PS_CHILD_MS, "published");
+    size_t len;
+    struct reg_hdr *r = map_registry(e, &len);
+    unsigned stream = topic_index(r, "stream");
+    unsigned n = 0;
+    for (unsigned k = 0; k < REG_MAX_PUBS; k++)
+        if (REG_OWN_STATE(atomic_load(&r->pubs[k].own)) == REG_LIVE &&
+            r->pubs[k].topic == stream) {
+            r->pubs[k].history = 0;
+            n++;
+        }
+    assert_int_equal(n, 1);
+    ps_tell_child(&ch[1], 'c');
+    ps_hear_child(&ch[1], 's', PS_CHILD_MS, "subscriber open");
+    r->topics[stream].history = 0;
+    ps_tell_child(&ch[1], 'C');
+    ps_hear_child(&ch[1], 'n', PS_CHILD_MS, "publisher refused");
+    ps_tell_child(&ch[0], 'n');
+    ps_expect_ok(pid[1], PS_CHILD_MS, "subscriber");
+    pid[1] = 0;
+    r->topics[stream].history = 4; /* as it was, for the domain's last close */
+    munmap((char *)r - 64, len);
+    ps_tell_child(&ch[0], 'x');
+}
+
+static void test_history_0_written_into_the_registry_is_an_error_not_a_crash(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "delivery.json");
+    run_children(e, 2, corrupt_child, NULL, corrupt_between, "frames");
+}
+
 PS_MAIN(
     PS_TEST(test_subscriber_started_first_gets_every_message_from_seq_1),
     PS_TEST(test_subscriber_stopped_until_its_publisher_closed_counts_every_message),
     PS_TEST(test_messages_of_a_killed_publisher_are_all_counted),
     PS_TEST(test_history_gives_way_to_loans_of_two_publishers_on_a_small_pool),
-    PS_TEST(test_subscriber_out_of_descriptors_counts_and_reports_unreachable_publishers))
+    PS_TEST(test_subscriber_out_of_descriptors_counts_and_reports_unreachable_publishers),
+    PS_TEST(test_history_0_written_into_the_registry_is_an_error_not_a_crash))
