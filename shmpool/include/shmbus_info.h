@@ -73,6 +73,7 @@ typedef struct shmbus_pub_info {
     char name[32];             /* process name */
     bool alive;
     uint64_t published, bytes, last_seq, loan_failures;
+    uint64_t hist_released;    /* history holds it gave up early because the pool was full */
 } shmbus_pub_info;
 
 typedef struct shmbus_sub_info {

@@ -223,6 +223,15 @@ static int share_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
         PS_OK(ps_publish(a, 64, seq, 0, 0));
         PS_OK(ps_publish(b, 64, seq, 1, 0));
     }
+    shmbus_snapshot *snap;
+    PS_OK(shmbus_snapshot_take(d, &snap));
+    uint64_t released = 0;
+    for (unsigned t = 0; t < snap->ntopics; t++)
+        for (unsigned k = 0; k < snap->topics[t].npubs; k++)
+            released += snap->topics[t].pubs[k].hist_released;
+    shmbus_snapshot_free(snap);
+    PS_CHECK(released > 0, "no history hold was given up, yet both published");
+    fprintf(stderr, "    history holds given up for loans: %llu\n", (unsigned long long)released);
     PS_OK(shmbus_pub_close(a));
     PS_OK(shmbus_pub_close(b));
     PS_OK(shmbus_domain_close(d));
