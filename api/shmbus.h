@@ -107,7 +107,7 @@ SHMBUS_API int shmbus_pub_close(shmbus_pub *p);
 
 /* Loan a writable message of `size` bytes (<= the topic's max_message_size) from the topic's
  * pool. When the pool is full the publisher first gives up its own history, oldest first
- * (counted in the registry as hist_released), then the topic's policy applies: fail at once
+ * (counted: shmbus_pub_info.hist_released), then the topic's policy applies: fail at once
  * (SHMBUS_EFULL) or wait up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place, then publish or release.
  * Thread-safe. */
 SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out);

@@ -301,6 +301,8 @@ void bus_acct_history(bus_sub *s, struct sub_acct *a)
 
 void bus_acct_settle(bus_sub *s)
 {
+    if (!s->departing)
+        return;
     for (struct sub_acct *a = s->accts; a; a = a->next) {
         if (a->closed)
             continue;

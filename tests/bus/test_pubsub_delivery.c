@@ -434,10 +434,72 @@ static void test_history_0_written_into_the_registry_is_an_error_not_a_crash(voi
     run_children(e, 2, corrupt_child, NULL, corrupt_between, "frames");
 }
 
+/* ---- tombstones are bounded ------------------------------------------------------------------ */
+
+static int tomb_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
+{
+    (void)arg;
+    shmbus_domain *d = ps_child_start(e, c);
+    if (i == 0) { /* a subscriber that never reads, then dies */
+        shmbus_sub *s;
+        PS_OK(shmbus_sub_open(d, "stream", NULL, &s));
+        PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
+        for (;;)
+            ps_sleep_ms(1000);
+    }
+    PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+    shmbus_pub *p;
+    PS_OK(shmbus_pub_open(d, "stream", &p));
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        PS_OK(ps_publish(p, 64, seq, 0, 0));
+    PS_OK(shmbus_pub_close(p));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+/* Publisher entries that are not free (live or tombstones). */
+static unsigned pub_entries(const ps_env *e)
+{
+    size_t len;
+    struct reg_hdr *r = map_registry(e, &len);
+    unsigned n = 0;
+    for (unsigned k = 0; k < REG_MAX_PUBS; k++)
+        n += atomic_load(&r->pubs[k].own) != 0;
+    munmap((char *)r - 64, len);
+    return n;
+}
+
+static void tomb_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
+{
+    (void)arg;
+    ps_hear_child(&ch[0], 'S', PS_CHILD_MS, "subscriber open");
+    ps_tell_child(&ch[1], 'p');
+    ps_expect_ok(pid[1], PS_CHILD_MS, "publisher");
+    pid[1] = 0;
+    /* its end is not accounted yet: the tombstone stays for the subscriber */
+    assert_int_equal(pub_entries(e), 1);
+    ps_kill9(pid[0], "subscriber");
+    pid[0] = 0;
+    uint64_t deadline = ps_now_ns() + (uint64_t)PS_CHILD_MS * 1000000u;
+    while (pub_entries(e) != 0) {
+        if (ps_now_ns() > deadline)
+            fail_msg("a dead subscriber pins its publisher's tombstone");
+        ps_sleep_ms(10);
+    }
+}
+
+static void test_a_dead_subscriber_does_not_pin_a_closed_publishers_tombstone(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "delivery.json");
+    run_children(e, 2, tomb_child, NULL, tomb_between, "frames");
+}
+
 PS_MAIN(
     PS_TEST(test_subscriber_started_first_gets_every_message_from_seq_1),
     PS_TEST(test_subscriber_stopped_until_its_publisher_closed_counts_every_message),
     PS_TEST(test_messages_of_a_killed_publisher_are_all_counted),
     PS_TEST(test_history_gives_way_to_loans_of_two_publishers_on_a_small_pool),
     PS_TEST(test_subscriber_out_of_descriptors_counts_and_reports_unreachable_publishers),
-    PS_TEST(test_history_0_written_into_the_registry_is_an_error_not_a_crash))
+    PS_TEST(test_history_0_written_into_the_registry_is_an_error_not_a_crash),
+    PS_TEST(test_a_dead_subscriber_does_not_pin_a_closed_publishers_tombstone))
