@@ -94,8 +94,8 @@ SHMBUS_API int shmbus_domain_close(shmbus_domain *d);
  * Start order: the subscribers of the topic that are open when this is called get its
  * messages from sequence 1. It waits for them to connect, at most SHMBUS_PUB_OPEN_WAIT_MS
  * (returns as soon as all have, at once if there are none); one that connects later gets the
- * messages it missed from the publisher's history before the live ones (when its first live
- * message arrives), and counts those no longer held as expired (docs/delivery.md).
+ * messages it missed from the publisher's history, before the live ones, as soon as it
+ * connects, and counts those no longer held as expired (docs/delivery.md).
  * *out is the caller's: shmbus_pub_close(). Thread-safe. */
 #define SHMBUS_PUB_OPEN_WAIT_MS 500
 SHMBUS_API int shmbus_pub_open(shmbus_domain *d, const char *topic, shmbus_pub **out);

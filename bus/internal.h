@@ -146,13 +146,18 @@ void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
 bus_msg *bus_msg_wrap(shmbus_block *blk);
 void bus_wire_encode(const shmpool_desc *pd, unsigned topic, uint64_t pub_id, uint8_t out[BUS_WIRE_SIZE]);
 int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *topic, uint64_t *pub_id);
+/* A publisher's sync marker, sent when a subscriber connects: "I have published up to
+ * `last`" (what came before it over that connection is all that will). */
+void bus_wire_sync_encode(unsigned topic, uint64_t pub_id, uint64_t last,
+                          uint8_t out[BUS_WIRE_SIZE]);
+bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t *pub_id,
+                          uint64_t *last);
 
 /* pipes.c */
 int bus_pipes_init(struct bus_pipes *pp);
 void bus_pipes_destroy(struct bus_pipes *pp);
 void bus_pipes_note(struct bus_pipes *pp, int delta);
 int bus_pipes_count(struct bus_pipes *pp);
-int bus_pipes_watch(nng_socket sock, struct bus_pipes *pp);
 /* Wait until n pipes are connected: 0, or SHMBUS_ETIMEDOUT (timeout_ms < 0: forever). */
 int bus_pipes_wait(struct bus_pipes *pp, int n, int timeout_ms);
 

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #define WIRE_MAGIC 0x54424853u /* "SHBT" as a little-endian u32 */
+#define SYNC_MAGIC 0x53424853u /* "SHBS": a publisher's sync marker, not a message */
 #define WIRE_VERSION 1u
 
 /* ---- wire: 64-byte pool descriptor, then  u32 magic, u16 version, u16 topic, u64 pub_id -- */
@@ -41,6 +42,43 @@ int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *top
     *topic = le16toh(t);
     *pub_id = le64toh(id);
     return shmpool_desc_decode(in, 64, pd);
+}
+
+/* Sync marker: u64 last sequence, 56 zero bytes, then the trailer with SYNC_MAGIC. */
+void bus_wire_sync_encode(unsigned topic, uint64_t pub_id, uint64_t last,
+                          uint8_t out[BUS_WIRE_SIZE])
+{
+    memset(out, 0, BUS_WIRE_SIZE);
+    uint64_t l = htole64(last), id = htole64(pub_id);
+    uint32_t magic = htole32(SYNC_MAGIC);
+    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
+    memcpy(out, &l, 8);
+    memcpy(out + 64, &magic, 4);
+    memcpy(out + 68, &version, 2);
+    memcpy(out + 70, &t, 2);
+    memcpy(out + 72, &id, 8);
+}
+
+bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t *pub_id,
+                          uint64_t *last)
+{
+    static const uint8_t zero[56];
+    const uint8_t *in = buf;
+    uint32_t magic;
+    uint16_t version, t;
+    if (!buf || len != BUS_WIRE_SIZE || memcmp(in + 8, zero, sizeof zero) != 0)
+        return false;
+    memcpy(&magic, in + 64, 4);
+    memcpy(&version, in + 68, 2);
+    if (le32toh(magic) != SYNC_MAGIC || le16toh(version) != WIRE_VERSION)
+        return false;
+    memcpy(&t, in + 70, 2);
+    memcpy(pub_id, in + 72, 8);
+    memcpy(last, in, 8);
+    *topic = le16toh(t);
+    *pub_id = le64toh(*pub_id);
+    *last = le64toh(*last);
+    return true;
 }
 
 /* ---- handles -------------------------------------------------------------------------------- */

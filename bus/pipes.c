@@ -45,20 +45,6 @@ int bus_pipes_count(struct bus_pipes *pp)
     return n;
 }
 
-static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
-{
-    (void)pipe;
-    bus_pipes_note(arg, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
-}
-
-int bus_pipes_watch(nng_socket sock, struct bus_pipes *pp)
-{
-    int rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_event, pp);
-    if (rv == 0)
-        rv = nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_event, pp);
-    return rv;
-}
-
 int bus_pipes_wait(struct bus_pipes *pp, int n, int timeout_ms)
 {
     struct timespec until;

@@ -173,6 +173,26 @@ static int claim_entry(bus_domain *d, unsigned topic, bus_pub *p)
 
 /* ---- open / close --------------------------------------------------------------------------- */
 
+/* A subscriber connected: tell it (and, harmlessly, the others) the last sequence published
+ * before its connection, so that it catches up on what it missed at once (docs/delivery.md).
+ * nng runs this after adding the pipe to the socket, holding no lock of the socket. */
+static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    (void)pipe;
+    bus_pub *p = arg;
+    bool add = ev == NNG_PIPE_EV_ADD_POST;
+    if (add) {
+        uint8_t wire[BUS_WIRE_SIZE];
+        pthread_mutex_lock(&p->lock);
+        if (p->seq) {
+            bus_wire_sync_encode(p->topic, p->id, p->seq, wire);
+            nng_send(p->sock, wire, sizeof wire, NNG_FLAG_NONBLOCK);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    bus_pipes_note(&p->pipes, add ? 1 : -1);
+}
+
 static int listen_on(bus_pub *p)
 {
     const bus_domain *d = p->d;
@@ -183,7 +203,9 @@ static int listen_on(bus_pub *p)
     if (rv == 0)
         rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, (int)p->t->queue_depth);
     if (rv == 0)
-        rv = bus_pipes_watch(p->sock, &p->pipes);
+        rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pipe_event, p);
+    if (rv == 0)
+        rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pipe_event, p);
     if (rv == 0)
         rv = nng_listener_create(&l, p->sock, url);
     if (rv == 0)

@@ -249,12 +249,42 @@ static void catch_up(bus_sub *s, struct sub_acct *a, uint64_t upto)
     }
 }
 
+/* a's publisher says it had published up to `upto` when we connected: whatever of that did
+ * not come before the marker will not come over the connection. */
+static void sync_marker(bus_sub *s, struct sub_acct *a, unsigned topic, uint64_t id,
+                        uint64_t upto)
+{
+    if (topic != s->topic || id != a->pub_id || !plausible(s, a, upto) ||
+        upto > BUS_SEQ_MAX) {
+        FORGED(s, a);
+        return;
+    }
+    if (upto <= a->last)
+        return;
+    if (!a->started) {
+        a->conn_seq = upto; /* these were published before the connection */
+        catch_up(s, a, upto);
+    } else {
+        COUNT(s, a, dropped, upto - a->last); /* nng dropped them */
+    }
+    a->started = true;
+    a->last = upto;
+    if (a->last_live < upto)
+        a->last_live = upto;
+}
+
 void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len)
 {
     shmpool_desc pd;
     uint64_t seq;
     if (!a) { /* over no connection of ours */
         atomic_fetch_add_explicit(&s->reg->invalid, 1, memory_order_relaxed);
+        return;
+    }
+    unsigned topic;
+    uint64_t id, upto;
+    if (bus_wire_sync_decode(buf, len, &topic, &id, &upto)) {
+        sync_marker(s, a, topic, id, upto);
         return;
     }
     if (!wire_of(s, a, buf, len, &pd, &seq) || seq <= a->last_live) { /* forged or replayed */

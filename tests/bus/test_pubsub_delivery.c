@@ -114,6 +114,67 @@ static void test_subscriber_started_first_gets_every_message_from_seq_1(void **s
                   "rate: every message arrived\n", order_iterations());
 }
 
+/* A subscriber open before the publisher but stopped while it opens, so that the publisher's
+ * wait runs out and its first messages go out before the subscriber connects. */
+static int late_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
+{
+    (void)arg;
+    shmbus_domain *d = ps_child_start(e, c);
+    if (i == 0) {
+        shmbus_sub *s;
+        PS_OK(shmbus_sub_open(d, "stream", NULL, &s));
+        PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
+        /* 1..3 from the history as soon as it connects (the publisher publishes nothing
+         * more until they arrived), then 4 live */
+        for (uint64_t want = 1; want <= 4; want++) {
+            ps_expect_seq(ps_recv_one(s, "subscriber that connected late"), want);
+            PS_CHECK(want != 3 || ps_tell(c->up[1], 'h') == 0, "pipe");
+        }
+        PS_CHECK(ps_tell(c->up[1], 'r') == 0, "pipe");
+        PS_CHECK(ps_drain_until_closed(s, 1) == 0, "end of stream");
+        shmbus_peer_counters pc;
+        PS_CHECK(shmbus_sub_peer_counters(s, &pc, 1) == 1 && pc.base == 0 && pc.received == 4 &&
+                     pc.last_seq == 4,
+                 PS_PAIR_FMT, PS_PAIR_ARGS(pc));
+        PS_OK(shmbus_sub_close(s));
+    } else {
+        PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+        shmbus_pub *p;
+        PS_OK(shmbus_pub_open(d, "stream", &p)); /* gives up waiting after its bound */
+        PS_CHECK(shmbus_pub_subscribers(p) == 0, "a stopped subscriber connected");
+        for (uint64_t seq = 1; seq <= 3; seq++) /* fewer than the history (4) */
+            PS_OK(ps_publish(p, 64, seq, 0, 0));
+        PS_CHECK(ps_tell(c->up[1], 'P') == 0, "pipe");
+        PS_CHECK(ps_hear(c->down[0], 'l', PS_CHILD_MS) == 0, "no go");
+        PS_OK(ps_publish(p, 64, 4, 0, 0));
+        PS_CHECK(ps_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
+        PS_OK(shmbus_pub_close(p));
+    }
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static void late_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
+{
+    (void)e, (void)arg;
+    ps_hear_child(&ch[0], 'S', PS_CHILD_MS, "subscriber open");
+    assert_int_equal(kill(pid[0], SIGSTOP), 0);
+    ps_tell_child(&ch[1], 'p');
+    ps_hear_child(&ch[1], 'P', PS_CHILD_MS, "publisher published");
+    assert_int_equal(kill(pid[0], SIGCONT), 0);
+    ps_hear_child(&ch[0], 'h', PS_CHILD_MS, "subscriber received 1..3 from the history");
+    ps_tell_child(&ch[1], 'l');
+    ps_hear_child(&ch[0], 'r', PS_CHILD_MS, "subscriber received 4");
+    ps_tell_child(&ch[1], 'x');
+}
+
+static void test_subscriber_connecting_after_the_first_messages_gets_them_first(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    ps_use_config(e, "delivery.json");
+    run_children(e, 2, late_child, NULL, late_between, "frames");
+}
+
 /* ---- the end of a stream ---------------------------------------------------------------------- */
 
 struct end_shared {
@@ -497,6 +558,7 @@ static void test_a_dead_subscriber_does_not_pin_a_closed_publishers_tombstone(vo
 
 PS_MAIN(
     PS_TEST(test_subscriber_started_first_gets_every_message_from_seq_1),
+    PS_TEST(test_subscriber_connecting_after_the_first_messages_gets_them_first),
     PS_TEST(test_subscriber_stopped_until_its_publisher_closed_counts_every_message),
     PS_TEST(test_messages_of_a_killed_publisher_are_all_counted),
     PS_TEST(test_history_gives_way_to_loans_of_two_publishers_on_a_small_pool),

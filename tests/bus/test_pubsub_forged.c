@@ -305,8 +305,8 @@ static void capture(nng_socket cap, uint64_t id, uint8_t out[W_SIZE])
     for (;;) {
         size_t len = W_SIZE;
         PS_CHECK(nng_recv(cap, out, &len, 0) == 0 && len == W_SIZE, "capture");
-        if (get64(out + 72) == id)
-            return;
+        if (get64(out + 72) == id && (get64(out + 64) & 0xffffffffu) == 0x54424853u)
+            return; /* a message of publisher id (not a sync marker) */
     }
 }
 
