@@ -56,9 +56,10 @@ struct shmbus_pub {
     nng_socket sock;
     struct bus_pipes pipes;     /* connected subscriber pipes */
     _Atomic int loans;          /* loaned, neither published nor released */
-    pthread_mutex_t lock;       /* guards seq, hist */
+    pthread_mutex_t lock;       /* guards seq, hist, hist_n */
     uint64_t seq;
     shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
+    unsigned hist_n;            /* non-NULL entries of hist */
 };
 
 /* The sequence field of a block the bus publishes: the low 48 bits are the publisher's

@@ -319,10 +319,8 @@ int bus_pub_close(bus_pub *p)
 
 static bool history_held(bus_pub *p)
 {
-    bool any = false;
     pthread_mutex_lock(&p->lock);
-    for (unsigned i = 0; i < p->history && !any; i++)
-        any = p->hist[i] != NULL;
+    bool any = p->hist_n > 0;
     pthread_mutex_unlock(&p->lock);
     return any;
 }
@@ -337,6 +335,8 @@ static bool history_give_way(bus_pub *p)
         b = p->hist[q % p->history];
         p->hist[q % p->history] = NULL;
     }
+    if (b)
+        p->hist_n--;
     pthread_mutex_unlock(&p->lock);
     if (!b)
         return false;
@@ -425,6 +425,8 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
     unsigned slot = (unsigned)(seq % p->history);
     if (p->hist[slot])
         shmpool_block_release(p->hist[slot]);
+    else
+        p->hist_n++;
     p->hist[slot] = shmpool_block_clone(m->blk);
     history_note(p, seq, wire);
     /* Before sending: subscribers accept a lost descriptor as real only up to last_seq. */
