@@ -95,14 +95,12 @@ bool bus_pub_reap_entry(bus_domain *d, unsigned i)
         return false;
     if (REG_OWN_STATE(w) != REG_LIVE)
         return atomic_compare_exchange_strong(&e->own, &w, 0);
-    char endpoint[REG_ENDPOINT_MAX];
-    memcpy(endpoint, e->endpoint, sizeof endpoint);
-    endpoint[REG_ENDPOINT_MAX - 1] = 0;
+    uint64_t id = atomic_load(&e->pub_id);
     /* one reaper wins the entry (as CLAIMED, so that a reaper dying here frees it) */
     uint64_t mine = REG_OWN(shmpool_domain_uid(d->pd), REG_CLAIMED);
     if (!atomic_compare_exchange_strong(&e->own, &w, mine))
         return false;
-    unlink(endpoint); /* a dead listener cannot remove its socket file */
+    bus_endpoint_remove(d, i, id); /* a dead listener cannot remove its socket file */
     entomb(d, e, mine);
     return true;
 }
@@ -196,8 +194,9 @@ static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 static int listen_on(bus_pub *p)
 {
     const bus_domain *d = p->d;
-    char url[REG_ENDPOINT_MAX + 8];
-    snprintf(url, sizeof url, "ipc://%s", p->reg->endpoint);
+    char path[REG_ENDPOINT_MAX], url[REG_ENDPOINT_MAX + 8];
+    bus_endpoint_path(d, p->id, path, sizeof path); /* not the registry's: others write it */
+    snprintf(url, sizeof url, "ipc://%s", path);
     nng_listener l;
     int rv = nng_pub0_open(&p->sock);
     if (rv == 0)
@@ -213,8 +212,8 @@ static int listen_on(bus_pub *p)
     if (rv == 0)
         rv = nng_listener_start(l, 0);
     /* the directory's set-group-ID bit gives the socket file its group; make sure of it */
-    if (rv == 0 && d->cfg.gid >= 0 && chown(p->reg->endpoint, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
-        return bus_errno(SHMBUS_EACCES, "giving %s to group %ld", p->reg->endpoint, d->cfg.gid);
+    if (rv == 0 && d->cfg.gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
+        return bus_errno(SHMBUS_EACCES, "giving %s to group %ld", path, d->cfg.gid);
     if (rv)
         return bus_errno(rv == NNG_EPERM ? SHMBUS_EACCES : SHMBUS_ETRANSPORT,
                          "listening on %s: %s", url, nng_strerror(rv));
@@ -242,7 +241,9 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     pthread_mutex_init(&p->lock, NULL);
     if ((rc = bus_topic_index(d, topic, &p->topic)) != 0)
         goto fail_free;
-    p->t = &d->reg->topics[p->topic];
+    if ((rc = bus_topic_copy(d, p->topic, &p->tdef)) != 0)
+        goto fail_free;
+    p->t = &p->tdef;
     p->history = p->t->history;
     if (p->history < 1 || p->history > BUS_MAX_HISTORY) {
         rc = bus_errno(SHMBUS_EBADSEG, "topic \"%s\": history %u in the registry is out of "
@@ -260,6 +261,8 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     bus_wake_discovery(d);
     pthread_mutex_lock(&d->lock);
     d->npubs++;
+    p->next = d->pubs;
+    d->pubs = p;
     pthread_mutex_unlock(&d->lock);
     /* Start order: the subscribers registered now get this publisher's messages from
      * sequence 1. Give them a bounded time to connect; one that connects later catches up
@@ -294,8 +297,11 @@ int bus_pub_close(bus_pub *p)
     bool leak = false; /* an nng close that hangs still calls back into p->pipes */
     if (!forked) {
         leak = !bus_nng_close(p->sock, BUS_CLOSE_TIMEOUT_MS); /* removes its socket file */
-        if (leak)
-            unlink(p->reg->endpoint);
+        if (leak) { /* derived, never read from the registry, which others may write */
+            char path[REG_ENDPOINT_MAX];
+            bus_endpoint_path(d, p->id, path, sizeof path);
+            unlink(path);
+        }
         for (unsigned i = 0; i < BUS_MAX_HISTORY; i++)
             if (p->hist[i])
                 shmpool_block_release(p->hist[i]);
@@ -304,6 +310,11 @@ int bus_pub_close(bus_pub *p)
         /* in a forked child d->lock may be a copy held by a parent's thread */
         pthread_mutex_lock(&d->lock);
         d->npubs--;
+        for (bus_pub **pp = &d->pubs; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
         pthread_mutex_unlock(&d->lock);
         pthread_mutex_destroy(&p->lock);
     }

@@ -29,8 +29,11 @@ static struct sub_acct *acct_of_pipe(bus_sub *s, nng_pipe pipe)
 {
     uint32_t id = (uint32_t)nng_pipe_id(pipe);
     struct sub_acct *a = bus_acct_by_pipe(s, id);
-    if (!a && (a = bus_acct_by_dialer(s, nng_dialer_id(nng_pipe_dialer(pipe)))) != NULL)
+    if (!a && (a = bus_acct_by_dialer(s, nng_dialer_id(nng_pipe_dialer(pipe)))) != NULL) {
+        if (!a->pipe_id || a->pipe_gone) /* else it replaces one still counted */
+            bus_pipes_note(&s->pipes, 1); /* connected from here on, whoever saw it first */
         bus_acct_connected(s, a, id);
+    }
     return a;
 }
 
@@ -39,19 +42,18 @@ static struct sub_acct *acct_of_pipe(bus_sub *s, nng_pipe pipe)
 static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     bus_sub *s = arg;
-    bool add = ev == NNG_PIPE_EV_ADD_POST, counted = false;
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
     pthread_mutex_lock(&s->lock);
-    struct sub_acct *a = add ? acct_of_pipe(s, pipe)
-                             : bus_acct_by_pipe(s, (uint32_t)nng_pipe_id(pipe));
-    if (a && a->pipe_id == (uint32_t)nng_pipe_id(pipe)) {
-        a->pipe_gone = !add;
-        counted = true;
+    struct sub_acct *a = ev == NNG_PIPE_EV_ADD_POST ? acct_of_pipe(s, pipe)
+                                                    : bus_acct_by_pipe(s, id);
+    bool reject = ev == NNG_PIPE_EV_ADD_POST && !a;
+    if (ev == NNG_PIPE_EV_REM_POST && a && a->pipe_id == id && !a->pipe_gone) {
+        a->pipe_gone = true;
+        bus_pipes_note(&s->pipes, -1);
     }
     pthread_mutex_unlock(&s->lock);
-    if (add && !a)
+    if (reject)
         nng_pipe_close(pipe);
-    else if (counted)
-        bus_pipes_note(&s->pipes, add ? 1 : -1);
 }
 
 /* Count publisher `id` unreachable (once) and have the next recv report it. */
@@ -185,10 +187,9 @@ void bus_sub_sync_peers(bus_sub *s)
             last = atomic_load(&e->last_seq);
             ticket = e->open_ticket;
             memcpy(url, "ipc://", 6);
-            memcpy(url + 6, e->endpoint, REG_ENDPOINT_MAX);
-            url[sizeof url - 1] = 0;
-            if (atomic_load_explicit(&e->own, memory_order_acquire) != w)
-                continue; /* changed under us: the next round sees it settled */
+            if (atomic_load_explicit(&e->own, memory_order_acquire) != w ||
+                bus_pub_endpoint(s->d, i, id, url + 6, sizeof url - 6) != 0)
+                continue; /* changed under us (the next round sees it settled), or corrupt */
         }
         uint64_t live = st == REG_LIVE ? id : 0;
         if (pp->acct && pp->acct->pub_id != live)
@@ -271,7 +272,10 @@ static int open_socket(bus_sub *s)
 /* The topic's geometry, read once from the registry and checked. */
 static int read_topic(bus_sub *s, const char *topic)
 {
-    s->t = &s->d->reg->topics[s->topic];
+    int rc = bus_topic_copy(s->d, s->topic, &s->tdef);
+    if (rc)
+        return rc;
+    s->t = &s->tdef;
     s->max_held = s->t->max_held;
     s->queue_depth = s->t->queue_depth;
     if (s->max_held < 1 || s->max_held > (1u << 20) || s->queue_depth < 1 ||

@@ -4,9 +4,15 @@
 set -euo pipefail
 
 # build and run: compiler, cmake, the libraries; tests: tmux (monitor screen test), clang and
-# its runtime (libFuzzer), valgrind (memcheck round trip), procps (ps/pgrep in scripts)
+# its runtime (libFuzzer), valgrind (memcheck round trip), procps (ps/pgrep in scripts).
+# Bindings and bridges: Cyclone DDS with idlc (shmbus-bridge), CPython + NumPy + pytest (the
+# Python package), GStreamer with its base and good plugins (the gstshmbus plugin), ffmpeg
+# (decodes what the pipelines write, in tests).
 pkgs=(build-essential cmake pkg-config libnng-dev libcjson-dev libcmocka-dev
-      libncurses-dev procps tmux clang libclang-rt-14-dev valgrind)
+      libncurses-dev procps tmux clang libclang-rt-14-dev valgrind
+      cyclonedds-dev cyclonedds-tools python3-dev python3-numpy python3-pytest
+      libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+      gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "app.h"
-#include "frame.h"
+#include "shmbus_frame.h"
 #include "shmbus.h"
 #include "source.h"
 
@@ -98,8 +98,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->size_given = true;
             break;
         case O_FORMAT:
-            if ((o->src.format = cam_pixfmt_parse(optarg)) == CAM_FMT_NONE)
-                app_usage_error(prog, "--format %s: expected %s", optarg, cam_pixfmt_list());
+            if ((o->src.format = shmbus_pixfmt_parse(optarg)) == SHMBUS_PIXFMT_NONE)
+                app_usage_error(prog, "--format %s: expected %s", optarg, shmbus_pixfmt_list());
             break;
         case O_Y4M: o->src.kind = SRC_Y4M; o->src.input = optarg; break;
         case O_V4L2: o->src.kind = SRC_V4L2; o->src.input = optarg; break;
@@ -131,7 +131,7 @@ static void parse_options(int argc, char **argv, options *o)
         app_usage_error(prog, "--v4l2-read goes with --v4l2");
     if (o->src.kind == SRC_Y4M && o->size_given)
         app_usage_error(prog, "--size does not apply to --y4m: frames keep the stream's size");
-    if (o->src.kind == SRC_Y4M && o->src.format != CAM_FMT_NONE)
+    if (o->src.kind == SRC_Y4M && o->src.format != SHMBUS_PIXFMT_NONE)
         app_usage_error(prog, "--format does not apply to --y4m: frames keep the stream's "
                         "format (its C parameter)");
 }
@@ -160,19 +160,19 @@ static int wait_for_subscribers(const options *o, shmbus_pub *p)
 static int run(const options *o, source *s, shmbus_pub *p, stats *st)
 {
     const char *prog = o->c.prog;
-    uint64_t msg_size = cam_frame_message_size(&s->geom);
+    uint64_t msg_size = shmbus_frame_message_size(&s->geom);
     uint32_t num = s->geom.fps_num, den = s->geom.fps_den;
     if (o->src.fps_given) {
         num = o->src.fps_num;
         den = o->src.fps_den;
-    } else if (!(s->geom.flags & CAM_FLAG_HAS_FPS) || o->src.kind == SRC_PATTERN) {
+    } else if (!(s->geom.flags & SHMBUS_FRAME_FLAG_HAS_FPS) || o->src.kind == SRC_PATTERN) {
         num = 30;
         den = 1;
     }
     bool paced = num > 0 && o->src.kind != SRC_V4L2; /* a camera paces itself */
     uint64_t period = paced ? 1000000000ull * den / num : 0;
     if (o->src.kind == SRC_PATTERN && num > 0) { /* a stream keeps its own F: --fps only paces */
-        s->geom.flags |= CAM_FLAG_HAS_FPS;
+        s->geom.flags |= SHMBUS_FRAME_FLAG_HAS_FPS;
         s->geom.fps_num = num;
         s->geom.fps_den = den;
     }
@@ -195,14 +195,16 @@ static int run(const options *o, source *s, shmbus_pub *p, stats *st)
         if (rc) {
             app_fail(prog, "loan", rc);
             if (rc == SHMBUS_ETOOBIG)
-                fprintf(stderr, "%s: a %ux%u %s frame needs %" PRIu64 " bytes: raise the "
+                fprintf(stderr,
+                        "%s: a %ux%u %s frame needs %" PRIu64 " bytes: raise the "
                         "topic's max_message_size (and the pool's block size) in the "
-                        "configuration\n", prog, s->geom.width, s->geom.height,
-                        cam_pixfmt_name((int)s->geom.format), msg_size);
+                        "configuration\n",
+                        prog, s->geom.width, s->geom.height,
+                        shmbus_pixfmt_name((int)s->geom.format), msg_size);
             status = 1;
             break;
         }
-        cam_frame_hdr *h = shmbus_msg_data(m);
+        shmbus_frame_hdr *h = shmbus_msg_data(m);
         *h = s->geom;
         h->frame_number = n;
         uint64_t capture_ns;
@@ -212,7 +214,8 @@ static int run(const options *o, source *s, shmbus_pub *p, stats *st)
             status = fill == FILL_BAD_INPUT ? 3 : 0;
             break;
         }
-        h->checksum = cam_checksum(cam_plane(h, 0), h->payload_size);
+        h->checksum = shmbus_frame_checksum(shmbus_frame_plane(h, 0), h->payload_size);
+        h->flags |= SHMBUS_FRAME_FLAG_CHECKSUM;
         if (o->src.kind == SRC_PATTERN) {
             /* drawn ahead of time; "captured" at its deadline, so latency is the bus's */
             if (paced && !app_sleep_until(deadline)) {
@@ -346,14 +349,14 @@ static void write_summary(const options *o, const source *s, const stats *st, sh
         return;
     }
     double secs = (double)(st->t_last - st->t_first) / 1e9;
-    uint64_t msg_size = cam_frame_message_size(&s->geom);
-    fprintf(f, "{\"sent\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"late\": %" PRIu64
+    uint64_t msg_size = shmbus_frame_message_size(&s->geom);
+    fprintf(f,
+            "{\"sent\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"late\": %" PRIu64
             ", \"duration_s\": %.3f, \"fps\": %.2f,\n  \"width\": %u, \"height\": %u, "
             "\"format\": \"%s\", \"frame_bytes\": %" PRIu64 ", \"message_bytes\": %" PRIu64
             ", \"subscribers\": %d",
-            st->sent, st->skipped, st->late, secs, stats_fps(st),
-            s->geom.width, s->geom.height, cam_pixfmt_name((int)s->geom.format),
-            s->geom.payload_size, msg_size, subscribers);
+            st->sent, st->skipped, st->late, secs, stats_fps(st), s->geom.width, s->geom.height,
+            shmbus_pixfmt_name((int)s->geom.format), s->geom.payload_size, msg_size, subscribers);
     pool_summary(o, d, msg_size, f);
     fprintf(f, "}\n");
     fclose(f);
@@ -373,7 +376,7 @@ int main(int argc, char **argv)
         source_close(&s);
         return status;
     }
-    if (check_pool(&o, cam_frame_message_size(&s.geom)) != 0) {
+    if (check_pool(&o, shmbus_frame_message_size(&s.geom)) != 0) {
         source_close(&s);
         return 1;
     }
@@ -390,10 +393,11 @@ int main(int argc, char **argv)
         goto out_domain;
     }
     if (!o.c.quiet)
-        fprintf(stderr, "%s: publishing %ux%u %s frames (%" PRIu64 " bytes) on \"%s\" in "
-                "domain \"%s\"\n", o.c.prog, s.geom.width, s.geom.height,
-                cam_pixfmt_name((int)s.geom.format), cam_frame_message_size(&s.geom),
-                o.c.topic, shmbus_domain_name(d));
+        fprintf(stderr,
+                "%s: publishing %ux%u %s frames (%" PRIu64 " bytes) on \"%s\" in "
+                "domain \"%s\"\n",
+                o.c.prog, s.geom.width, s.geom.height, shmbus_pixfmt_name((int)s.geom.format),
+                shmbus_frame_message_size(&s.geom), o.c.topic, shmbus_domain_name(d));
     stats st = {0};
     if (o.wait_subs && (status = wait_for_subscribers(&o, p)) != 0)
         goto out_pub;

@@ -38,25 +38,25 @@ void conv_yuv_to_rgb(uint8_t y, uint8_t u, uint8_t v, bool full, uint8_t rgb[3])
     }
 }
 
-static bool is_planar_yuv(cam_pixfmt f)
+static bool is_planar_yuv(shmbus_pixfmt f)
 {
-    return f == CAM_FMT_YUV420P || f == CAM_FMT_YUV422P || f == CAM_FMT_YUV444P;
+    return f == SHMBUS_PIXFMT_YUV420P || f == SHMBUS_PIXFMT_YUV422P || f == SHMBUS_PIXFMT_YUV444P;
 }
 
-void conv_put_rgb_row(cam_frame_hdr *h, uint32_t row, const uint8_t *rgb)
+void conv_put_rgb_row(shmbus_frame_hdr *h, uint32_t row, const uint8_t *rgb)
 {
-    cam_pixfmt fmt = (cam_pixfmt)h->format;
-    bool full = h->flags & CAM_FLAG_FULL_RANGE;
+    shmbus_pixfmt fmt = (shmbus_pixfmt)h->format;
+    bool full = h->flags & SHMBUS_FRAME_FLAG_FULL_RANGE;
     uint32_t w = h->width;
-    uint8_t *p0 = cam_plane_mut(h, 0) + (uint64_t)row * h->stride[0];
+    uint8_t *p0 = shmbus_frame_plane_mut(h, 0) + (uint64_t)row * h->stride[0];
     uint8_t u, v;
-    if (fmt == CAM_FMT_RGB24) {
+    if (fmt == SHMBUS_PIXFMT_RGB24) {
         if (p0 != rgb)
             memcpy(p0, rgb, (size_t)w * 3);
-    } else if (fmt == CAM_FMT_GRAY8) {
+    } else if (fmt == SHMBUS_PIXFMT_GRAY8) {
         for (uint32_t x = 0; x < w; x++)
             conv_rgb_to_yuv(rgb + 3 * x, true, &p0[x], &u, &v);
-    } else if (fmt == CAM_FMT_YUYV422) {
+    } else if (fmt == SHMBUS_PIXFMT_YUYV422) {
         for (uint32_t x = 0; x < w; x += 2) { /* Y0 U Y1 V: chroma of the even pixel */
             uint32_t x1 = x + 1 < w ? x + 1 : x;
             uint8_t *q = p0 + 2 * x;
@@ -64,10 +64,10 @@ void conv_put_rgb_row(cam_frame_hdr *h, uint32_t row, const uint8_t *rgb)
             conv_rgb_to_yuv(rgb + 3 * x1, full, &q[2], &u, &v);
         }
     } else if (is_planar_yuv(fmt)) {
-        unsigned sx = fmt != CAM_FMT_YUV444P, sy = fmt == CAM_FMT_YUV420P;
+        unsigned sx = fmt != SHMBUS_PIXFMT_YUV444P, sy = fmt == SHMBUS_PIXFMT_YUV420P;
         bool chroma_row = (row & sy) == 0;
-        uint8_t *pu = cam_plane_mut(h, 1) + (uint64_t)(row >> sy) * h->stride[1];
-        uint8_t *pv = cam_plane_mut(h, 2) + (uint64_t)(row >> sy) * h->stride[2];
+        uint8_t *pu = shmbus_frame_plane_mut(h, 1) + (uint64_t)(row >> sy) * h->stride[1];
+        uint8_t *pv = shmbus_frame_plane_mut(h, 2) + (uint64_t)(row >> sy) * h->stride[2];
         for (uint32_t x = 0; x < w; x++) {
             conv_rgb_to_yuv(rgb + 3 * x, full, &p0[x], &u, &v);
             if (chroma_row && (x & sx) == 0) {
@@ -78,49 +78,49 @@ void conv_put_rgb_row(cam_frame_hdr *h, uint32_t row, const uint8_t *rgb)
     }
 }
 
-void conv_get_rgb_row(const cam_frame_hdr *h, uint32_t row, uint8_t *rgb)
+void conv_get_rgb_row(const shmbus_frame_hdr *h, uint32_t row, uint8_t *rgb)
 {
-    cam_pixfmt fmt = (cam_pixfmt)h->format;
-    bool full = h->flags & CAM_FLAG_FULL_RANGE;
+    shmbus_pixfmt fmt = (shmbus_pixfmt)h->format;
+    bool full = h->flags & SHMBUS_FRAME_FLAG_FULL_RANGE;
     uint32_t w = h->width;
-    const uint8_t *p0 = cam_plane(h, 0) + (uint64_t)row * h->stride[0];
-    if (fmt == CAM_FMT_RGB24) {
+    const uint8_t *p0 = shmbus_frame_plane(h, 0) + (uint64_t)row * h->stride[0];
+    if (fmt == SHMBUS_PIXFMT_RGB24) {
         memcpy(rgb, p0, (size_t)w * 3);
-    } else if (fmt == CAM_FMT_GRAY8) {
+    } else if (fmt == SHMBUS_PIXFMT_GRAY8) {
         for (uint32_t x = 0; x < w; x++)
             rgb[3 * x] = rgb[3 * x + 1] = rgb[3 * x + 2] = p0[x];
-    } else if (fmt == CAM_FMT_YUYV422) {
+    } else if (fmt == SHMBUS_PIXFMT_YUYV422) {
         for (uint32_t x = 0; x < w; x++) {
             const uint8_t *q = p0 + 4 * (x / 2);
             conv_yuv_to_rgb(q[2 * (x & 1)], q[1], q[3], full, rgb + 3 * x);
         }
     } else if (is_planar_yuv(fmt)) {
-        unsigned sx = fmt != CAM_FMT_YUV444P, sy = fmt == CAM_FMT_YUV420P;
-        const uint8_t *pu = cam_plane(h, 1) + (uint64_t)(row >> sy) * h->stride[1];
-        const uint8_t *pv = cam_plane(h, 2) + (uint64_t)(row >> sy) * h->stride[2];
+        unsigned sx = fmt != SHMBUS_PIXFMT_YUV444P, sy = fmt == SHMBUS_PIXFMT_YUV420P;
+        const uint8_t *pu = shmbus_frame_plane(h, 1) + (uint64_t)(row >> sy) * h->stride[1];
+        const uint8_t *pv = shmbus_frame_plane(h, 2) + (uint64_t)(row >> sy) * h->stride[2];
         for (uint32_t x = 0; x < w; x++)
             conv_yuv_to_rgb(p0[x], pu[x >> sx], pv[x >> sx], full, rgb + 3 * x);
     }
 }
 
-cam_pixfmt conv_y4m_format(cam_pixfmt fmt)
+shmbus_pixfmt conv_y4m_format(shmbus_pixfmt fmt)
 {
-    return fmt == CAM_FMT_RGB24     ? CAM_FMT_YUV444P
-           : fmt == CAM_FMT_YUYV422 ? CAM_FMT_YUV422P
-                                    : fmt;
+    return fmt == SHMBUS_PIXFMT_RGB24     ? SHMBUS_PIXFMT_YUV444P
+           : fmt == SHMBUS_PIXFMT_YUYV422 ? SHMBUS_PIXFMT_YUV422P
+                                          : fmt;
 }
 
-void conv_y4m_row(const cam_frame_hdr *h, unsigned plane, uint32_t row, uint8_t *out)
+void conv_y4m_row(const shmbus_frame_hdr *h, unsigned plane, uint32_t row, uint8_t *out)
 {
-    const uint8_t *src = cam_plane(h, 0) + (uint64_t)row * h->stride[0];
-    bool full = h->flags & CAM_FLAG_FULL_RANGE;
+    const uint8_t *src = shmbus_frame_plane(h, 0) + (uint64_t)row * h->stride[0];
+    bool full = h->flags & SHMBUS_FRAME_FLAG_FULL_RANGE;
     uint8_t yuv[3];
-    if (h->format == CAM_FMT_RGB24) {
+    if (h->format == SHMBUS_PIXFMT_RGB24) {
         for (uint32_t x = 0; x < h->width; x++) {
             conv_rgb_to_yuv(src + 3 * x, full, &yuv[0], &yuv[1], &yuv[2]);
             out[x] = yuv[plane];
         }
-    } else if (h->format == CAM_FMT_YUYV422) {
+    } else if (h->format == SHMBUS_PIXFMT_YUYV422) {
         if (plane == 0)
             for (uint32_t x = 0; x < h->width; x++)
                 out[x] = src[2 * x];

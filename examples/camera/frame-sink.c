@@ -22,7 +22,7 @@
 
 #include "app.h"
 #include "convert.h"
-#include "frame.h"
+#include "shmbus_frame.h"
 #include "shmbus.h"
 #include "y4m.h"
 
@@ -55,7 +55,7 @@ typedef struct sink {
     const options *o;
     int y4m_fd;
     bool y4m_started, output_closed;
-    cam_frame_hdr y4m_geom; /* the stream's geometry, from its first frame */
+    shmbus_frame_hdr y4m_geom; /* the stream's geometry, from its first frame */
     uint8_t *row;           /* one converted row */
     size_t row_cap;
     uint64_t received, written, snapshots, mismatched, bad_checksum, invalid;
@@ -124,24 +124,24 @@ static bool row_buffer(sink *k, size_t bytes)
     return true;
 }
 
-static bool same_geometry(const cam_frame_hdr *a, const cam_frame_hdr *b)
+static bool same_geometry(const shmbus_frame_hdr *a, const shmbus_frame_hdr *b)
 {
     return a->format == b->format && a->width == b->width && a->height == b->height;
 }
 
 /* Append frame h to the Y4M stream. 0, or -1 (printed; output_closed on EPIPE). */
-static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
+static int y4m_write_frame(sink *k, const shmbus_frame_hdr *h)
 {
     const char *prog = k->o->c.prog;
     if (!k->y4m_started) {
-        cam_frame_hdr t = *h;
-        t.format = conv_y4m_format((cam_pixfmt)h->format);
+        shmbus_frame_hdr t = *h;
+        t.format = conv_y4m_format((shmbus_pixfmt)h->format);
         if (t.format != h->format) { /* converted: the source's Y4M tags do not apply */
             t.colorspace[0] = t.extra[0] = 0;
             if (!k->o->c.quiet)
                 fprintf(stderr, "%s: note: Y4M has no %s: writing it as %s (C%s)\n", prog,
-                        cam_pixfmt_name((int)h->format), cam_pixfmt_name((int)t.format),
-                        t.format == CAM_FMT_YUV444P ? "444" : "422");
+                        shmbus_pixfmt_name((int)h->format), shmbus_pixfmt_name((int)t.format),
+                        t.format == SHMBUS_PIXFMT_YUV444P ? "444" : "422");
         }
         y4m_info info;
         char line[Y4M_MAX_HEADER];
@@ -149,7 +149,7 @@ static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
         if (y4m_from_frame(&t, &info) != Y4M_OK ||
             (n = y4m_format_header(&info, line, sizeof line)) < 0) {
             fprintf(stderr, "%s: cannot describe %s frames in Y4M\n", prog,
-                    cam_pixfmt_name((int)h->format));
+                    shmbus_pixfmt_name((int)h->format));
             return -1;
         }
         struct iovec v = {line, (size_t)n};
@@ -159,34 +159,36 @@ static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
         k->y4m_started = true;
     } else if (!same_geometry(h, &k->y4m_geom)) {
         if (k->mismatched++ == 0)
-            fprintf(stderr, "%s: frame %" PRIu64 " is %ux%u %s, the Y4M stream %ux%u %s: "
-                    "skipping such frames (a Y4M stream cannot change format)\n", prog,
-                    h->frame_number, h->width, h->height, cam_pixfmt_name((int)h->format),
+            fprintf(stderr,
+                    "%s: frame %" PRIu64 " is %ux%u %s, the Y4M stream %ux%u %s: "
+                    "skipping such frames (a Y4M stream cannot change format)\n",
+                    prog, h->frame_number, h->width, h->height, shmbus_pixfmt_name((int)h->format),
                     k->y4m_geom.width, k->y4m_geom.height,
-                    cam_pixfmt_name((int)k->y4m_geom.format));
+                    shmbus_pixfmt_name((int)k->y4m_geom.format));
         return 0;
     }
     static char marker[] = "FRAME\n";
     struct iovec iov[1 + 3 * 2];
     int n = 0;
     iov[n++] = (struct iovec){marker, sizeof marker - 1};
-    if (conv_y4m_format((cam_pixfmt)h->format) == h->format) {
+    if (conv_y4m_format((shmbus_pixfmt)h->format) == h->format) {
         /* straight from shared memory: whole planes, or row by row if the rows are padded */
         bool tight = true;
         for (unsigned p = 0; p < h->nplanes; p++)
-            tight &= h->stride[p] == cam_plane_row_bytes(h, p);
+            tight &= h->stride[p] == shmbus_frame_row_bytes(h, p);
         if (tight) {
             for (unsigned p = 0; p < h->nplanes; p++)
-                iov[n++] = (struct iovec){(void *)cam_plane(h, p), h->plane_size[p]};
+                iov[n++] = (struct iovec){(void *)shmbus_frame_plane(h, p), h->plane_size[p]};
             if (write_all(k->y4m_fd, iov, n) != 0)
                 goto fail_write;
         } else {
             if (write_all(k->y4m_fd, iov, n) != 0)
                 goto fail_write;
             for (unsigned p = 0; p < h->nplanes; p++)
-                for (uint32_t y = 0; y < cam_plane_rows(h, p); y++) {
-                    struct iovec r = {(void *)(cam_plane(h, p) + (uint64_t)y * h->stride[p]),
-                                      cam_plane_row_bytes(h, p)};
+                for (uint32_t y = 0; y < shmbus_frame_rows(h, p); y++) {
+                    struct iovec r = {
+                        (void *)(shmbus_frame_plane(h, p) + (uint64_t)y * h->stride[p]),
+                        shmbus_frame_row_bytes(h, p)};
                     if (write_all(k->y4m_fd, &r, 1) != 0)
                         goto fail_write;
                 }
@@ -195,12 +197,12 @@ static int y4m_write_frame(sink *k, const cam_frame_hdr *h)
         /* converted a row at a time, plane by plane */
         if (write_all(k->y4m_fd, iov, n) != 0 || !row_buffer(k, h->width))
             goto fail_write;
-        cam_frame_hdr t;
-        cam_frame_init(&t, conv_y4m_format((cam_pixfmt)h->format), h->width, h->height);
+        shmbus_frame_hdr t;
+        shmbus_frame_init(&t, conv_y4m_format((shmbus_pixfmt)h->format), h->width, h->height);
         for (unsigned p = 0; p < 3; p++)
             for (uint32_t y = 0; y < h->height; y++) {
                 conv_y4m_row(h, p, y, k->row);
-                struct iovec r = {k->row, cam_plane_row_bytes(&t, p)};
+                struct iovec r = {k->row, shmbus_frame_row_bytes(&t, p)};
                 if (write_all(k->y4m_fd, &r, 1) != 0)
                     goto fail_write;
             }
@@ -221,7 +223,7 @@ fail_write:
 
 /* Write frame h as DIR/frame-<number>.ppm (through a temporary name, so a reader never sees
  * half a file). 0, or -1 (printed). */
-static int ppm_write(sink *k, const cam_frame_hdr *h)
+static int ppm_write(sink *k, const shmbus_frame_hdr *h)
 {
     const char *prog = k->o->c.prog;
     char path[4096], tmp[4100];
@@ -252,17 +254,17 @@ static int ppm_write(sink *k, const cam_frame_hdr *h)
 static int handle(sink *k, const shmbus_msg *m)
 {
     const char *prog = k->o->c.prog;
-    const cam_frame_hdr *h;
+    const shmbus_frame_hdr *h;
     char why[200];
     k->received++;
     app_seq_note(&k->seq, m);
-    if (cam_frame_check(shmbus_msg_data(m), shmbus_msg_length(m), &h, why, sizeof why) != 0) {
+    if (shmbus_frame_check(shmbus_msg_data(m), shmbus_msg_length(m), &h, why, sizeof why) != 0) {
         if (k->invalid++ < 5)
             fprintf(stderr, "%s: message %" PRIu64 " skipped: %s\n", prog, shmbus_msg_seq(m),
                     why);
         return 0;
     }
-    if (cam_checksum(cam_plane(h, 0), h->payload_size) != h->checksum) {
+    if (!shmbus_frame_checksum_ok(h)) {
         if (k->bad_checksum++ < 5)
             fprintf(stderr, "%s: frame %" PRIu64 " skipped: checksum mismatch\n", prog,
                     h->frame_number);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "frame.h"
+#include "shmbus_frame.h"
 #include "shmbus.h"
 
 static const char usage[] =
@@ -123,10 +123,10 @@ static void parse_options(int argc, char **argv, options *o)
 static void handle(const options *o, stats *st, const shmbus_msg *m)
 {
     uint64_t now = app_now_ns();
-    const cam_frame_hdr *h;
+    const shmbus_frame_hdr *h;
     char why[200];
     app_seq_note(&st->seq, m);
-    if (cam_frame_check(shmbus_msg_data(m), shmbus_msg_length(m), &h, why, sizeof why) != 0) {
+    if (shmbus_frame_check(shmbus_msg_data(m), shmbus_msg_length(m), &h, why, sizeof why) != 0) {
         if (st->invalid++ < 5)
             fprintf(stderr, "%s: message %" PRIu64 " is not a valid frame: %s\n", o->c.prog,
                     shmbus_msg_seq(m), why);
@@ -144,8 +144,7 @@ static void handle(const options *o, stats *st, const shmbus_msg *m)
     }
     st->last_frame = h->frame_number;
     st->t_last = now;
-    if (cam_checksum(cam_plane(h, 0), h->payload_size) != h->checksum &&
-        st->bad_checksum++ < 5)
+    if (!shmbus_frame_checksum_ok(h) && st->bad_checksum++ < 5)
         fprintf(stderr, "%s: frame %" PRIu64 ": checksum mismatch\n", o->c.prog,
                 h->frame_number);
 }

@@ -66,7 +66,7 @@ static uint32_t bounce(uint64_t t, uint32_t range)
     return (uint32_t)(k < range ? k : period - k);
 }
 
-void pattern_render(pattern *p, cam_frame_hdr *h, uint64_t n)
+void pattern_render(pattern *p, shmbus_frame_hdr *h, uint64_t n)
 {
     uint32_t w = p->width, ht = p->height;
     uint32_t speed = w / 320 ? w / 320 : 1; /* pixels per frame, scaled with the frame */
@@ -92,8 +92,9 @@ void pattern_render(pattern *p, cam_frame_hdr *h, uint64_t n)
 
     for (uint32_t y = 0; y < ht; y++) {
         /* rgb24 is composed in place; the other formats through one scratch row */
-        uint8_t *row = h->format == CAM_FMT_RGB24 ? cam_plane_mut(h, 0) + (uint64_t)y * h->stride[0]
-                                                  : p->row;
+        uint8_t *row = h->format == SHMBUS_PIXFMT_RGB24
+                           ? shmbus_frame_plane_mut(h, 0) + (uint64_t)y * h->stride[0]
+                           : p->row;
         memcpy(row, y < ramp_from ? p->bars : p->ramp, (size_t)w * 3);
         if (y >= sq_y && y < sq_y + sq)
             fill(row, w, sq_x, (int64_t)sq_x + sq, white);

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "frame.h"
+#include "shmbus_frame.h"
 
 typedef struct pattern {
     uint32_t width, height;
@@ -18,9 +18,9 @@ typedef struct pattern {
 int pattern_init(pattern *p, uint32_t width, uint32_t height);
 void pattern_free(pattern *p);
 
-/* Draw frame number n into the frame h (geometry set by cam_frame_init, same size as p), in
+/* Draw frame number n into the frame h (geometry set by shmbus_frame_init, same size as p), in
  * place: rgb24 rows are composed directly in the frame, other formats row by row through
  * p->row and converted as they are stored. */
-void pattern_render(pattern *p, cam_frame_hdr *h, uint64_t n);
+void pattern_render(pattern *p, shmbus_frame_hdr *h, uint64_t n);
 
 #endif

@@ -19,18 +19,18 @@ int source_open(source *s, const source_opts *o)
     s->fd = -1;
     s->v4l.fd = -1;
     if (o->kind == SRC_PATTERN) {
-        cam_pixfmt fmt = o->format ? o->format : CAM_FMT_RGB24;
-        if (cam_frame_init(&s->geom, fmt, o->width, o->height) != 0 ||
+        shmbus_pixfmt fmt = o->format ? o->format : SHMBUS_PIXFMT_RGB24;
+        if (shmbus_frame_init(&s->geom, fmt, o->width, o->height) != 0 ||
             pattern_init(&s->pat, o->width, o->height) != 0) {
             fprintf(stderr, "%s: cannot make %ux%u %s frames\n", prog, o->width, o->height,
-                    cam_pixfmt_name(fmt));
+                    shmbus_pixfmt_name(fmt));
             return 3;
         }
-        s->geom.flags = CAM_FLAG_HAS_FPS | CAM_FLAG_HAS_SAR |
-                        (fmt == CAM_FMT_GRAY8 ? CAM_FLAG_FULL_RANGE : 0);
+        s->geom.flags = SHMBUS_FRAME_FLAG_HAS_FPS | SHMBUS_FRAME_FLAG_HAS_SAR |
+                        (fmt == SHMBUS_PIXFMT_GRAY8 ? SHMBUS_FRAME_FLAG_FULL_RANGE : 0);
         s->geom.sar_num = s->geom.sar_den = 1;
         s->geom.interlace = 'p';
-        if (fmt == CAM_FMT_YUV420P)
+        if (fmt == SHMBUS_PIXFMT_YUV420P)
             snprintf(s->geom.colorspace, sizeof s->geom.colorspace, "420jpeg");
         return 0;
     }
@@ -59,7 +59,7 @@ int source_open(source *s, const source_opts *o)
             fprintf(stderr, "%s: note: %s%s\n", prog,
                     in->extra_truncated ? "X parameters beyond 79 bytes are dropped; " : "",
                     in->ignored ? "unknown header parameters are ignored" : "");
-        cam_frame_init(&s->geom, in->format, in->width, in->height);
+        shmbus_frame_init(&s->geom, in->format, in->width, in->height);
         y4m_to_frame(in, &s->geom);
         return 0;
     }
@@ -69,20 +69,20 @@ int source_open(source *s, const source_opts *o)
         fprintf(stderr, "%s: %s\n", prog, err);
         return 3;
     }
-    if (cam_frame_init_stride(&s->geom, s->v4l.format, s->v4l.width, s->v4l.height,
-                              s->v4l.stride) != 0 ||
+    if (shmbus_frame_init_stride(&s->geom, s->v4l.format, s->v4l.width, s->v4l.height,
+                                 s->v4l.stride) != 0 ||
         (s->v4l.sizeimage && s->v4l.sizeimage < s->geom.payload_size)) {
         fprintf(stderr, "%s: %s: unexpected geometry %ux%u stride %u size %u\n", prog,
                 o->input, s->v4l.width, s->v4l.height, s->v4l.stride, s->v4l.sizeimage);
         return 3;
     }
     if (s->v4l.fps_num) {
-        s->geom.flags |= CAM_FLAG_HAS_FPS;
+        s->geom.flags |= SHMBUS_FRAME_FLAG_HAS_FPS;
         s->geom.fps_num = s->v4l.fps_num;
         s->geom.fps_den = s->v4l.fps_den;
     }
-    fprintf(stderr, "%s: %s: capturing %ux%u %s%s\n", prog, o->input, s->v4l.width,
-            s->v4l.height, cam_pixfmt_name(s->v4l.format),
+    fprintf(stderr, "%s: %s: capturing %ux%u %s%s\n", prog, o->input, s->v4l.width, s->v4l.height,
+            shmbus_pixfmt_name(s->v4l.format),
             s->v4l.streaming ? " (mmap streaming: one copy per frame into shared memory)"
                              : " (read(): straight into shared memory)");
     return 0;
@@ -97,7 +97,7 @@ void source_close(source *s)
         cam_v4l2_close(&s->v4l);
 }
 
-int source_fill(source *s, cam_frame_hdr *h, uint64_t n, uint64_t *capture_ns)
+int source_fill(source *s, shmbus_frame_hdr *h, uint64_t n, uint64_t *capture_ns)
 {
     const source_opts *o = &s->o;
     char err[256];
@@ -106,7 +106,7 @@ int source_fill(source *s, cam_frame_hdr *h, uint64_t n, uint64_t *capture_ns)
         pattern_render(&s->pat, h, n);
         return FILL_OK;
     }
-    uint8_t *pixels = cam_plane_mut(h, 0);
+    uint8_t *pixels = shmbus_frame_plane_mut(h, 0);
     if (o->kind == SRC_Y4M) {
         for (int attempt = 0; attempt < 2; attempt++) {
             int rc = y4m_reader_next(&s->y4m, pixels, h->payload_size);

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "shmbus_frame.h"
 #include "pattern.h"
 #include "v4l2.h"
 #include "y4m.h"
@@ -23,7 +23,7 @@ typedef struct source_opts {
     source_kind kind;
     const char *input;      /* Y4M file ("-": stdin) or V4L2 device */
     uint32_t width, height; /* pattern size; V4L2: asked for */
-    cam_pixfmt format;      /* pattern (NONE: rgb24); V4L2 (NONE: the device's choice) */
+    shmbus_pixfmt format;   /* pattern (NONE: rgb24); V4L2 (NONE: the device's choice) */
     uint32_t fps_num, fps_den;
     bool fps_given;
     bool loop;              /* Y4M: start a regular file over at its end */
@@ -32,7 +32,7 @@ typedef struct source_opts {
 
 typedef struct source {
     source_opts o;
-    cam_frame_hdr geom; /* every frame's header but its per-frame fields */
+    shmbus_frame_hdr geom; /* every frame's header but its per-frame fields */
     pattern pat;
     y4m_reader y4m;
     int fd;
@@ -49,7 +49,7 @@ enum { FILL_OK = 0, FILL_END = 1, FILL_STOP = 2, FILL_BAD_INPUT = 3 };
 /* Write frame n into the block h (whose header the caller set from s->geom): its pixels,
  * and *capture_ns (0: the caller stamps it when it publishes). FILL_END at the end of the
  * input, FILL_STOP on a stop signal, FILL_BAD_INPUT (printed) on an input error. */
-int source_fill(source *s, cam_frame_hdr *h, uint64_t n, uint64_t *capture_ns);
+int source_fill(source *s, shmbus_frame_hdr *h, uint64_t n, uint64_t *capture_ns);
 
 void source_close(source *s);
 

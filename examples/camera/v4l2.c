@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 static const struct {
-    cam_pixfmt fmt;
+    shmbus_pixfmt fmt;
     uint32_t fourcc;
-} formats[] = { /* in order of preference when the user names none */
-    {CAM_FMT_YUYV422, V4L2_PIX_FMT_YUYV}, {CAM_FMT_RGB24, V4L2_PIX_FMT_RGB24},
-    {CAM_FMT_YUV420P, V4L2_PIX_FMT_YUV420}, {CAM_FMT_YUV422P, V4L2_PIX_FMT_YUV422P},
-    {CAM_FMT_GRAY8, V4L2_PIX_FMT_GREY},
+} formats[] = {
+    /* in order of preference when the user names none */
+    {SHMBUS_PIXFMT_YUYV422, V4L2_PIX_FMT_YUYV},   {SHMBUS_PIXFMT_RGB24, V4L2_PIX_FMT_RGB24},
+    {SHMBUS_PIXFMT_YUV420P, V4L2_PIX_FMT_YUV420}, {SHMBUS_PIXFMT_YUV422P, V4L2_PIX_FMT_YUV422P},
+    {SHMBUS_PIXFMT_GRAY8, V4L2_PIX_FMT_GREY},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
@@ -52,7 +53,7 @@ static void fourcc_str(uint32_t f, char out[5])
     out[4] = 0;
 }
 
-static uint32_t fourcc_of(cam_pixfmt f)
+static uint32_t fourcc_of(shmbus_pixfmt f)
 {
     for (size_t i = 0; i < NFORMATS; i++)
         if (formats[i].fmt == f)
@@ -61,7 +62,7 @@ static uint32_t fourcc_of(cam_pixfmt f)
 }
 
 /* Pick the format: the one wanted if the device has it, else the first preferred one. */
-static int choose_format(cam_v4l2 *v, const char *dev, cam_pixfmt want, uint32_t *fourcc,
+static int choose_format(cam_v4l2 *v, const char *dev, shmbus_pixfmt want, uint32_t *fourcc,
                          char *err, size_t errlen)
 {
     char offered[256] = "";
@@ -80,17 +81,19 @@ static int choose_format(cam_v4l2 *v, const char *dev, cam_pixfmt want, uint32_t
             have[k] |= formats[k].fourcc == fd.pixelformat;
     }
     for (size_t k = 0; k < NFORMATS; k++)
-        if (have[k] && (want == CAM_FMT_NONE || formats[k].fmt == want)) {
+        if (have[k] && (want == SHMBUS_PIXFMT_NONE || formats[k].fmt == want)) {
             *fourcc = formats[k].fourcc;
             v->format = formats[k].fmt;
             return 0;
         }
-    if (want != CAM_FMT_NONE && fourcc_of(want) == 0)
-        return fail(err, errlen, "%s: camera-pub cannot capture %s from V4L2 (use yuyv422, "
-                    "rgb24, yuv420p, yuv422p or gray8)", dev, cam_pixfmt_name(want));
-    if (want != CAM_FMT_NONE)
+    if (want != SHMBUS_PIXFMT_NONE && fourcc_of(want) == 0)
+        return fail(err, errlen,
+                    "%s: camera-pub cannot capture %s from V4L2 (use yuyv422, "
+                    "rgb24, yuv420p, yuv422p or gray8)",
+                    dev, shmbus_pixfmt_name(want));
+    if (want != SHMBUS_PIXFMT_NONE)
         return fail(err, errlen, "%s: does not offer %s (it offers %s)", dev,
-                    cam_pixfmt_name(want), used ? offered : "nothing");
+                    shmbus_pixfmt_name(want), used ? offered : "nothing");
     return fail(err, errlen, "%s: offers only %s: camera-pub needs an uncompressed format "
                 "(YUYV, RGB3, YU12, 422P or GREY)", dev, used ? offered : "nothing");
 }
@@ -138,9 +141,8 @@ static int start_streaming(cam_v4l2 *v, const char *dev, char *err, size_t errle
     return 0;
 }
 
-int cam_v4l2_open(cam_v4l2 *v, const char *dev, cam_pixfmt want, uint32_t width,
-                  uint32_t height, uint32_t fps_num, uint32_t fps_den, bool use_read, char *err,
-                  size_t errlen)
+int cam_v4l2_open(cam_v4l2 *v, const char *dev, shmbus_pixfmt want, uint32_t width, uint32_t height,
+                  uint32_t fps_num, uint32_t fps_den, bool use_read, char *err, size_t errlen)
 {
     memset(v, 0, sizeof *v);
     v->fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "shmbus_frame.h"
 
 #define CAM_V4L2_BUFS 4
 
@@ -30,18 +30,17 @@ typedef struct cam_v4l2 {
     uint32_t width, height;   /* what the driver chose */
     uint32_t stride;          /* bytesperline of the first plane */
     uint32_t sizeimage;
-    cam_pixfmt format;
+    shmbus_pixfmt format;
     uint32_t fps_num, fps_den; /* the device's frame rate, 0 if it does not say */
 } cam_v4l2;
 
-/* Open dev and start capturing width x height in format `want` (CAM_FMT_NONE: the first
+/* Open dev and start capturing width x height in format `want` (SHMBUS_PIXFMT_NONE: the first
  * the device offers of yuyv422, rgb24, yuv420p, yuv422p, gray8) at about fps_num/fps_den.
  * The driver may choose another size: read v->width/height. use_read picks the read()
  * method. Returns 0, or -1 with the reason in err ("/dev/video0: No such file or
  * directory", "... offers only MJPG, H264: camera-pub needs an uncompressed format"). */
-int cam_v4l2_open(cam_v4l2 *v, const char *dev, cam_pixfmt want, uint32_t width,
-                  uint32_t height, uint32_t fps_num, uint32_t fps_den, bool use_read, char *err,
-                  size_t errlen);
+int cam_v4l2_open(cam_v4l2 *v, const char *dev, shmbus_pixfmt want, uint32_t width, uint32_t height,
+                  uint32_t fps_num, uint32_t fps_den, bool use_read, char *err, size_t errlen);
 
 /* Streaming: wait for the next filled buffer (polling stop_fd too). Returns 0 with its index,
  * its bytes and capture time (CLOCK_MONOTONIC ns), 1 if stop_fd became readable, -1 on error.

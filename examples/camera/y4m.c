@@ -64,21 +64,22 @@ static const char *quote(const char *s, size_t n, char *out, size_t outlen)
 
 static const struct {
     const char *tag;
-    cam_pixfmt fmt;
+    shmbus_pixfmt fmt;
 } colorspaces[] = {
-    {"420jpeg", CAM_FMT_YUV420P}, {"420paldv", CAM_FMT_YUV420P}, {"420mpeg2", CAM_FMT_YUV420P},
-    {"420", CAM_FMT_YUV420P},     {"422", CAM_FMT_YUV422P},      {"444", CAM_FMT_YUV444P},
-    {"mono", CAM_FMT_GRAY8},
+    {"420jpeg", SHMBUS_PIXFMT_YUV420P},  {"420paldv", SHMBUS_PIXFMT_YUV420P},
+    {"420mpeg2", SHMBUS_PIXFMT_YUV420P}, {"420", SHMBUS_PIXFMT_YUV420P},
+    {"422", SHMBUS_PIXFMT_YUV422P},      {"444", SHMBUS_PIXFMT_YUV444P},
+    {"mono", SHMBUS_PIXFMT_GRAY8},
 };
 
-static cam_pixfmt colorspace_format(const char *tag)
+static shmbus_pixfmt colorspace_format(const char *tag)
 {
     if (!*tag)
-        return CAM_FMT_YUV420P; /* the format's default */
+        return SHMBUS_PIXFMT_YUV420P; /* the format's default */
     for (size_t i = 0; i < sizeof colorspaces / sizeof colorspaces[0]; i++)
         if (strcmp(tag, colorspaces[i].tag) == 0)
             return colorspaces[i].fmt;
-    return CAM_FMT_NONE;
+    return SHMBUS_PIXFMT_NONE;
 }
 
 /* Decimal digits only (no sign, no spaces), at most 4294967295. */
@@ -137,13 +138,13 @@ static int parse_param(const char *tok, size_t n, y4m_info *out, unsigned *seen,
             if (all_digits(val, vn)) /* a number, just too big */
                 return fail(Y4M_ESIZE, err, errlen, "%c%s: %s must be 1..%d", key,
                             quote(val, vn, q, sizeof q), key == 'W' ? "width" : "height",
-                            CAM_MAX_DIM);
+                            SHMBUS_FRAME_MAX_DIM);
             return fail(Y4M_EPARAM, err, errlen, "%c\"%s\": not a number", key,
                         quote(val, vn, q, sizeof q));
         }
-        if (v == 0 || v > CAM_MAX_DIM)
+        if (v == 0 || v > SHMBUS_FRAME_MAX_DIM)
             return fail(Y4M_ESIZE, err, errlen, "%c%u: %s must be 1..%d", key, (unsigned)v,
-                        key == 'W' ? "width" : "height", CAM_MAX_DIM);
+                        key == 'W' ? "width" : "height", SHMBUS_FRAME_MAX_DIM);
         *(key == 'W' ? &out->width : &out->height) = v;
         return 0;
     }
@@ -244,14 +245,14 @@ int y4m_parse_header(const char *buf, size_t len, y4m_info *out, size_t *consume
                     : !out->width               ? "W (width)"
                                                 : "H (height)");
     out->format = colorspace_format(out->colorspace);
-    if (out->format == CAM_FMT_NONE)
+    if (out->format == SHMBUS_PIXFMT_NONE)
         return fail(Y4M_ECOLOR, err, errlen, "C%s: colorspace not supported (use 420jpeg, "
                     "420paldv, 420mpeg2, 420, 422, 444 or mono; ffmpeg: -pix_fmt yuv420p)",
                     out->colorspace);
-    cam_frame_hdr h;
-    if (cam_frame_init(&h, out->format, out->width, out->height) != 0)
+    shmbus_frame_hdr h;
+    if (shmbus_frame_init(&h, out->format, out->width, out->height) != 0)
         return fail(Y4M_ESIZE, err, errlen, "%ux%u %s frames would be over 1 GiB",
-                    (unsigned)out->width, (unsigned)out->height, cam_pixfmt_name(out->format));
+                    (unsigned)out->width, (unsigned)out->height, shmbus_pixfmt_name(out->format));
     out->frame_size = h.payload_size;
     *consumed = end + 1;
     return Y4M_OK;
@@ -280,30 +281,34 @@ int y4m_parse_frame_marker(const char *buf, size_t len, size_t *consumed)
 
 /* ---- frame header <-> stream parameters ----------------------------------------------------- */
 
-static const char *default_colorspace(cam_pixfmt fmt)
+static const char *default_colorspace(shmbus_pixfmt fmt)
 {
     switch (fmt) {
-    case CAM_FMT_YUV420P: return "420jpeg";
-    case CAM_FMT_YUV422P: return "422";
-    case CAM_FMT_YUV444P: return "444";
-    case CAM_FMT_GRAY8: return "mono";
+    case SHMBUS_PIXFMT_YUV420P:
+        return "420jpeg";
+    case SHMBUS_PIXFMT_YUV422P:
+        return "422";
+    case SHMBUS_PIXFMT_YUV444P:
+        return "444";
+    case SHMBUS_PIXFMT_GRAY8:
+        return "mono";
     default: return NULL;
     }
 }
 
-int y4m_from_frame(const cam_frame_hdr *h, y4m_info *out)
+int y4m_from_frame(const shmbus_frame_hdr *h, y4m_info *out)
 {
     memset(out, 0, sizeof *out);
-    const char *cs = default_colorspace((cam_pixfmt)h->format);
+    const char *cs = default_colorspace((shmbus_pixfmt)h->format);
     if (!cs)
         return Y4M_ECOLOR;
-    out->format = (cam_pixfmt)h->format;
+    out->format = (shmbus_pixfmt)h->format;
     out->width = h->width;
     out->height = h->height;
-    out->has_fps = h->flags & CAM_FLAG_HAS_FPS;
+    out->has_fps = h->flags & SHMBUS_FRAME_FLAG_HAS_FPS;
     out->fps_num = h->fps_num;
     out->fps_den = h->fps_den;
-    out->has_sar = h->flags & CAM_FLAG_HAS_SAR;
+    out->has_sar = h->flags & SHMBUS_FRAME_FLAG_HAS_SAR;
     out->sar_num = h->sar_num;
     out->sar_den = h->sar_den;
     out->interlace = h->interlace && strchr("ptbm?", h->interlace) ? h->interlace : 0;
@@ -312,26 +317,26 @@ int y4m_from_frame(const cam_frame_hdr *h, y4m_info *out)
     const char *tag = colorspace_format(h->colorspace) == out->format ? h->colorspace : cs;
     snprintf(out->colorspace, sizeof out->colorspace, "%s", tag);
     snprintf(out->extra, sizeof out->extra, "%s", h->extra);
-    cam_frame_hdr t;
-    cam_frame_init(&t, out->format, out->width, out->height);
+    shmbus_frame_hdr t;
+    shmbus_frame_init(&t, out->format, out->width, out->height);
     out->frame_size = t.payload_size;
     return Y4M_OK;
 }
 
-void y4m_to_frame(const y4m_info *in, cam_frame_hdr *h)
+void y4m_to_frame(const y4m_info *in, shmbus_frame_hdr *h)
 {
     if (in->has_fps) {
-        h->flags |= CAM_FLAG_HAS_FPS;
+        h->flags |= SHMBUS_FRAME_FLAG_HAS_FPS;
         h->fps_num = in->fps_num;
         h->fps_den = in->fps_den;
     }
     if (in->has_sar) {
-        h->flags |= CAM_FLAG_HAS_SAR;
+        h->flags |= SHMBUS_FRAME_FLAG_HAS_SAR;
         h->sar_num = in->sar_num;
         h->sar_den = in->sar_den;
     }
-    if (strstr(in->extra, "XCOLORRANGE=FULL") || in->format == CAM_FMT_GRAY8)
-        h->flags |= CAM_FLAG_FULL_RANGE;
+    if (strstr(in->extra, "XCOLORRANGE=FULL") || in->format == SHMBUS_PIXFMT_GRAY8)
+        h->flags |= SHMBUS_FRAME_FLAG_FULL_RANGE;
     h->interlace = in->interlace;
     snprintf(h->colorspace, sizeof h->colorspace, "%s", in->colorspace);
     snprintf(h->extra, sizeof h->extra, "%s", in->extra);

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "shmbus_frame.h"
 
 #define Y4M_MAX_HEADER 1024  /* longest header line accepted, newline included */
 #define Y4M_MAX_MARKER 256   /* longest FRAME line accepted */
@@ -61,7 +61,7 @@ typedef struct y4m_info {
     char extra[80];             /* X parameters verbatim ("XYSCSS=420JPEG"), space-separated */
     bool extra_truncated;       /* X parameters did not fit in extra: some were dropped */
     unsigned ignored;           /* unknown parameters skipped (the format says ignore them) */
-    cam_pixfmt format;
+    shmbus_pixfmt format;
     uint64_t frame_size;        /* bytes of pixels per frame */
 } y4m_info;
 
@@ -79,9 +79,9 @@ int y4m_parse_frame_marker(const char *buf, size_t len, size_t *consumed);
 
 /* The stream parameters of y4m_info from a frame header (the inverse of y4m_to_frame):
  * formats without a Y4M colorspace (rgb24, yuyv422) give Y4M_ECOLOR. */
-int y4m_from_frame(const cam_frame_hdr *h, y4m_info *out);
-/* Copy the stream parameters into a frame header made by cam_frame_init(). */
-void y4m_to_frame(const y4m_info *in, cam_frame_hdr *h);
+int y4m_from_frame(const shmbus_frame_hdr *h, y4m_info *out);
+/* Copy the stream parameters into a frame header made by shmbus_frame_init(). */
+void y4m_to_frame(const y4m_info *in, shmbus_frame_hdr *h);
 
 /* Write the header line for info into buf: "YUV4MPEG2 W.. H.. [F..] [I.] [A..] [C..] [X..]\n"
  * in that order (the order ffmpeg writes, so its streams round-trip byte for byte). Returns

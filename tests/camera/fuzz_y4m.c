@@ -45,9 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(used == 0);
     } else {
         CHECK(used > 0 && used <= size && buf[used - 1] == '\n');
-        CHECK(info.width >= 1 && info.width <= CAM_MAX_DIM);
-        CHECK(info.height >= 1 && info.height <= CAM_MAX_DIM);
-        CHECK(info.frame_size > 0 && info.frame_size <= CAM_MAX_PAYLOAD);
+        CHECK(info.width >= 1 && info.width <= SHMBUS_FRAME_MAX_DIM);
+        CHECK(info.height >= 1 && info.height <= SHMBUS_FRAME_MAX_DIM);
+        CHECK(info.frame_size > 0 && info.frame_size <= SHMBUS_FRAME_MAX_PAYLOAD);
         char line[Y4M_MAX_HEADER + 64];
         int n = y4m_format_header(&info, line, sizeof line);
         CHECK(n > 0);

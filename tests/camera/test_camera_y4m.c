@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "frame.h"
+#include "shmbus_frame.h"
 #include "y4m.h"
 
 static int parse(const char *s, y4m_info *info, size_t *used, char *err, size_t errlen)
@@ -52,7 +52,7 @@ static void test_ffmpeg_header_is_parsed_completely(void **state)
     assert_int_equal(info.sar_num, 1);
     assert_string_equal(info.colorspace, "420jpeg");
     assert_string_equal(info.extra, "XYSCSS=420JPEG");
-    assert_int_equal(info.format, CAM_FMT_YUV420P);
+    assert_int_equal(info.format, SHMBUS_PIXFMT_YUV420P);
     assert_int_equal(info.frame_size, 1920 * 1080 * 3 / 2);
 }
 
@@ -61,17 +61,17 @@ static void test_every_supported_colorspace_maps_to_its_format_and_frame_size(vo
     (void)state;
     static const struct {
         const char *c;
-        cam_pixfmt fmt;
+        shmbus_pixfmt fmt;
         uint64_t size_35x19; /* odd sizes: chroma rounds up */
     } cases[] = {
-        {"C420jpeg", CAM_FMT_YUV420P, 35 * 19 + 2 * 18 * 10},
-        {"C420paldv", CAM_FMT_YUV420P, 35 * 19 + 2 * 18 * 10},
-        {"C420mpeg2", CAM_FMT_YUV420P, 35 * 19 + 2 * 18 * 10},
-        {"C420", CAM_FMT_YUV420P, 35 * 19 + 2 * 18 * 10},
-        {"", CAM_FMT_YUV420P, 35 * 19 + 2 * 18 * 10}, /* no C: 4:2:0 */
-        {"C422", CAM_FMT_YUV422P, 35 * 19 + 2 * 18 * 19},
-        {"C444", CAM_FMT_YUV444P, 35 * 19 * 3},
-        {"Cmono", CAM_FMT_GRAY8, 35 * 19},
+        {"C420jpeg", SHMBUS_PIXFMT_YUV420P, 35 * 19 + 2 * 18 * 10},
+        {"C420paldv", SHMBUS_PIXFMT_YUV420P, 35 * 19 + 2 * 18 * 10},
+        {"C420mpeg2", SHMBUS_PIXFMT_YUV420P, 35 * 19 + 2 * 18 * 10},
+        {"C420", SHMBUS_PIXFMT_YUV420P, 35 * 19 + 2 * 18 * 10},
+        {"", SHMBUS_PIXFMT_YUV420P, 35 * 19 + 2 * 18 * 10}, /* no C: 4:2:0 */
+        {"C422", SHMBUS_PIXFMT_YUV422P, 35 * 19 + 2 * 18 * 19},
+        {"C444", SHMBUS_PIXFMT_YUV444P, 35 * 19 * 3},
+        {"Cmono", SHMBUS_PIXFMT_GRAY8, 35 * 19},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char h[128];
@@ -200,8 +200,8 @@ static void test_header_formatting_reproduces_ffmpeg_headers_byte_for_byte(void 
         assert_int_equal(n, strlen(headers[i]));
         assert_string_equal(out, headers[i]);
         /* and through a frame header, as camera-pub -> frame-sink carry it */
-        cam_frame_hdr h;
-        assert_int_equal(cam_frame_init(&h, info.format, info.width, info.height), 0);
+        shmbus_frame_hdr h;
+        assert_int_equal(shmbus_frame_init(&h, info.format, info.width, info.height), 0);
         y4m_to_frame(&info, &h);
         assert_int_equal(y4m_from_frame(&h, &back), Y4M_OK);
         assert_int_equal(y4m_format_header(&back, out, sizeof out), n);
