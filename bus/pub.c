@@ -316,11 +316,12 @@ int bus_pub_close(bus_pub *p)
                 break;
             }
         pthread_mutex_unlock(&d->lock);
-        pthread_mutex_destroy(&p->lock);
     }
-    if (!leak) {
-        if (!forked)
+    if (!leak) { /* else nng may still call pipe_event, which takes p->lock */
+        if (!forked) {
+            pthread_mutex_destroy(&p->lock);
             bus_pipes_destroy(&p->pipes);
+        }
         free(p);
     }
     return 0;
