@@ -109,6 +109,7 @@ struct sub_peer {
     nng_dialer dialer;
     struct sub_acct *acct;
     uint64_t unreachable_id; /* publisher counted unreachable (once) */
+    uint64_t failed_id;      /* publisher whose last dial failed (counted if it fails again) */
 };
 
 struct shmbus_sub {

@@ -56,10 +56,16 @@ static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
         nng_pipe_close(pipe);
 }
 
-/* Count publisher `id` unreachable (once) and have the next recv report it. */
+/* Count publisher `id` unreachable (once) and have the next recv report it. A failed dial
+ * counts only when it fails again on a later round with the publisher still registered: a
+ * publisher that is closing has removed its socket file before its entry says so. */
 static void unreachable(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url,
-                        const char *why)
+                        const char *why, bool again)
 {
+    if (!again && pp->failed_id != id) {
+        pp->failed_id = id;
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, why);
     if (pp->unreachable_id != id) {
@@ -83,7 +89,7 @@ static void dial(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
         int err = errno;
         if (fd >= 0)
             close(fd);
-        unreachable(s, pp, id, url, strerror(err));
+        unreachable(s, pp, id, url, strerror(err), false);
         return;
     }
     close(fd);
@@ -102,7 +108,7 @@ static void dial(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
         }
     }
     if (rv != 0) {
-        unreachable(s, pp, id, url, nng_strerror(rv));
+        unreachable(s, pp, id, url, nng_strerror(rv), false);
         return;
     }
     pp->dial_id = id;
@@ -123,7 +129,7 @@ static void recheck(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *ur
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        unreachable(s, pp, id, url, strerror(errno));
+        unreachable(s, pp, id, url, strerror(errno), true);
     else
         close(fd);
 }
@@ -204,7 +210,7 @@ void bus_sub_sync_peers(bus_sub *s)
             pp->acct = bus_acct_new(s, i, id, REG_OWN_UID(w), s->sub_id < ticket ? 0 : last);
             pthread_mutex_unlock(&s->lock);
             if (!pp->acct) {
-                unreachable(s, pp, id, url, "out of memory");
+                unreachable(s, pp, id, url, "out of memory", true);
                 continue;
             }
         }

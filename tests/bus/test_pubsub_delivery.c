@@ -362,12 +362,13 @@ static int unreach_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
              shmbus_sub_publishers(s), (unsigned long long)low.rlim_cur);
     shmbus_msg *m = NULL;
     int rc = shmbus_sub_recv(s, 0, &m);
-    PS_CHECK(rc == SHMBUS_ETRANSPORT && strstr(shmbus_last_error(), "cannot reach publisher"),
-             "recv after unreachable publishers returned %s (%s)", shmbus_errname(rc),
-             shmbus_last_error());
+    char why[256];
+    snprintf(why, sizeof why, "%s", shmbus_last_error()); /* the next call clears it */
+    PS_CHECK(rc == SHMBUS_ETRANSPORT && strstr(why, "cannot reach publisher"),
+             "recv after unreachable publishers returned %s (%s)", shmbus_errname(rc), why);
     fprintf(stderr, "    fd limit %llu: %d of %d publishers connected, %llu unreachable: %s\n",
             (unsigned long long)low.rlim_cur, shmbus_sub_publishers(s), UNREACH_PUBS,
-            (unsigned long long)st.unreachable, shmbus_last_error());
+            (unsigned long long)st.unreachable, why);
     PS_CHECK(setrlimit(RLIMIT_NOFILE, &full) == 0, "setrlimit");
     PS_OK(shmbus_sub_wait_publishers(s, UNREACH_PUBS, PS_SAFETY_MS)); /* it keeps trying */
     atomic_store(&sh->done, 1);
