@@ -11,17 +11,23 @@
 
 /* ---- wire: 64-byte pool descriptor, then  u32 magic, u16 version, u16 topic, u64 pub_id -- */
 
+static void put_trailer(uint8_t out[BUS_WIRE_SIZE], uint32_t magic, unsigned topic,
+                        uint64_t pub_id)
+{
+    uint32_t m = htole32(magic);
+    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
+    uint64_t id = htole64(pub_id);
+    memcpy(out + 64, &m, 4);
+    memcpy(out + 68, &version, 2);
+    memcpy(out + 70, &t, 2);
+    memcpy(out + 72, &id, 8);
+}
+
 void bus_wire_encode(const shmpool_desc *pd, unsigned topic, uint64_t pub_id,
                      uint8_t out[BUS_WIRE_SIZE])
 {
     shmpool_desc_encode(pd, out);
-    uint32_t magic = htole32(WIRE_MAGIC);
-    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
-    uint64_t id = htole64(pub_id);
-    memcpy(out + 64, &magic, 4);
-    memcpy(out + 68, &version, 2);
-    memcpy(out + 70, &t, 2);
-    memcpy(out + 72, &id, 8);
+    put_trailer(out, WIRE_MAGIC, topic, pub_id);
 }
 
 int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *topic,
@@ -49,14 +55,9 @@ void bus_wire_sync_encode(unsigned topic, uint64_t pub_id, uint64_t last,
                           uint8_t out[BUS_WIRE_SIZE])
 {
     memset(out, 0, BUS_WIRE_SIZE);
-    uint64_t l = htole64(last), id = htole64(pub_id);
-    uint32_t magic = htole32(SYNC_MAGIC);
-    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
+    uint64_t l = htole64(last);
     memcpy(out, &l, 8);
-    memcpy(out + 64, &magic, 4);
-    memcpy(out + 68, &version, 2);
-    memcpy(out + 70, &t, 2);
-    memcpy(out + 72, &id, 8);
+    put_trailer(out, SYNC_MAGIC, topic, pub_id);
 }
 
 bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t *pub_id,
