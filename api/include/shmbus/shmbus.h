@@ -1,6 +1,9 @@
 /* shmbus: zero-copy publish/subscribe for processes on one Linux host.
  *
- * This umbrella header is the whole supported API. Tools and examples use nothing else.
+ * This umbrella header is the whole supported C API (with shmbus_frame.h, the camera frame
+ * format). Tools and examples use nothing else. Include it as <shmbus.h> or
+ * <shmbus/shmbus.h>; link libshmbus.so (pkg-config shmbus, or CMake shmbus::shmbus). C++:
+ * <shmbus/shmbus.hpp> (docs/cpp.md).
  *
  * Conventions
  *   - Every function returning int returns 0 or a negative SHMBUS_E* code (shmbus_errors.h);
@@ -28,7 +31,8 @@ extern "C" {
 #define SHMBUS_API __attribute__((visibility("default")))
 
 #define SHMBUS_VERSION_MAJOR 0
-#define SHMBUS_VERSION_MINOR 1
+#define SHMBUS_VERSION_MINOR 2
+#define SHMBUS_VERSION_PATCH 0
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
