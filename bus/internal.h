@@ -132,7 +132,8 @@ struct shmbus_sub {
     unsigned naccts;
     unsigned departing;     /* accts departed but not closed */
     char dial_error[160];   /* why the last dial failed ("" if none), for wait_publishers */
-    int error;              /* reported by the next recv (0: none) */
+    int error;              /* reported by the next recv (0: none), unless error_pub */
+    uint64_t error_pub;     /* (the publisher it is about) is connected by then */
     char error_text[200];
     bus_msg **pending;      /* delivered, to return before reading the socket again */
     unsigned pending_cap, pending_head, npending;

@@ -72,6 +72,7 @@ static void unreachable(bus_sub *s, struct sub_peer *pp, uint64_t id, const char
         pp->unreachable_id = id;
         atomic_fetch_add_explicit(&s->reg->unreachable, 1, memory_order_relaxed);
         s->error = SHMBUS_ETRANSPORT;
+        s->error_pub = id;
         snprintf(s->error_text, sizeof s->error_text,
                  "topic \"%s\": cannot reach publisher %llu at %s: %s", s->t->name,
                  (unsigned long long)id, url, why);
@@ -394,12 +395,23 @@ int bus_sub_close(bus_sub *s)
 
 /* ---- receive ------------------------------------------------------------------------------ */
 
+/* Is publisher pub_id connected now? */
+static bool reached(bus_sub *s, uint64_t pub_id)
+{
+    for (const struct sub_acct *a = s->accts; a; a = a->next)
+        if (a->pub_id == pub_id)
+            return a->pipe_id && !a->pipe_gone;
+    return false;
+}
+
 /* A message delivered and not returned yet, or an error to report: 0 / error with *out set,
  * SHMBUS_EAGAIN if neither. */
 static int take_pending(bus_sub *s, bus_msg **out)
 {
     int rc = SHMBUS_EAGAIN;
     pthread_mutex_lock(&s->lock);
+    if (s->error && reached(s, s->error_pub))
+        s->error = 0; /* it connected after all: nothing to report any more */
     if (s->error) {
         rc = bus_errno(s->error, "%s", s->error_text);
         s->error = 0;

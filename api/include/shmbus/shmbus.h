@@ -178,7 +178,8 @@ SHMBUS_API int shmbus_sub_close(shmbus_sub *s);
  * block its publisher published, come over that publisher's own connection and not repeat
  * a sequence) are counted (shmbus_sub_stats) and skipped, never returned. A publisher of the
  * topic it cannot connect to (e.g. no file descriptor left) is counted as unreachable, and
- * the next call returns SHMBUS_ETRANSPORT once, naming it; it keeps trying to connect.
+ * the next call returns SHMBUS_ETRANSPORT once, naming it, unless it has connected by then;
+ * it keeps trying to connect.
  * Thread-safe, but messages are numbered per publisher, so one receiving thread keeps order. */
 SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
 
