@@ -2,6 +2,8 @@
  * (struct shmbus_domain, ...), so nothing is copied or wrapped here. */
 #include "shmbus.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,7 +238,22 @@ SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[SHMBUS_DOMA
         return m < 0 ? done(__func__, m) : (int)k;
     }
 }
+
+static int remove_with_detail(const char *name, const char *shm_dir, const char *rundir)
+{
+    int rc = shmpool_domain_remove(name, shm_dir, rundir);
+    if (rc < 0 && shmpool_last_error()[0])
+        bus_set_error("%s", shmpool_last_error());
+    return rc;
+}
+
 SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir)
 {
-    return CHECKED_NAME(BUS_NAME_DOMAIN, name, shmpool_domain_remove(name, shm_dir));
+    /* The runtime directory as a process without a configuration file derives it; nothing
+     * in the domain's shared memory names it. */
+    const char *base = getenv("SHMBUS_RUNTIME_DIR");
+    char rundir[PATH_MAX];
+    snprintf(rundir, sizeof rundir, "%s/shmbus.%s", base && *base ? base : "/tmp",
+             name ? name : "");
+    return CHECKED_NAME(BUS_NAME_DOMAIN, name, remove_with_detail(name, shm_dir, rundir));
 }

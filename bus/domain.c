@@ -379,7 +379,8 @@ static int open_pools(bus_domain *d, const char *shm_dir)
                              (unsigned long long)bus_config_memory(&d->cfg));
         }
         if (rc)
-            return bus_errno(rc, "pool \"%s\"", pc->name);
+            return bus_errno(rc, "pool \"%s\"%s%s", pc->name,
+                             shmpool_last_error()[0] ? ": " : "", shmpool_last_error());
     }
     return 0;
 }
@@ -441,8 +442,9 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     if (rc) {
         if (rc == SHMBUS_ENOENT && d->observer)
             bus_errno(rc, "no domain \"%s\" is running", d->name);
-        else
-            bus_errno(rc, "domain \"%s\"", d->name);
+        else /* shmpool's detail names the file, check or limit that refused */
+            bus_errno(rc, "domain \"%s\"%s%s", d->name, shmpool_last_error()[0] ? ": " : "",
+                      shmpool_last_error());
         goto fail_free;
     }
     void *map;
@@ -451,7 +453,8 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
         rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
     while (young_retry(d->observer && (rc == SHMBUS_EAGAIN || rc == SHMBUS_ENOENT), &tries));
     if (rc) {
-        bus_errno(rc, "registry of domain \"%s\"", d->name);
+        bus_errno(rc, "registry of domain \"%s\"%s%s", d->name,
+                  shmpool_last_error()[0] ? ": " : "", shmpool_last_error());
         goto fail_pool;
     }
     d->reg = map;

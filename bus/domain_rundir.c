@@ -131,7 +131,7 @@ int bus_rundir_make(bus_domain *d)
 {
     /* Every process of a domain must put its endpoints in the same place, where the domain's
      * creator recorded it. The record is only compared, never used as a path. */
-    const char *recorded = shmpool_domain_wipe_dir(d->pd);
+    const char *recorded = shmpool_domain_recorded_dir(d->pd);
     if (recorded[0] && strcmp(recorded, d->rundir) != 0)
         return bus_errno(SHMBUS_EINCOMPAT, "domain \"%s\" runs with its runtime directory in "
                          "%s; this process would use %s: give it the same runtime_dir (or "

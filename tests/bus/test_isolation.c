@@ -749,6 +749,9 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     rundir_of(e, rd, sizeof rd);
     assert_true(listed(e->dom));
     int segs = leftovers(e->dom, NULL, 0);
+    /* shmbus_domain_remove finds the runtime directory as a process without a configuration
+     * file does (no path comes from shared memory): from $SHMBUS_RUNTIME_DIR. */
+    setenv("SHMBUS_RUNTIME_DIR", e->tmpdir, 1);
 
     /* Alive: refused, and nothing changes for the running processes. */
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY);
@@ -770,6 +773,7 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
         fail_msg("shmbus_domain_remove left the runtime directory %s", rd);
     assert_false(listed(e->dom));
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_ENOENT); /* nothing left to remove */
+    unsetenv("SHMBUS_RUNTIME_DIR");
     for (unsigned i = 0; i < N; i++)
         ps_chan_close(&ch[i]);
 

@@ -43,10 +43,14 @@ soname=$(readelf -d "$P/lib/libshmbus.so.$version" | sed -n 's/.*Library soname:
 [ "$soname" = "$so" ] || fail "SONAME is '$soname', expected $so"
 # The installed headers are exactly the public include folder, nothing else.
 diff -r "$src/api/include" "$P/include" || fail "include/ differs from api/include/"
-# Only the shared library, its links, pkg-config and the CMake package in lib/.
+# Only the shared library, its links, pkg-config, the CMake package, the Python package and the
+# GStreamer plugin in lib/.
 extra=$(cd "$P/lib" && find . \( -type f -o -type l \) | sort | grep -v -x -e ./libshmbus.so \
   -e "./$so" -e "./libshmbus.so.$version" -e ./pkgconfig/shmbus.pc \
-  -e './cmake/shmbus/shmbus[A-Za-z-]*\.cmake' || true)
+  -e './cmake/shmbus/shmbus[A-Za-z-]*\.cmake' \
+  -e './python3\.[0-9]*/dist-packages/shmbus/[A-Za-z_]*\.py' \
+  -e './python3\.[0-9]*/dist-packages/shmbus/_shmbus[A-Za-z0-9_.-]*\.so' \
+  -e './gstreamer-1\.0/libgstshmbus\.so' || true)
 [ -z "$extra" ] || fail "unexpected files in lib/: $extra"
 for f in shmbusConfig.cmake shmbusConfigVersion.cmake shmbusTargets.cmake; do
   [ -f "$P/lib/cmake/shmbus/$f" ] || fail "no lib/cmake/shmbus/$f"

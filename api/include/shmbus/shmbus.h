@@ -85,7 +85,9 @@ typedef struct shmbus_domain_opts {
     const char *shm_dir;      /* NULL: $SHMBUS_SHM_DIR or /dev/shm */
     const char *name;         /* this participant's name in tools (a participant name, see
                                  "names" above); NULL: the process name */
-    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread; 0: 100 ms */
+    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread, used only
+                                   while a peer is in another PID namespace (others are
+                                   watched by pidfd); 0: 100 ms */
     bool observe;             /* watch only (monitors): join nothing, create nothing, write
                                  nothing; SHMBUS_ENOENT if the domain is not running. Only
                                  shmbus_snapshot_take and shmbus_domain_close work on it. */
@@ -325,7 +327,9 @@ SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[SHMBUS_DOMA
                                   unsigned max);
 
 /* Remove what a domain left behind (its segments and runtime directory) without joining it:
- * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. */
+ * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. The
+ * runtime directory removed is $SHMBUS_RUNTIME_DIR/shmbus.<name> (else /tmp/shmbus.<name>):
+ * no path is taken from the domain's shared memory. */
 SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir);
 
 #ifdef __cplusplus
