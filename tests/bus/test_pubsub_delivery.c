@@ -441,6 +441,9 @@ static int corrupt_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
             PS_OK(ps_publish(p, 64, seq, 0, 0));
         PS_CHECK(ps_tell(c->up[1], 'p') == 0, "pipe");
         PS_CHECK(ps_hear(c->down[0], 'n', PS_CHILD_MS) == 0, "no go");
+        /* connected on this side too, or 4 would only reach the subscriber through the
+         * history, which the subscriber cannot read (its length is 0 now) */
+        PS_OK(shmbus_pub_wait_subscribers(p, 1, PS_SAFETY_MS));
         PS_OK(ps_publish(p, 64, 4, 0, 0)); /* its own copy of the history length */
         PS_CHECK(ps_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
         PS_OK(shmbus_pub_close(p));
