@@ -104,6 +104,27 @@ SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out)
     return 0;
 }
 
+_Static_assert(SHMBUS_PUB_OPEN_WAIT_MS == BUS_OPEN_WAIT_MS, "one start-order bound");
+
+SHMBUS_API int shmbus_sub_peer_counters(shmbus_sub *s, shmbus_peer_counters *out, unsigned max)
+{
+    bus_clear_error();
+    if (!s || (!out && max))
+        return done(__func__, SHMBUS_EINVAL);
+    bus_peer_counters *b = max ? calloc(max, sizeof *b) : NULL;
+    if (max && !b)
+        return done(__func__, SHMBUS_ENOMEM);
+    int n = bus_sub_peer_counters(s, b, max);
+    for (int i = 0; i < n && (unsigned)i < max; i++)
+        out[i] = (shmbus_peer_counters){
+            .publisher = b[i].publisher, .base = b[i].base, .last_seq = b[i].last_seq,
+            .received = b[i].received, .expired = b[i].expired, .dropped = b[i].dropped,
+            .overflow = b[i].overflow, .invalid = b[i].invalid, .history = b[i].history,
+            .forged = b[i].forged, .closed = b[i].closed};
+    free(b);
+    return n;
+}
+
 /* ---- pools, messages, nodes ----------------------------------------------------------------- */
 
 SHMBUS_API int shmbus_pool_open(shmbus_domain *d, const char *name,

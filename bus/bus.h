@@ -19,6 +19,8 @@ typedef struct shmbus_msg bus_msg;
 typedef struct shmbus_pool bus_pool;
 
 #define BUS_WIRE_SIZE 80 /* 64-byte pool descriptor + 16-byte bus trailer */
+#define BUS_OPEN_WAIT_MS 500 /* a new publisher waits this long at most for the topic's
+                                registered subscribers to connect (api/shmbus.h) */
 
 typedef struct bus_domain_opts {
     const char *config_path;  /* NULL: the embedded default */
@@ -69,6 +71,17 @@ int bus_sub_publishers(bus_sub *s);
 int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms);
 
 void bus_sub_counters_get(const bus_sub *s, shmbus_sub_counters *c);
+
+/* One (publisher, subscriber) pair's accounting; see shmbus_peer_counters in api/shmbus.h. */
+typedef struct bus_peer_counters {
+    uint64_t publisher;
+    uint64_t base;
+    uint64_t last_seq;
+    uint64_t received, expired, dropped, overflow, invalid;
+    uint64_t history, forged;
+    bool closed;
+} bus_peer_counters;
+int bus_sub_peer_counters(bus_sub *s, bus_peer_counters *out, unsigned max);
 
 bus_msg *bus_msg_clone(bus_msg *m);
 int bus_msg_release(bus_msg *m);

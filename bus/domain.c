@@ -308,18 +308,8 @@ static void reap_entries(bus_domain *d)
 {
     struct reg_hdr *r = d->reg;
     bool changed = false;
-    for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
-        struct reg_pub *p = &r->pubs[i];
-        uint64_t w = atomic_load(&p->own);
-        if (!w || bus_owner_live(d, REG_OWN_UID(w)))
-            continue;
-        uint64_t id = p->pub_id;
-        if (atomic_compare_exchange_strong(&p->own, &w, 0)) {
-            if (REG_OWN_STATE(w) == REG_LIVE) /* a dead listener cannot remove its socket */
-                bus_endpoint_remove(d, i, id);
-            changed = true;
-        }
-    }
+    for (unsigned i = 0; i < REG_MAX_PUBS; i++)
+        changed |= bus_pub_reap_entry(d, i); /* dead publishers leave tombstones (pub.c) */
     for (unsigned i = 0; i < REG_MAX_SUBS; i++) {
         struct reg_sub *s = &r->subs[i];
         uint64_t w = atomic_load(&s->own);

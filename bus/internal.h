@@ -30,6 +30,14 @@ struct shmbus_domain {
     _Atomic bool stopping;
 };
 
+/* Connected pipes of a socket (pipes.c). `lock` guards n; `cond` is signalled on every
+ * change. */
+struct bus_pipes {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n;
+};
+
 /* A message handle. `refs` counts the handles (clone/release); the last release drops the
  * one pool handle in `blk` and, for a received message, the subscriber's held count. */
 struct shmbus_msg {
@@ -46,26 +54,62 @@ struct shmbus_pub {
     unsigned topic;
     const struct reg_topic *t;  /* &tdef */
     struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
+    unsigned history;           /* tdef's, checked again (1..BUS_MAX_HISTORY) */
     struct reg_pub *reg;
     unsigned reg_idx;
     uint64_t id;
     shmbus_pool *pool;
     nng_socket sock;
-    _Atomic int peers;          /* connected subscriber pipes */
+    struct bus_pipes pipes;     /* connected subscriber pipes */
     _Atomic int loans;          /* loaned, neither published nor released */
     pthread_mutex_t lock;       /* guards seq, hist, hist_n */
     uint64_t seq;
     shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
-    unsigned hist_n;
-    struct shmbus_pub *next; /* in d->pubs, guarded by d->lock */
+    unsigned hist_n;            /* non-NULL entries of hist */
+    struct shmbus_pub *next;    /* in d->pubs, guarded by d->lock */
 };
 
-/* What a subscriber knows of one publisher slot of the registry. */
+/* The sequence field of a block the bus publishes: the low 48 bits are the publisher's
+ * sequence, the high 16 bits the low 16 bits of its id (entry index and counter), so that a
+ * block is tied to the publisher that published it (shmpool checks the field on acquire). */
+#define BUS_SEQ_BITS 48
+#define BUS_SEQ_MAX ((1ull << BUS_SEQ_BITS) - 1)
+#define BUS_USER(pub_id, seq) (((uint64_t)(pub_id) << BUS_SEQ_BITS) | (seq))
+#define BUS_USER_SEQ(u) ((u) & BUS_SEQ_MAX)
+#define BUS_USER_TAG(u) ((u) >> BUS_SEQ_BITS)
+#define BUS_PUB_TAG(pub_id) ((pub_id) & 0xffffu)
+
+/* What a subscriber knows of one publisher it counts (sub_acct.c): one per publisher it has
+ * seen, in s->accts, guarded by s->lock. Sequences <= base are not this subscriber's
+ * (published before it first saw the publisher); every sequence in (base, last] is
+ * accounted for exactly once, by one counter. */
+struct sub_acct {
+    struct sub_acct *next;
+    uint64_t pub_id;
+    uint64_t owner_uid;     /* participant that loans the publisher's blocks */
+    unsigned slot;          /* its registry entry */
+    int dialer_id;          /* our dialer to it (0: closed) */
+    uint32_t pipe_id;       /* our connection to it (0: none yet) */
+    uint32_t prev_pipe_id;  /* the one before, if nng reconnected: its messages still count */
+    bool pipe_gone;         /* that connection closed: nothing more comes from it */
+    bool departed;          /* its entry is no longer LIVE */
+    bool started;           /* the gap before its first live message is accounted */
+    bool closed;            /* its end of stream is accounted: final */
+    uint64_t base, last, last_live; /* last_live: highest sequence that came over the pipe */
+    uint64_t conn_seq;      /* its last sequence when we connected: a message missed up to
+                               there could only come from the history (else expired); one
+                               missed after it, nng dropped (dropped) */
+    bus_peer_counters c;
+};
+
+/* A publisher entry a subscriber dials (by registry slot). Touched only by
+ * bus_sub_sync_peers, whose calls never overlap for one subscriber. */
 struct sub_peer {
     uint64_t dial_id;  /* publisher id dialed in this registry slot (0: none) */
     nng_dialer dialer;
-    uint64_t seq_id;   /* publisher whose sequence last_seq follows (0: none yet) */
-    uint64_t last_seq; /* highest topic sequence seen from seq_id */
+    struct sub_acct *acct;
+    uint64_t unreachable_id; /* publisher counted unreachable (once) */
+    uint64_t failed_id;      /* publisher whose last dial failed (counted if it fails again) */
 };
 
 struct shmbus_sub {
@@ -73,18 +117,26 @@ struct shmbus_sub {
     unsigned topic;
     const struct reg_topic *t;  /* &tdef */
     struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
+    unsigned max_held, queue_depth; /* tdef's, checked again */
     shmbus_pool *pool;
     struct reg_sub *reg;
     unsigned reg_idx;
+    uint64_t sub_id;
     nng_socket sock;
     int recvfd;
-    _Atomic int peers;     /* connected publisher pipes */
-    _Atomic int64_t held;  /* messages the user holds */
-    pthread_mutex_t lock;  /* guards peer, pending, dial_error */
+    struct bus_pipes pipes; /* connected publisher pipes */
+    _Atomic int64_t held;   /* messages the user holds */
     struct sub_peer peer[REG_MAX_PUBS];
-    char dial_error[160]; /* why the last dial failed ("" if none), for wait_publishers */
-    bus_msg **pending;     /* history to deliver before live messages */
-    unsigned npending, pending_head;
+    pthread_mutex_t lock;   /* guards accts, naccts, departing, pending*, dial_error, error */
+    struct sub_acct *accts; /* newest first */
+    unsigned naccts;
+    unsigned departing;     /* accts departed but not closed */
+    char dial_error[160];   /* why the last dial failed ("" if none), for wait_publishers */
+    int error;              /* reported by the next recv (0: none), unless error_pub */
+    uint64_t error_pub;     /* (the publisher it is about) is connected by then */
+    char error_text[200];
+    bus_msg **pending;      /* delivered, to return before reading the socket again */
+    unsigned pending_cap, pending_head, npending;
     struct shmbus_sub *next; /* in d->subs, guarded by d->lock */
 };
 
@@ -133,12 +185,44 @@ void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id);
 bus_msg *bus_msg_wrap(shmbus_block *blk);
 void bus_wire_encode(const shmpool_desc *pd, unsigned topic, uint64_t pub_id, uint8_t out[BUS_WIRE_SIZE]);
 int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *topic, uint64_t *pub_id);
+/* A publisher's sync marker, sent when a subscriber connects: "I have published up to
+ * `last`" (what came before it over that connection is all that will). */
+void bus_wire_sync_encode(unsigned topic, uint64_t pub_id, uint64_t last,
+                          uint8_t out[BUS_WIRE_SIZE]);
+bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t *pub_id,
+                          uint64_t *last);
 
-/* pub.c */
-int bus_watch_pipes(nng_socket sock, _Atomic int *peers);
-int bus_wait_peers(_Atomic int *peers, int n, int timeout_ms);
+/* pipes.c */
+int bus_pipes_init(struct bus_pipes *pp);
+void bus_pipes_destroy(struct bus_pipes *pp);
+void bus_pipes_note(struct bus_pipes *pp, int delta);
+int bus_pipes_count(struct bus_pipes *pp);
+/* Wait until n pipes are connected: 0, or SHMBUS_ETIMEDOUT (timeout_ms < 0: forever). */
+int bus_pipes_wait(struct bus_pipes *pp, int n, int timeout_ms);
+
+/* pub.c: a registry entry of a dead owner becomes a tombstone or free; a tombstone no
+ * subscriber needs becomes free. For the domain's reaper. Returns whether it changed. */
+bool bus_pub_reap_entry(bus_domain *d, unsigned i);
 
 /* sub.c */
 void bus_sub_sync_peers(bus_sub *s);
+
+/* sub_acct.c (callers hold s->lock unless said otherwise) */
+struct sub_acct *bus_acct_new(bus_sub *s, unsigned slot, uint64_t pub_id, uint64_t owner_uid,
+                              uint64_t base);
+struct sub_acct *bus_acct_by_pipe(bus_sub *s, uint32_t pipe_id);
+struct sub_acct *bus_acct_by_dialer(bus_sub *s, int dialer_id);
+/* a's publisher is connected by pipe_id now. */
+void bus_acct_connected(bus_sub *s, struct sub_acct *a, uint32_t pipe_id);
+/* A wire message that came over a's connection (a NULL: over no known one). */
+void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len);
+/* Deliver a's messages still held in its history ring, up to base, as history. */
+void bus_acct_history(bus_sub *s, struct sub_acct *a);
+/* Account the end of stream of departed publishers whose messages all came in; call only
+ * when the socket has nothing queued. */
+void bus_acct_settle(bus_sub *s);
+/* Clear this subscriber's need bit in the tombstone of entry slot (frees it if last). */
+void bus_tomb_release(bus_domain *d, unsigned slot, unsigned sub_idx);
+void bus_acct_free_all(bus_sub *s);
 
 #endif

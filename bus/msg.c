@@ -6,21 +6,28 @@
 #include "internal.h"
 
 #define WIRE_MAGIC 0x54424853u /* "SHBT" as a little-endian u32 */
+#define SYNC_MAGIC 0x53424853u /* "SHBS": a publisher's sync marker, not a message */
 #define WIRE_VERSION 1u
 
 /* ---- wire: 64-byte pool descriptor, then  u32 magic, u16 version, u16 topic, u64 pub_id -- */
+
+static void put_trailer(uint8_t out[BUS_WIRE_SIZE], uint32_t magic, unsigned topic,
+                        uint64_t pub_id)
+{
+    uint32_t m = htole32(magic);
+    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
+    uint64_t id = htole64(pub_id);
+    memcpy(out + 64, &m, 4);
+    memcpy(out + 68, &version, 2);
+    memcpy(out + 70, &t, 2);
+    memcpy(out + 72, &id, 8);
+}
 
 void bus_wire_encode(const shmpool_desc *pd, unsigned topic, uint64_t pub_id,
                      uint8_t out[BUS_WIRE_SIZE])
 {
     shmpool_desc_encode(pd, out);
-    uint32_t magic = htole32(WIRE_MAGIC);
-    uint16_t version = htole16(WIRE_VERSION), t = htole16((uint16_t)topic);
-    uint64_t id = htole64(pub_id);
-    memcpy(out + 64, &magic, 4);
-    memcpy(out + 68, &version, 2);
-    memcpy(out + 70, &t, 2);
-    memcpy(out + 72, &id, 8);
+    put_trailer(out, WIRE_MAGIC, topic, pub_id);
 }
 
 int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *topic,
@@ -41,6 +48,38 @@ int bus_wire_decode(const void *buf, size_t len, shmpool_desc *pd, unsigned *top
     *topic = le16toh(t);
     *pub_id = le64toh(id);
     return shmpool_desc_decode(in, 64, pd);
+}
+
+/* Sync marker: u64 last sequence, 56 zero bytes, then the trailer with SYNC_MAGIC. */
+void bus_wire_sync_encode(unsigned topic, uint64_t pub_id, uint64_t last,
+                          uint8_t out[BUS_WIRE_SIZE])
+{
+    memset(out, 0, BUS_WIRE_SIZE);
+    uint64_t l = htole64(last);
+    memcpy(out, &l, 8);
+    put_trailer(out, SYNC_MAGIC, topic, pub_id);
+}
+
+bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t *pub_id,
+                          uint64_t *last)
+{
+    static const uint8_t zero[56];
+    const uint8_t *in = buf;
+    uint32_t magic;
+    uint16_t version, t;
+    if (!buf || len != BUS_WIRE_SIZE || memcmp(in + 8, zero, sizeof zero) != 0)
+        return false;
+    memcpy(&magic, in + 64, 4);
+    memcpy(&version, in + 68, 2);
+    if (le32toh(magic) != SYNC_MAGIC || le16toh(version) != WIRE_VERSION)
+        return false;
+    memcpy(&t, in + 70, 2);
+    memcpy(pub_id, in + 72, 8);
+    memcpy(last, in, 8);
+    *topic = le16toh(t);
+    *pub_id = le64toh(*pub_id);
+    *last = le64toh(*last);
+    return true;
 }
 
 /* ---- handles -------------------------------------------------------------------------------- */
@@ -102,7 +141,7 @@ static shmpool_block_info info_of(const bus_msg *m)
 
 uint64_t bus_msg_length(const bus_msg *m) { return info_of(m).length; }
 uint64_t bus_msg_timestamp_ns(const bus_msg *m) { return info_of(m).timestamp_ns; }
-uint64_t bus_msg_seq(const bus_msg *m) { return m->seq ? m->seq : info_of(m).user; }
+uint64_t bus_msg_seq(const bus_msg *m) { return m->seq ? m->seq : BUS_USER_SEQ(info_of(m).user); }
 uint64_t bus_msg_publisher(const bus_msg *m) { return m->pub_id; }
 
 int bus_msg_describe(bus_msg *m, uint64_t length, uint8_t out[64])

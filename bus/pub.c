@@ -1,5 +1,6 @@
 /* Publishers: loan from the topic's pool, publish a descriptor over nng pub0, keep the last K
- * messages held (keep-last history) so late or slow subscribers can still acquire them. */
+ * messages held (keep-last history) so late or slow subscribers can still acquire them, and
+ * leave a tombstone with the final sequence when they go (docs/delivery.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,61 +11,184 @@
 
 #include <nng/protocol/pubsub0/pub.h>
 
-static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
-{
-    (void)pipe;
-    _Atomic int *peers = arg;
-    atomic_fetch_add(peers, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
-}
+/* ---- registry entry: claim, tombstone, reap ------------------------------------------------ */
 
-/* Count connected pipes of a socket into *peers. */
-int bus_watch_pipes(nng_socket sock, _Atomic int *peers)
+/* Live subscribers of a topic, as a bit set over subscriber entries; returns how many. */
+static unsigned topic_subs(bus_domain *d, unsigned topic, uint64_t need[REG_MAX_SUBS / 64])
 {
-    int rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_event, peers);
-    if (rv == 0)
-        rv = nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_event, peers);
-    return rv;
-}
-
-/* Wait until *peers >= n; sleeps in 1 ms steps. */
-int bus_wait_peers(_Atomic int *peers, int n, int timeout_ms)
-{
-    struct timespec ms = {0, 1000000};
-    for (int waited = 0; atomic_load(peers) < n; waited++) {
-        if (timeout_ms >= 0 && waited >= timeout_ms)
-            return SHMBUS_ETIMEDOUT;
-        nanosleep(&ms, NULL);
+    unsigned n = 0;
+    memset(need, 0, sizeof(uint64_t) * (REG_MAX_SUBS / 64));
+    for (unsigned j = 0; j < REG_MAX_SUBS; j++) {
+        struct reg_sub *e = &d->reg->subs[j];
+        uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
+        if (REG_OWN_STATE(w) == REG_LIVE && e->topic == topic &&
+            bus_owner_live(d, REG_OWN_UID(w))) {
+            need[j / 64] |= 1ull << (j % 64);
+            n++;
+        }
     }
-    return 0;
+    return n;
+}
+
+/* Turn entry e, which this process owns as `w`, into a tombstone. */
+static void entomb(bus_domain *d, struct reg_pub *e, uint64_t w)
+{
+    uint64_t need[REG_MAX_SUBS / 64];
+    unsigned n = topic_subs(d, e->topic, need);
+    for (unsigned k = 0; k < REG_MAX_SUBS / 64; k++)
+        atomic_store(&e->need[k], need[k]);
+    atomic_store(&e->close_ticket, atomic_load(&d->reg->next_id));
+    uint64_t tomb = REG_OWN(0, REG_CLOSED);
+    if (atomic_compare_exchange_strong(&e->own, &w, tomb) && n == 0)
+        atomic_compare_exchange_strong(&e->own, &tomb, 0);
+}
+
+/* Drop the need bits of subscriber entries that can no longer use tombstone e (closed, dead,
+ * or reused by a later subscriber); free it when none is left. Returns whether it changed. */
+static bool tomb_settle(bus_domain *d, struct reg_pub *e, uint64_t w)
+{
+    uint64_t ticket = atomic_load(&e->close_ticket);
+    bool any = false, changed = false;
+    for (unsigned j = 0; j < REG_MAX_SUBS; j++) {
+        uint64_t bit = 1ull << (j % 64);
+        if (!(atomic_load(&e->need[j / 64]) & bit))
+            continue;
+        struct reg_sub *s = &d->reg->subs[j];
+        uint64_t sw = atomic_load_explicit(&s->own, memory_order_acquire);
+        if (REG_OWN_STATE(sw) == REG_LIVE && atomic_load(&s->sub_id) < ticket &&
+            bus_owner_live(d, REG_OWN_UID(sw))) {
+            any = true;
+            continue;
+        }
+        atomic_fetch_and(&e->need[j / 64], ~bit);
+        changed = true;
+    }
+    if (!any && atomic_compare_exchange_strong(&e->own, &w, 0))
+        changed = true;
+    return changed;
+}
+
+void bus_tomb_release(bus_domain *d, unsigned slot, unsigned sub_idx)
+{
+    if (slot >= REG_MAX_PUBS || sub_idx >= REG_MAX_SUBS)
+        return;
+    struct reg_pub *e = &d->reg->pubs[slot];
+    uint64_t w = REG_OWN(0, REG_CLOSED);
+    if (atomic_load(&e->own) != w)
+        return;
+    atomic_fetch_and(&e->need[sub_idx / 64], ~(1ull << (sub_idx % 64)));
+    for (unsigned k = 0; k < REG_MAX_SUBS / 64; k++)
+        if (atomic_load(&e->need[k]))
+            return;
+    atomic_compare_exchange_strong(&e->own, &w, 0);
+}
+
+bool bus_pub_reap_entry(bus_domain *d, unsigned i)
+{
+    struct reg_pub *e = &d->reg->pubs[i];
+    uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
+    if (!w)
+        return false;
+    if (REG_OWN_STATE(w) == REG_CLOSED)
+        return tomb_settle(d, e, w);
+    if (bus_owner_live(d, REG_OWN_UID(w)))
+        return false;
+    if (REG_OWN_STATE(w) != REG_LIVE)
+        return atomic_compare_exchange_strong(&e->own, &w, 0);
+    uint64_t id = atomic_load(&e->pub_id);
+    /* one reaper wins the entry (as CLAIMED, so that a reaper dying here frees it) */
+    uint64_t mine = REG_OWN(shmpool_domain_uid(d->pd), REG_CLAIMED);
+    if (!atomic_compare_exchange_strong(&e->own, &w, mine))
+        return false;
+    bus_endpoint_remove(d, i, id); /* a dead listener cannot remove its socket file */
+    entomb(d, e, mine);
+    return true;
+}
+
+/* A free entry, else one a settled or (as a last resort) the oldest tombstone leaves. */
+static struct reg_pub *claim_slot(bus_domain *d, uint64_t uid, unsigned *idx)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
+            uint64_t w = 0;
+            if (atomic_compare_exchange_strong(&d->reg->pubs[i].own, &w,
+                                               REG_OWN(uid, REG_CLAIMED))) {
+                *idx = i;
+                return &d->reg->pubs[i];
+            }
+        }
+        unsigned oldest = REG_MAX_PUBS;
+        uint64_t oldest_ticket = UINT64_MAX;
+        for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
+            struct reg_pub *e = &d->reg->pubs[i];
+            if (pass == 0)
+                bus_pub_reap_entry(d, i);
+            else if (atomic_load(&e->own) == REG_OWN(0, REG_CLOSED) &&
+                     atomic_load(&e->close_ticket) < oldest_ticket) {
+                oldest = i;
+                oldest_ticket = atomic_load(&e->close_ticket);
+            }
+        }
+        if (oldest < REG_MAX_PUBS) { /* its subscribers close their count without the end */
+            uint64_t w = REG_OWN(0, REG_CLOSED);
+            atomic_compare_exchange_strong(&d->reg->pubs[oldest].own, &w, 0);
+        }
+    }
+    return NULL;
 }
 
 static int claim_entry(bus_domain *d, unsigned topic, bus_pub *p)
 {
     uint64_t uid = shmpool_domain_uid(d->pd);
-    for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
-        struct reg_pub *e = &d->reg->pubs[i];
-        uint64_t w = 0;
-        if (!atomic_compare_exchange_strong(&e->own, &w, REG_OWN(uid, REG_CLAIMED)))
-            continue;
-        p->reg = e;
-        p->reg_idx = i;
-        p->id = (atomic_fetch_add(&d->reg->next_id, 1) << 8) | i;
-        e->topic = topic;
-        e->pub_id = p->id;
-        e->pid = (uint32_t)getpid();
-        e->history = p->t->history;
-        bus_endpoint_path(d, p->id, e->endpoint, sizeof e->endpoint);
-        snprintf(e->name, sizeof e->name, "%s", shmpool_domain_pname(d->pd));
-        atomic_store(&e->published, 0);
-        atomic_store(&e->bytes, 0);
-        atomic_store(&e->last_seq, 0);
-        atomic_store(&e->loan_failures, 0);
-        atomic_store(&e->hist_next, 0);
-        for (unsigned k = 0; k < BUS_MAX_HISTORY; k++)
-            atomic_store(&e->hist[k].version, 0);
-        return 0;
+    unsigned i;
+    struct reg_pub *e = claim_slot(d, uid, &i);
+    if (!e)
+        return bus_errno(SHMBUS_ELIMIT, "the registry holds %d publishers at most", REG_MAX_PUBS);
+    p->reg = e;
+    p->reg_idx = i;
+    uint64_t ticket = atomic_fetch_add(&d->reg->next_id, 1);
+    p->id = (ticket << 8) | i;
+    e->topic = topic;
+    atomic_store(&e->pub_id, p->id);
+    e->open_ticket = ticket;
+    e->pid = (uint32_t)getpid();
+    e->history = p->history;
+    bus_endpoint_path(d, p->id, e->endpoint, sizeof e->endpoint);
+    snprintf(e->name, sizeof e->name, "%s", shmpool_domain_pname(d->pd));
+    atomic_store(&e->published, 0);
+    atomic_store(&e->bytes, 0);
+    atomic_store(&e->last_seq, 0);
+    atomic_store(&e->loan_failures, 0);
+    atomic_store(&e->hist_released, 0);
+    atomic_store(&e->hist_next, 0);
+    for (unsigned k = 0; k < BUS_MAX_HISTORY; k++)
+        atomic_store(&e->hist[k].version, 0);
+    for (unsigned k = 0; k < REG_MAX_SUBS / 64; k++)
+        atomic_store(&e->need[k], 0);
+    atomic_store(&e->close_ticket, 0);
+    return 0;
+}
+
+/* ---- open / close --------------------------------------------------------------------------- */
+
+/* A subscriber connected: tell it (and, harmlessly, the others) the last sequence published
+ * before its connection, so that it catches up on what it missed at once (docs/delivery.md).
+ * nng runs this after adding the pipe to the socket, holding no lock of the socket. */
+static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    (void)pipe;
+    bus_pub *p = arg;
+    bool add = ev == NNG_PIPE_EV_ADD_POST;
+    if (add) {
+        uint8_t wire[BUS_WIRE_SIZE];
+        pthread_mutex_lock(&p->lock);
+        if (p->seq) {
+            bus_wire_sync_encode(p->topic, p->id, p->seq, wire);
+            nng_send(p->sock, wire, sizeof wire, NNG_FLAG_NONBLOCK);
+        }
+        pthread_mutex_unlock(&p->lock);
     }
-    return bus_errno(SHMBUS_ELIMIT, "the registry holds %d publishers at most", REG_MAX_PUBS);
+    bus_pipes_note(&p->pipes, add ? 1 : -1);
 }
 
 static int listen_on(bus_pub *p)
@@ -78,7 +202,9 @@ static int listen_on(bus_pub *p)
     if (rv == 0)
         rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, (int)p->t->queue_depth);
     if (rv == 0)
-        rv = bus_watch_pipes(p->sock, &p->peers);
+        rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pipe_event, p);
+    if (rv == 0)
+        rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pipe_event, p);
     if (rv == 0)
         rv = nng_listener_create(&l, p->sock, url);
     if (rv == 0)
@@ -100,20 +226,30 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
         return SHMBUS_EINVAL;
     *out = NULL;
     if (shmpool_domain_forked(d->pd))
-        return SHMBUS_EFORKED; /* nng would abort the process: see DESIGN, Transport */
+        return SHMBUS_EFORKED; /* nng would abort the process (docs/decisions.md) */
     if (d->observer)
         return SHMBUS_EACCES;
     bus_pub *p = calloc(1, sizeof *p);
     if (!p)
         return SHMBUS_ENOMEM;
     p->d = d;
+    int rc = bus_pipes_init(&p->pipes);
+    if (rc) {
+        free(p);
+        return rc;
+    }
     pthread_mutex_init(&p->lock, NULL);
-    int rc = bus_topic_index(d, topic, &p->topic);
-    if (rc)
+    if ((rc = bus_topic_index(d, topic, &p->topic)) != 0)
         goto fail_free;
     if ((rc = bus_topic_copy(d, p->topic, &p->tdef)) != 0)
         goto fail_free;
     p->t = &p->tdef;
+    p->history = p->t->history;
+    if (p->history < 1 || p->history > BUS_MAX_HISTORY) {
+        rc = bus_errno(SHMBUS_EBADSEG, "topic \"%s\": history %u in the registry is out of "
+                       "range 1..%d", topic, p->history, BUS_MAX_HISTORY);
+        goto fail_free;
+    }
     if ((rc = bus_topic_pool(d, p->t, &p->pool)) != 0)
         goto fail_free;
     if ((rc = claim_entry(d, p->topic, p)) != 0)
@@ -128,6 +264,13 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     p->next = d->pubs;
     d->pubs = p;
     pthread_mutex_unlock(&d->lock);
+    /* Start order: the subscribers registered now get this publisher's messages from
+     * sequence 1. Give them a bounded time to connect; one that connects later catches up
+     * from the history, and what it cannot get it counts. */
+    uint64_t need[REG_MAX_SUBS / 64];
+    unsigned n = topic_subs(d, p->topic, need);
+    if (n)
+        bus_pipes_wait(&p->pipes, (int)n, BUS_OPEN_WAIT_MS);
     *out = p;
     return 0;
 
@@ -137,6 +280,7 @@ fail_entry:
     atomic_store(&p->reg->own, 0);
 fail_free:
     pthread_mutex_destroy(&p->lock);
+    bus_pipes_destroy(&p->pipes);
     free(p);
     return rc;
 }
@@ -150,7 +294,7 @@ int bus_pub_close(bus_pub *p)
     if (atomic_load(&p->loans) > 0 && !forked)
         return bus_errno(SHMBUS_EBUSY, "publisher on \"%s\": %d loaned messages not published "
                                        "or released", p->t->name, atomic_load(&p->loans));
-    bool leak = false; /* an nng close that hangs still calls back into p->peers */
+    bool leak = false; /* an nng close that hangs still calls back into p->pipes */
     if (!forked) {
         leak = !bus_nng_close(p->sock, BUS_CLOSE_TIMEOUT_MS); /* removes its socket file */
         if (leak) { /* derived, never read from the registry, which others may write */
@@ -161,10 +305,9 @@ int bus_pub_close(bus_pub *p)
         for (unsigned i = 0; i < BUS_MAX_HISTORY; i++)
             if (p->hist[i])
                 shmpool_block_release(p->hist[i]);
-        atomic_store_explicit(&p->reg->own, 0, memory_order_release);
+        entomb(d, p->reg, atomic_load(&p->reg->own));
         bus_wake_discovery(d);
-    }
-    if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
+        /* in a forked child d->lock may be a copy held by a parent's thread */
         pthread_mutex_lock(&d->lock);
         d->npubs--;
         for (bus_pub **pp = &d->pubs; *pp; pp = &(*pp)->next)
@@ -173,11 +316,45 @@ int bus_pub_close(bus_pub *p)
                 break;
             }
         pthread_mutex_unlock(&d->lock);
-        pthread_mutex_destroy(&p->lock);
     }
-    if (!leak)
+    if (!leak) { /* else nng may still call pipe_event, which takes p->lock */
+        if (!forked) {
+            pthread_mutex_destroy(&p->lock);
+            bus_pipes_destroy(&p->pipes);
+        }
         free(p);
+    }
     return 0;
+}
+
+/* ---- loan and publish ----------------------------------------------------------------------- */
+
+static bool history_held(bus_pub *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool any = p->hist_n > 0;
+    pthread_mutex_unlock(&p->lock);
+    return any;
+}
+
+/* Give up the hold on the oldest message of the history (the pool is full). */
+static bool history_give_way(bus_pub *p)
+{
+    shmbus_block *b = NULL;
+    pthread_mutex_lock(&p->lock);
+    uint64_t first = p->seq >= p->history ? p->seq - p->history + 1 : 1;
+    for (uint64_t q = first; q && q <= p->seq && !b; q++) {
+        b = p->hist[q % p->history];
+        p->hist[q % p->history] = NULL;
+    }
+    if (b)
+        p->hist_n--;
+    pthread_mutex_unlock(&p->lock);
+    if (!b)
+        return false;
+    atomic_fetch_add_explicit(&p->reg->hist_released, 1, memory_order_relaxed);
+    shmpool_block_release(b);
+    return true;
 }
 
 int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out)
@@ -191,7 +368,16 @@ int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out)
                          p->t->name, (unsigned long long)size,
                          (unsigned long long)p->t->max_message_size);
     shmbus_block *b;
-    int rc = shmpool_loan(p->pool, size, p->t->full_wait_ms, &b);
+    /* A full pool takes this publisher's own history first, oldest first, then the topic's
+     * policy (fail or wait) applies. */
+    int rc;
+    for (;;) {
+        bool give = history_held(p);
+        rc = shmpool_loan(p->pool, size, give ? 0 : p->t->full_wait_ms, &b);
+        if (rc != SHMBUS_EFULL || !give)
+            break;
+        history_give_way(p);
+    }
     if (rc) {
         if (rc == SHMBUS_EFULL || rc == SHMBUS_ETIMEDOUT)
             atomic_fetch_add_explicit(&p->reg->loan_failures, 1, memory_order_relaxed);
@@ -213,7 +399,7 @@ int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out)
  * sequentially consistent accesses (K stores per publish; no fences, which TSan cannot see). */
 static void history_note(bus_pub *p, uint64_t seq, const uint8_t wire[BUS_WIRE_SIZE])
 {
-    struct reg_hist *h = &p->reg->hist[seq % p->t->history];
+    struct reg_hist *h = &p->reg->hist[seq % p->history];
     uint64_t v = atomic_load(&h->version);
     atomic_store(&h->version, v + 1); /* odd: being written */
     for (unsigned i = 0; i < BUS_WIRE_SIZE / 8; i++) {
@@ -238,7 +424,9 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
     shmpool_desc pd;
     pthread_mutex_lock(&p->lock);
     uint64_t seq = p->seq + 1;
-    int rc = shmpool_block_describe(m->blk, length, seq, &pd);
+    int rc = seq > BUS_SEQ_MAX ? bus_errno(SHMBUS_ELIMIT, "publisher sequence exhausted")
+                               : shmpool_block_describe(m->blk, length,
+                                                        BUS_USER(BUS_PUB_TAG(p->id), seq), &pd);
     if (rc) {
         pthread_mutex_unlock(&p->lock);
         return rc;
@@ -246,9 +434,11 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
     p->seq = seq;
     bus_wire_encode(&pd, p->topic, p->id, wire);
     /* Keep-last K: this message replaces the one K back, whose hold goes. */
-    unsigned slot = (unsigned)(seq % p->t->history);
+    unsigned slot = (unsigned)(seq % p->history);
     if (p->hist[slot])
         shmpool_block_release(p->hist[slot]);
+    else
+        p->hist_n++;
     p->hist[slot] = shmpool_block_clone(m->blk);
     history_note(p, seq, wire);
     /* Before sending: subscribers accept a lost descriptor as real only up to last_seq. */
@@ -266,11 +456,11 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
     return 0;
 }
 
-int bus_pub_subscribers(bus_pub *p) { return p ? atomic_load(&p->peers) : SHMBUS_EINVAL; }
+int bus_pub_subscribers(bus_pub *p) { return p ? bus_pipes_count(&p->pipes) : SHMBUS_EINVAL; }
 
 int bus_pub_wait_subscribers(bus_pub *p, int n, int timeout_ms)
 {
-    return p ? bus_wait_peers(&p->peers, n, timeout_ms) : SHMBUS_EINVAL;
+    return p ? bus_pipes_wait(&p->pipes, n, timeout_ms) : SHMBUS_EINVAL;
 }
 
 uint64_t bus_pub_id(const bus_pub *p) { return p->id; }

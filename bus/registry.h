@@ -14,20 +14,25 @@
 #include "config.h"
 
 #define REG_MAGIC 0x3147455242484853ull /* "SHHBREG1" */
-#define REG_VERSION 1u
+#define REG_VERSION 2u
 #define REG_MAX_TOPICS BUS_MAX_TOPICS
 #define REG_MAX_PUBS 64
 #define REG_MAX_SUBS 128
 #define REG_LAT_BUCKETS 80 /* quarter octaves from 1 us: 1 us .. ~1000 s */
 #define REG_ENDPOINT_MAX 108
 
-enum { REG_FREE = 0, REG_CLAIMED = 1, REG_LIVE = 2 };
+/* REG_CLOSED (publishers only): the tombstone of a publisher that closed or died. Its
+ * last_seq is final and stays readable until every subscriber that counted the publisher has
+ * accounted for its end of stream (docs/delivery.md); owner uid 0. */
+enum { REG_FREE = 0, REG_CLAIMED = 1, REG_LIVE = 2, REG_CLOSED = 3 };
 
 /* Ownership word of a publisher or subscriber entry: (owner participant uid << 2) | state,
  * 0 when free. One word, so each transition is one CAS or store and exactly one process
  * wins it: claim CAS 0 -> (uid, CLAIMED); the owner stores (uid, LIVE) once the entry is
  * filled and 0 on close; anyone may CAS (uid, *) -> 0 once that uid is dead (participant
- * uids are never reused in a domain, so a stale CAS cannot free a later owner's entry). */
+ * uids are never reused in a domain, so a stale CAS cannot free a later owner's entry).
+ * A publisher entry goes LIVE -> (0, CLOSED) instead of 0 (by its owner on close, by anyone
+ * once the owner is dead), and (0, CLOSED) -> 0 by one CAS when no subscriber needs it. */
 #define REG_OWN(uid, st) (((uint64_t)(uid) << 2) | (uint64_t)(st))
 #define REG_OWN_UID(w) ((w) >> 2)
 #define REG_OWN_STATE(w) ((unsigned)((w) & 3u))
@@ -58,12 +63,16 @@ struct reg_hist {
 };
 
 /* A publisher. `own` (see REG_OWN) guards it: identity fields are written by the owner
- * while CLAIMED and immutable while LIVE; counters are atomics written by the owner. */
+ * while CLAIMED and immutable while LIVE and CLOSED; counters are atomics written by the
+ * owner (last_seq: also final once CLOSED). pub_id is atomic because subscribers compare it
+ * with entries that may be reclaimed under them. */
 struct reg_pub {
     _Atomic uint64_t own;
     uint32_t topic;
     uint32_t pad;
-    uint64_t pub_id;            /* domain-unique publisher id: (counter << 8) | entry index */
+    _Atomic uint64_t pub_id;    /* domain-unique publisher id: (counter << 8) | entry index */
+    uint64_t open_ticket;       /* next_id taken at open: subscribers with a smaller sub_id
+                                   existed before it and count it from sequence 1 */
     uint32_t pid;
     uint32_t history;
     char endpoint[REG_ENDPOINT_MAX]; /* ipc socket path, for tools to show; processes
@@ -73,8 +82,15 @@ struct reg_pub {
     _Atomic uint64_t bytes;
     _Atomic uint64_t last_seq;
     _Atomic uint64_t loan_failures;
+    _Atomic uint64_t hist_released; /* history holds given up early for a loan (pool full) */
     _Atomic uint64_t hist_next; /* history slots written so far */
     struct reg_hist hist[BUS_MAX_HISTORY];
+    /* Tombstone (CLOSED), written before `own` becomes CLOSED (release): bit j of `need`
+     * is subscriber entry j, which may still have to account for this publisher's end; it
+     * clears its bit when it has. close_ticket: next_id at close (a subscriber entry whose
+     * sub_id is larger is a later occupant and needs nothing). */
+    _Atomic uint64_t need[REG_MAX_SUBS / 64];
+    _Atomic uint64_t close_ticket;
 };
 
 /* A subscriber. Same life cycle as reg_pub. Counters: atomics written by the owner only. */
@@ -82,7 +98,7 @@ struct reg_sub {
     _Atomic uint64_t own;
     uint32_t topic;
     uint32_t pad;
-    uint64_t sub_id;
+    _Atomic uint64_t sub_id;    /* atomic: tombstones compare it with entries being claimed */
     uint32_t pid;
     uint32_t max_held;
     char name[32];
@@ -91,7 +107,8 @@ struct reg_sub {
     _Atomic uint64_t expired;     /* descriptor arrived after its block was released */
     _Atomic uint64_t dropped;     /* sequence gaps: descriptors nng dropped */
     _Atomic uint64_t overflow;    /* dropped because this subscriber held max_held already */
-    _Atomic uint64_t invalid;     /* malformed or forged descriptors */
+    _Atomic uint64_t invalid;     /* malformed, forged or replayed descriptors */
+    _Atomic uint64_t unreachable; /* publishers of its topic it could not connect to */
     _Atomic uint64_t held;        /* messages it holds now */
     _Atomic uint64_t last_latency_ns;
     _Atomic uint64_t latency[REG_LAT_BUCKETS]; /* histogram of publish-to-receive latency */

@@ -124,6 +124,7 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
             pi->bytes = atomic_load(&e->bytes);
             pi->last_seq = atomic_load(&e->last_seq);
             pi->loan_failures = atomic_load(&e->loan_failures);
+            pi->hist_released = atomic_load(&e->hist_released);
         }
         for (unsigned k = 0; k < REG_MAX_SUBS; k++) {
             struct reg_sub *e = &r->subs[k];
@@ -140,6 +141,7 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
             si->dropped = atomic_load(&e->dropped);
             si->overflow = atomic_load(&e->overflow);
             si->invalid = atomic_load(&e->invalid);
+            si->unreachable = atomic_load(&e->unreachable);
             si->bytes = atomic_load(&e->bytes);
             si->held = atomic_load(&e->held);
             si->max_held = e->max_held;

@@ -1,7 +1,6 @@
 /* Subscribers: dial every publisher of the topic (found in the registry), receive 80-byte
- * descriptors over nng sub0, acquire the blocks they name, and account for every loss:
- * expired (the block was released before we got to it), dropped (a sequence gap: nng
- * dropped descriptors), overflow (we already held max_held messages). */
+ * descriptors over nng sub0, and hand each, with the publisher whose connection it came
+ * over, to the accounting in sub_acct.c, which acquires the blocks and counts every loss. */
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,50 +21,208 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Dial the topic's live publishers we have not dialed; drop dialers of departed ones.
- * Called by the discovery thread on every registry change, and at open. */
+/* ---- connections ------------------------------------------------------------------------- */
+
+/* The account of the publisher a connection goes to: known by the connection, else by the
+ * dialer that made it (a message can come before nng's callback for its pipe ran). */
+static struct sub_acct *acct_of_pipe(bus_sub *s, nng_pipe pipe)
+{
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
+    struct sub_acct *a = bus_acct_by_pipe(s, id);
+    if (!a && (a = bus_acct_by_dialer(s, nng_dialer_id(nng_pipe_dialer(pipe)))) != NULL) {
+        if (!a->pipe_id || a->pipe_gone) /* else it replaces one still counted */
+            bus_pipes_note(&s->pipes, 1); /* connected from here on, whoever saw it first */
+        bus_acct_connected(s, a, id);
+    }
+    return a;
+}
+
+/* nng's pipe callbacks: bind a new connection to the publisher its dialer was made for (a
+ * connection no dialer of ours made is closed), note a connection that closed. */
+static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    bus_sub *s = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
+    pthread_mutex_lock(&s->lock);
+    struct sub_acct *a = ev == NNG_PIPE_EV_ADD_POST ? acct_of_pipe(s, pipe)
+                                                    : bus_acct_by_pipe(s, id);
+    bool reject = ev == NNG_PIPE_EV_ADD_POST && !a;
+    if (ev == NNG_PIPE_EV_REM_POST && a && a->pipe_id == id && !a->pipe_gone) {
+        a->pipe_gone = true;
+        bus_pipes_note(&s->pipes, -1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (reject)
+        nng_pipe_close(pipe);
+}
+
+/* Count publisher `id` unreachable (once) and have the next recv report it. A failed dial
+ * counts only when it fails again on a later round with the publisher still registered: a
+ * publisher that is closing has removed its socket file before its entry says so. */
+static void unreachable(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url,
+                        const char *why, bool again)
+{
+    if (!again && pp->failed_id != id) {
+        pp->failed_id = id;
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, why);
+    if (pp->unreachable_id != id) {
+        pp->unreachable_id = id;
+        atomic_fetch_add_explicit(&s->reg->unreachable, 1, memory_order_relaxed);
+        s->error = SHMBUS_ETRANSPORT;
+        s->error_pub = id;
+        snprintf(s->error_text, sizeof s->error_text,
+                 "topic \"%s\": cannot reach publisher %llu at %s: %s", s->t->name,
+                 (unsigned long long)id, url, why);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Dial publisher pp->acct. nng dials in the background and keeps its reasons to itself: look
+ * for the usual ones first (no descriptor left, no access to the socket file) to report them;
+ * the next sync tries again. A blocking dial could hang on a stopped publisher. */
+static void dial(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || access(url + 6, R_OK | W_OK) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        unreachable(s, pp, id, url, strerror(err), false);
+        return;
+    }
+    close(fd);
+    nng_dialer dl;
+    int rv = nng_dialer_create(&dl, s->sock, url);
+    if (rv == 0) {
+        pthread_mutex_lock(&s->lock);
+        pp->acct->dialer_id = nng_dialer_id(dl);
+        pthread_mutex_unlock(&s->lock);
+        rv = nng_dialer_start(dl, NNG_FLAG_NONBLOCK);
+        if (rv != 0) {
+            pthread_mutex_lock(&s->lock);
+            pp->acct->dialer_id = 0;
+            pthread_mutex_unlock(&s->lock);
+            nng_dialer_close(dl);
+        }
+    }
+    if (rv != 0) {
+        unreachable(s, pp, id, url, nng_strerror(rv), false);
+        return;
+    }
+    pp->dial_id = id;
+    pp->dialer = dl;
+}
+
+static bool connected(bus_sub *s, const struct sub_peer *pp)
+{
+    pthread_mutex_lock(&s->lock);
+    bool c = pp->acct->pipe_id && !pp->acct->pipe_gone;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* Dialed and not connected yet: nng may be failing to connect for want of a descriptor, and
+ * it does not say so. */
+static void recheck(bus_sub *s, struct sub_peer *pp, uint64_t id, const char *url)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        unreachable(s, pp, id, url, strerror(errno), true);
+    else
+        close(fd);
+}
+
+/* The publisher counted in pp left: close our dialer; its end is accounted once its
+ * connection is gone and its messages are read (bus_acct_settle). */
+static void depart(bus_sub *s, struct sub_peer *pp)
+{
+    pthread_mutex_lock(&s->lock);
+    pp->acct->departed = true;
+    pp->acct->dialer_id = 0;
+    s->departing++;
+    pthread_mutex_unlock(&s->lock);
+    if (pp->dial_id)
+        nng_dialer_close(pp->dialer);
+    pp->dial_id = 0;
+    pp->acct = NULL;
+}
+
+static bool known(bus_sub *s, uint64_t pub_id)
+{
+    for (struct sub_acct *a = s->accts; a; a = a->next)
+        if (a->pub_id == pub_id)
+            return true;
+    return false;
+}
+
+/* A tombstone of a publisher we never saw: if we existed before it opened, all it published
+ * was ours to count (and never came); else it is nothing to us. */
+static void unseen_tomb(bus_sub *s, unsigned slot, uint64_t id, uint64_t ticket)
+{
+    struct reg_pub *e = &s->d->reg->pubs[slot];
+    if (!(atomic_load(&e->need[s->reg_idx / 64]) & (1ull << (s->reg_idx % 64))))
+        return;
+    pthread_mutex_lock(&s->lock);
+    bool seen = known(s, id); /* then its end is accounted by bus_acct_settle */
+    struct sub_acct *a = !seen && s->sub_id < ticket ? bus_acct_new(s, slot, id, 0, 0) : NULL;
+    if (a) {
+        a->departed = true;
+        s->departing++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!seen && !a)
+        bus_tomb_release(s->d, slot, s->reg_idx);
+}
+
+/* Dial the topic's live publishers we have not dialed; let go of departed ones. Called by the
+ * discovery thread on every registry change, and at open; never twice at once for one s. */
 void bus_sub_sync_peers(bus_sub *s)
 {
     struct reg_hdr *r = s->d->reg;
-    pthread_mutex_lock(&s->lock);
     for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
         struct reg_pub *e = &r->pubs[i];
         struct sub_peer *pp = &s->peer[i];
         uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
-        uint64_t id = 0;
+        unsigned st = REG_OWN_STATE(w);
+        uint64_t id = 0, last = 0, ticket = 0;
         char url[REG_ENDPOINT_MAX + 8];
-        if (REG_OWN_STATE(w) == REG_LIVE && e->topic == s->topic) {
-            id = e->pub_id;
+        if ((st == REG_LIVE || st == REG_CLOSED) && e->topic == s->topic) {
+            id = atomic_load(&e->pub_id);
+            last = atomic_load(&e->last_seq);
+            ticket = e->open_ticket;
             memcpy(url, "ipc://", 6);
-            memcpy(url + 6, e->endpoint, REG_ENDPOINT_MAX);
-            url[sizeof url - 1] = 0;
-            if (atomic_load_explicit(&e->own, memory_order_acquire) != w)
-                continue; /* changed under us: the next round sees it settled */
+            if (atomic_load_explicit(&e->own, memory_order_acquire) != w ||
+                bus_pub_endpoint(s->d, i, id, url + 6, sizeof url - 6) != 0)
+                continue; /* changed under us (the next round sees it settled), or corrupt */
         }
-        if (pp->dial_id == id)
+        uint64_t live = st == REG_LIVE ? id : 0;
+        if (pp->acct && pp->acct->pub_id != live)
+            depart(s, pp);
+        if (st == REG_CLOSED && id)
+            unseen_tomb(s, i, id, ticket);
+        if (!live)
             continue;
-        if (pp->dial_id) {
-            nng_dialer_close(pp->dialer);
-            pp->dial_id = 0;
+        if (!pp->acct) {
+            pthread_mutex_lock(&s->lock);
+            /* start order: a subscriber older than the publisher counts it from seq 1 */
+            pp->acct = bus_acct_new(s, i, id, REG_OWN_UID(w), s->sub_id < ticket ? 0 : last);
+            pthread_mutex_unlock(&s->lock);
+            if (!pp->acct) {
+                unreachable(s, pp, id, url, "out of memory", true);
+                continue;
+            }
         }
-        if (!id)
-            continue;
-        /* nng dials in the background and keeps its reasons to itself: look for the usual
-         * ones first (no descriptor left, no access to the socket file) to report them. A
-         * blocking dial could hang on a stopped publisher, so we do not try one. */
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || access(url + 6, R_OK | W_OK) != 0)
-            snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        int rv = nng_dial(s->sock, url, &pp->dialer, NNG_FLAG_NONBLOCK);
-        if (rv != 0)
-            snprintf(s->dial_error, sizeof s->dial_error, "dialing %s: %s", url, nng_strerror(rv));
-        else
-            pp->dial_id = id;
+        if (!pp->dial_id)
+            dial(s, pp, id, url);
+        else if (!connected(s, pp) && pp->unreachable_id != id)
+            recheck(s, pp, id, url);
     }
-    pthread_mutex_unlock(&s->lock);
 }
+
+/* ---- open / close ------------------------------------------------------------------------- */
 
 static int claim_entry(bus_domain *d, bus_sub *s)
 {
@@ -78,9 +235,10 @@ static int claim_entry(bus_domain *d, bus_sub *s)
         s->reg = e;
         s->reg_idx = i;
         e->topic = s->topic;
-        e->sub_id = atomic_fetch_add(&d->reg->next_id, 1);
+        s->sub_id = atomic_fetch_add(&d->reg->next_id, 1);
+        atomic_store(&e->sub_id, s->sub_id);
         e->pid = (uint32_t)getpid();
-        e->max_held = s->t->max_held;
+        e->max_held = s->max_held;
         snprintf(e->name, sizeof e->name, "%s", shmpool_domain_pname(d->pd));
         atomic_store(&e->received, 0);
         atomic_store(&e->bytes, 0);
@@ -88,6 +246,7 @@ static int claim_entry(bus_domain *d, bus_sub *s)
         atomic_store(&e->dropped, 0);
         atomic_store(&e->overflow, 0);
         atomic_store(&e->invalid, 0);
+        atomic_store(&e->unreachable, 0);
         atomic_store(&e->held, 0);
         atomic_store(&e->last_latency_ns, 0);
         for (unsigned k = 0; k < REG_LAT_BUCKETS; k++)
@@ -103,150 +262,36 @@ static int open_socket(bus_sub *s)
     if (rv == 0)
         rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
     if (rv == 0)
-        rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, (int)s->t->queue_depth);
+        rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, (int)s->queue_depth);
     if (rv == 0)
         rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 10);
     if (rv == 0)
         rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 200);
     if (rv == 0)
-        rv = bus_watch_pipes(s->sock, &s->peers);
+        rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_event, s);
+    if (rv == 0)
+        rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s);
     if (rv == 0)
         rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &s->recvfd);
     return rv ? bus_errno(SHMBUS_ETRANSPORT, "subscriber socket: %s", nng_strerror(rv)) : 0;
 }
 
-/* Note sequence `seq` of publisher pub_id: counts the gap before it as dropped. Returns
- * false for a sequence already seen (a live copy of a message delivered from history). */
-static bool advance(bus_sub *s, struct sub_peer *pp, uint64_t pub_id, uint64_t seq)
+/* The topic's geometry, read once from the registry and checked. */
+static int read_topic(bus_sub *s, const char *topic)
 {
-    pthread_mutex_lock(&s->lock);
-    if (pp->seq_id != pub_id) { /* first message of this publisher: no gap before it */
-        pp->seq_id = pub_id;
-        pp->last_seq = seq - 1;
-    }
-    bool fresh = seq > pp->last_seq;
-    uint64_t gap = fresh ? seq - pp->last_seq - 1 : 0;
-    if (fresh)
-        pp->last_seq = seq;
-    pthread_mutex_unlock(&s->lock);
-    if (gap)
-        atomic_fetch_add_explicit(&s->reg->dropped, gap, memory_order_relaxed);
-    return fresh;
-}
-
-/* Could publisher pub_id have sent sequence seq? Decides, for a descriptor we cannot acquire,
- * whether it is a real message we lost (counted by cause) or a forgery (counted invalid and
- * never allowed to move the sequence state, which would hide the real messages after it).
- * A live publisher's registry entry holds the last sequence it published, stored before the
- * descriptor is sent. */
-static bool plausible(bus_sub *s, const struct sub_peer *pp, uint64_t pub_id, uint64_t seq,
-                      uint64_t owner_uid)
-{
-    struct reg_pub *e = &s->d->reg->pubs[pub_id & 0xff];
-    uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
-    if (REG_OWN_STATE(w) == REG_LIVE && e->pub_id == pub_id && atomic_load(&e->own) == w)
-        return REG_OWN_UID(w) == owner_uid && seq <= atomic_load(&e->last_seq);
-    /* its publisher is gone: only sequences close after the last one we saw from it */
-    return pp->seq_id == pub_id && seq > pp->last_seq &&
-           seq - pp->last_seq <= (uint64_t)BUS_MAX_HISTORY + s->t->queue_depth;
-}
-
-/* Validate a wire message and, if it is new, acquire its block. Returns 0 with *out set, or
- * SHMBUS_EAGAIN after counting why the message was not delivered. */
-static int deliver(bus_sub *s, const void *buf, size_t len, bus_msg **out)
-{
-    struct reg_sub *rs = s->reg;
-    shmpool_desc pd;
-    unsigned topic;
-    uint64_t pub_id;
-    if (bus_wire_decode(buf, len, &pd, &topic, &pub_id) != 0 || topic != s->topic ||
-        (pub_id & 0xff) >= REG_MAX_PUBS || pd.user == 0 || pd.pool_id != shmpool_pool_id(s->pool)) {
-        atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
-        return SHMBUS_EAGAIN;
-    }
-    uint64_t seq = pd.user;
-    struct sub_peer *pp = &s->peer[pub_id & 0xff];
-    _Atomic uint64_t *lost = NULL;
-    shmbus_block *b = NULL;
-    if (atomic_load(&s->held) >= (int64_t)s->t->max_held) {
-        lost = &rs->overflow;
-    } else {
-        int rc = shmpool_acquire(s->d->pd, &pd, &b);
-        if (rc == SHMBUS_EEXPIRED)
-            lost = &rs->expired;
-        else if (rc) {
-            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
-            return SHMBUS_EAGAIN;
-        }
-    }
-    if (lost) { /* not delivered: a real message we lost, or a forgery? */
-        if (!plausible(s, pp, pub_id, seq, pd.owner_uid))
-            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
-        else if (advance(s, pp, pub_id, seq))
-            atomic_fetch_add_explicit(lost, 1, memory_order_relaxed);
-        return SHMBUS_EAGAIN;
-    }
-    /* The block is real (acquire checked it against its header). The trailer's publisher id
-     * must belong to the block's loaner, else the trailer is forged. */
-    struct reg_pub *e = &s->d->reg->pubs[pub_id & 0xff];
-    uint64_t w = atomic_load(&e->own);
-    bool bound = !(REG_OWN_STATE(w) == REG_LIVE && e->pub_id == pub_id) ||
-                 REG_OWN_UID(w) == pd.owner_uid;
-    if (!bound || !advance(s, pp, pub_id, seq)) {
-        if (!bound)
-            atomic_fetch_add_explicit(&rs->invalid, 1, memory_order_relaxed);
-        shmpool_block_release(b);
-        return SHMBUS_EAGAIN;
-    }
-    bus_msg *m = bus_msg_wrap(b);
-    if (!m) {
-        shmpool_block_release(b);
-        return SHMBUS_ENOMEM;
-    }
-    m->sub = s;
-    m->seq = seq;
-    m->pub_id = pub_id;
-    atomic_fetch_add(&s->held, 1);
-    atomic_fetch_add_explicit(&rs->held, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rs->received, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rs->bytes, pd.length, memory_order_relaxed);
-    uint64_t now = now_ns(), lat = now > pd.timestamp_ns ? now - pd.timestamp_ns : 0;
-    atomic_store_explicit(&rs->last_latency_ns, lat, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rs->latency[reg_lat_bucket(lat)], 1, memory_order_relaxed);
-    *out = m;
-    return 0;
-}
-
-/* Late join: take the messages the topic's publishers still hold, oldest first. */
-static void load_history(bus_sub *s)
-{
-    struct reg_hdr *r = s->d->reg;
-    for (unsigned i = 0; i < REG_MAX_PUBS; i++) {
-        struct reg_pub *e = &r->pubs[i];
-        uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
-        if (REG_OWN_STATE(w) != REG_LIVE || e->topic != s->topic)
-            continue;
-        uint64_t last = atomic_load(&e->hist_next);
-        uint64_t k = e->history;
-        if (k == 0 || k > BUS_MAX_HISTORY)
-            continue; /* a corrupt entry: its history cannot be read safely */
-        for (uint64_t seq = last > k ? last - k + 1 : 1; seq && seq <= last; seq++) {
-            struct reg_hist *h = &e->hist[seq % k];
-            uint8_t wire[BUS_WIRE_SIZE];
-            uint64_t v1 = atomic_load(&h->version);
-            for (unsigned j = 0; j < BUS_WIRE_SIZE / 8; j++) {
-                uint64_t x = atomic_load(&h->w[j]);
-                memcpy(wire + j * 8, &x, 8);
-            }
-            if ((v1 & 1) || v1 != atomic_load(&h->version))
-                continue; /* being rewritten: it is about to leave the history anyway */
-            bus_msg *m;
-            if (deliver(s, wire, sizeof wire, &m) == 0)
-                s->pending[s->npending++] = m;
-            if (s->npending >= s->t->max_held)
-                return;
-        }
-    }
+    int rc = bus_topic_copy(s->d, s->topic, &s->tdef);
+    if (rc)
+        return rc;
+    s->t = &s->tdef;
+    s->max_held = s->t->max_held;
+    s->queue_depth = s->t->queue_depth;
+    if (s->max_held < 1 || s->max_held > (1u << 20) || s->queue_depth < 1 ||
+        s->queue_depth > (1u << 20))
+        return bus_errno(SHMBUS_EBADSEG, "topic \"%s\": max_held %u or queue_depth %u in the "
+                         "registry is out of range", topic, s->max_held, s->queue_depth);
+    s->pending_cap = s->max_held + 1;
+    s->pending = calloc(s->pending_cap, sizeof *s->pending);
+    return s->pending ? 0 : SHMBUS_ENOMEM;
 }
 
 int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out)
@@ -262,29 +307,26 @@ int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out)
     if (!s)
         return SHMBUS_ENOMEM;
     s->d = d;
-    pthread_mutex_init(&s->lock, NULL);
-    int rc = bus_topic_index(d, topic, &s->topic);
-    if (rc)
-        goto fail_free;
-    if ((rc = bus_topic_copy(d, s->topic, &s->tdef)) != 0)
-        goto fail_free;
-    s->t = &s->tdef;
-    if ((rc = bus_topic_pool(d, s->t, &s->pool)) != 0)
-        goto fail_free;
-    s->pending = calloc(s->t->max_held, sizeof *s->pending);
-    if (!s->pending) {
-        rc = SHMBUS_ENOMEM;
-        goto fail_free;
+    int rc = bus_pipes_init(&s->pipes);
+    if (rc) {
+        free(s);
+        return rc;
     }
-    if ((rc = claim_entry(d, s)) != 0)
+    pthread_mutex_init(&s->lock, NULL);
+    if ((rc = bus_topic_index(d, topic, &s->topic)) != 0 || (rc = read_topic(s, topic)) != 0 ||
+        (rc = bus_topic_pool(d, s->t, &s->pool)) != 0 || (rc = claim_entry(d, s)) != 0)
         goto fail_free;
     if ((rc = open_socket(s)) != 0)
         goto fail_entry;
     atomic_store_explicit(&s->reg->own, REG_OWN(shmpool_domain_uid(d->pd), REG_LIVE),
                           memory_order_release);
     bus_sub_sync_peers(s);
-    if (history)
-        load_history(s);
+    if (history) {
+        pthread_mutex_lock(&s->lock);
+        for (struct sub_acct *a = s->accts; a; a = a->next)
+            bus_acct_history(s, a);
+        pthread_mutex_unlock(&s->lock);
+    }
     pthread_mutex_lock(&d->lock);
     s->next = d->subs;
     d->subs = s;
@@ -299,8 +341,10 @@ fail_entry:
         nng_close(s->sock);
     atomic_store(&s->reg->own, 0);
 fail_free:
+    bus_acct_free_all(s);
     free(s->pending);
     pthread_mutex_destroy(&s->lock);
+    bus_pipes_destroy(&s->pipes);
     free(s);
     return rc;
 }
@@ -311,8 +355,8 @@ int bus_sub_close(bus_sub *s)
         return SHMBUS_EINVAL;
     bus_domain *d = s->d;
     bool forked = shmpool_domain_forked(d->pd);
-    bool leak = false; /* an nng close that hangs still calls back into s->peers */
-    int64_t held = atomic_load(&s->held) - (int64_t)(s->npending - s->pending_head);
+    bool leak = false; /* an nng close that hangs still calls back into s */
+    int64_t held = atomic_load(&s->held) - (int64_t)s->npending;
     if (held > 0 && !forked)
         return bus_errno(SHMBUS_EBUSY, "subscriber on \"%s\": %lld messages not released",
                          s->t->name, (long long)held);
@@ -326,16 +370,68 @@ int bus_sub_close(bus_sub *s)
         d->nsubs--;
         pthread_mutex_unlock(&d->lock);
         leak = !bus_nng_close(s->sock, BUS_CLOSE_TIMEOUT_MS);
-        while (s->pending_head < s->npending)
-            bus_msg_release(s->pending[s->pending_head++]);
+        while (s->npending) {
+            bus_msg *m = s->pending[s->pending_head];
+            s->pending_head = (s->pending_head + 1) % s->pending_cap;
+            s->npending--;
+            bus_msg_release(m);
+        }
         atomic_store_explicit(&s->reg->own, 0, memory_order_release);
+        for (unsigned i = 0; i < REG_MAX_PUBS; i++)
+            bus_tomb_release(d, i, s->reg_idx);
         bus_wake_discovery(d);
+    }
+    if (leak)
+        return 0;
+    bus_acct_free_all(s);
+    if (!forked) {
         pthread_mutex_destroy(&s->lock);
+        bus_pipes_destroy(&s->pipes);
     }
     free(s->pending);
-    if (!leak)
-        free(s);
+    free(s);
     return 0;
+}
+
+/* ---- receive ------------------------------------------------------------------------------ */
+
+/* Is publisher pub_id connected now? */
+static bool reached(bus_sub *s, uint64_t pub_id)
+{
+    for (const struct sub_acct *a = s->accts; a; a = a->next)
+        if (a->pub_id == pub_id)
+            return a->pipe_id && !a->pipe_gone;
+    return false;
+}
+
+/* A message delivered and not returned yet, or an error to report: 0 / error with *out set,
+ * SHMBUS_EAGAIN if neither. */
+static int take_pending(bus_sub *s, bus_msg **out)
+{
+    int rc = SHMBUS_EAGAIN;
+    pthread_mutex_lock(&s->lock);
+    if (s->error && reached(s, s->error_pub))
+        s->error = 0; /* it connected after all: nothing to report any more */
+    if (s->error) {
+        rc = bus_errno(s->error, "%s", s->error_text);
+        s->error = 0;
+    } else if (s->npending) {
+        *out = s->pending[s->pending_head];
+        s->pending_head = (s->pending_head + 1) % s->pending_cap;
+        s->npending--;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Nothing is queued: account what only shows now (catch-up after connecting, ends of
+ * streams). */
+static void settle(bus_sub *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bus_acct_settle(s);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out)
@@ -345,27 +441,26 @@ int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out)
     *out = NULL;
     if (shmpool_domain_forked(s->d->pd))
         return SHMBUS_EFORKED;
-    pthread_mutex_lock(&s->lock);
-    if (s->pending_head < s->npending) {
-        *out = s->pending[s->pending_head++];
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
-    pthread_mutex_unlock(&s->lock);
-    int rc;
     uint64_t deadline = timeout_ms > 0 ? now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
     for (;;) {
+        int rc = take_pending(s, out);
+        if (rc != SHMBUS_EAGAIN)
+            return rc;
         nng_msg *nm;
         int rv = nng_recvmsg(s->sock, &nm, NNG_FLAG_NONBLOCK);
         if (rv == 0) {
-            rc = deliver(s, nng_msg_body(nm), nng_msg_len(nm), out);
+            pthread_mutex_lock(&s->lock);
+            bus_acct_take(s, acct_of_pipe(s, nng_msg_get_pipe(nm)), nng_msg_body(nm),
+                          nng_msg_len(nm));
+            pthread_mutex_unlock(&s->lock);
             nng_msg_free(nm);
-            if (rc != SHMBUS_EAGAIN)
-                return rc;
             continue;
         }
         if (rv != NNG_EAGAIN)
             return bus_errno(bus_nng_status(rv), "receive: %s", nng_strerror(rv));
+        settle(s);
+        if ((rc = take_pending(s, out)) != SHMBUS_EAGAIN)
+            return rc;
         int wait_ms = -1;
         if (timeout_ms == 0)
             return SHMBUS_EAGAIN;
@@ -389,17 +484,17 @@ int bus_sub_fd(bus_sub *s, int *fd)
     return 0;
 }
 
-int bus_sub_publishers(bus_sub *s) { return s ? atomic_load(&s->peers) : SHMBUS_EINVAL; }
+int bus_sub_publishers(bus_sub *s) { return s ? bus_pipes_count(&s->pipes) : SHMBUS_EINVAL; }
 
 int bus_sub_wait_publishers(bus_sub *s, int n, int timeout_ms)
 {
     if (!s)
         return SHMBUS_EINVAL;
-    int rc = bus_wait_peers(&s->peers, n, timeout_ms);
+    int rc = bus_pipes_wait(&s->pipes, n, timeout_ms);
     if (rc == SHMBUS_ETIMEDOUT) {
         pthread_mutex_lock(&s->lock);
         bus_errno(rc, "topic \"%s\": %d of %d publishers connected after %d ms%s%s", s->t->name,
-                  atomic_load(&s->peers), n, timeout_ms, s->dial_error[0] ? "; last " : "",
+                  bus_pipes_count(&s->pipes), n, timeout_ms, s->dial_error[0] ? "; last " : "",
                   s->dial_error);
         pthread_mutex_unlock(&s->lock);
     }
@@ -414,7 +509,26 @@ void bus_sub_counters_get(const bus_sub *s, shmbus_sub_counters *c)
     c->dropped = atomic_load(&r->dropped);
     c->overflow = atomic_load(&r->overflow);
     c->invalid = atomic_load(&r->invalid);
+    c->unreachable = atomic_load(&r->unreachable);
     c->bytes = atomic_load(&r->bytes);
     c->held = atomic_load(&r->held);
     c->last_latency_ns = atomic_load(&r->last_latency_ns);
+}
+
+int bus_sub_peer_counters(bus_sub *s, bus_peer_counters *out, unsigned max)
+{
+    if (!s || (!out && max))
+        return SHMBUS_EINVAL;
+    struct pollfd pfd = {.fd = s->recvfd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) == 0) /* nothing queued: what is still open can be settled */
+        settle(s);
+    pthread_mutex_lock(&s->lock);
+    unsigned n = 0;
+    for (const struct sub_acct *a = s->accts; a; a = a->next, n++)
+        if (n < max) {
+            out[n] = a->c;
+            out[n].last_seq = a->last;
+        }
+    pthread_mutex_unlock(&s->lock);
+    return (int)n;
 }

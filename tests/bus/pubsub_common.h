@@ -193,6 +193,31 @@ shmbus_sub_counters ps_sub_stats(const shmbus_sub *s);
         (unsigned long long)(c).dropped, (unsigned long long)(c).overflow,                   \
         (unsigned long long)(c).invalid, (unsigned long long)(c).held
 
+/* ---- exact loss accounting (for any test with subscribers) ---------------------------------- */
+
+/* The accounting identity of every (publisher, s) pair (shmbus_sub_peer_counters): each
+ * sequence after base up to last_seq is counted once,
+ *     last_seq - base == received + expired + dropped + overflow + invalid,
+ * and the pairs' sums match s's own counters. With all_closed, every pair must also be closed
+ * (its publisher left and its end is accounted). Returns the number of pairs, or -1 with the
+ * reason on stderr. Child side: call it from the subscriber's process. */
+int ps_check_accounting(shmbus_sub *s, bool all_closed);
+/* Receive (releasing, checking payloads) until s has `pairs` pairs and all are closed, then
+ * check the identity: the number of messages received, or -1 (reason on stderr) if that did
+ * not happen within PS_SAFETY_MS. Use after the publishers closed or were killed. */
+int64_t ps_drain_until_closed(shmbus_sub *s, unsigned pairs);
+/* The pair of publisher `id` (fails the child if s has none). */
+shmbus_peer_counters ps_pair(shmbus_sub *s, uint64_t id);
+#define PS_PAIR_FMT                                                                         \
+    "base %llu last %llu received %llu expired %llu dropped %llu overflow %llu invalid %llu " \
+    "forged %llu%s"
+#define PS_PAIR_ARGS(p)                                                                      \
+    (unsigned long long)(p).base, (unsigned long long)(p).last_seq,                          \
+        (unsigned long long)(p).received, (unsigned long long)(p).expired,                   \
+        (unsigned long long)(p).dropped, (unsigned long long)(p).overflow,                   \
+        (unsigned long long)(p).invalid, (unsigned long long)(p).forged,                     \
+        (p).closed ? " closed" : ""
+
 /* In the test process, once every other participant is gone: no block of pool `pool` is in
  * use and each loan was freed once; with loans != 0, that many loans were made. */
 void ps_assert_pool_drained(shmbus_domain *d, const char *pool, uint64_t loans);

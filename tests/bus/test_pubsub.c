@@ -73,6 +73,7 @@ static int fanout_subscriber(const ps_env *e, ps_chan *c, struct fanout_shared *
     PS_CHECK(st.received == n && st.expired == 0 && st.dropped == 0 && st.overflow == 0 &&
                  st.invalid == 0 && st.held == 0,
              "subscriber %u: " PS_SUB_FMT, i, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -175,11 +176,15 @@ static int slow_subscriber(const ps_env *e, ps_chan *c, struct slow_shared *sh, 
              "%s subscriber: published %u != " PS_SUB_FMT, slow ? "slow" : "fast", n,
              PS_SUB_ARGS(st));
     PS_CHECK(st.invalid == 0 && st.held == 0, PS_SUB_FMT, PS_SUB_ARGS(st));
+    shmbus_peer_counters pc;
+    PS_CHECK(shmbus_sub_peer_counters(s, &pc, 1) == 1 && pc.base == 0 && pc.last_seq == n,
+             PS_PAIR_FMT, PS_PAIR_ARGS(pc));
     if (slow)
         PS_CHECK(st.received < n, "the slow subscriber lost nothing: the test did not test");
     else
         PS_CHECK(st.received == n, "the fast subscriber lost messages: " PS_SUB_FMT,
                  PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -255,6 +260,13 @@ static int history_subscriber(const ps_env *e, ps_chan *c, bool history)
     PS_CHECK(st.received == (history ? 7u : 3u) && st.expired == 0 && st.dropped == 0 &&
                  st.overflow == 0 && st.invalid == 0,
              PS_SUB_FMT, PS_SUB_ARGS(st));
+    /* joined after seq 10: counts 11..13; the history is extra */
+    shmbus_peer_counters pc;
+    PS_CHECK(shmbus_sub_peer_counters(s, &pc, 1) == 1, "one publisher");
+    PS_CHECK(pc.base == 10 && pc.last_seq == 13 && pc.received == 3 &&
+                 pc.history == (history ? 4u : 0u),
+             PS_PAIR_FMT, PS_PAIR_ARGS(pc));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -347,6 +359,7 @@ static int many_subscriber(const ps_env *e, ps_chan *c, struct many_shared *sh, 
     PS_CHECK(st.received == (uint64_t)MANY_PUBS * n && st.expired == 0 && st.dropped == 0 &&
                  st.overflow == 0 && st.invalid == 0,
              PS_SUB_FMT, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -441,6 +454,7 @@ static int held_hoarder(const ps_env *e, ps_chan *c, struct held_shared *sh, uns
         PS_OK(shmbus_msg_release(kept[k]));
     }
     PS_CHECK(ps_sub_stats(s).held == 0, "held after releasing");
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -459,6 +473,7 @@ static int held_other(const ps_env *e, ps_chan *c, struct held_shared *sh, unsig
     shmbus_sub_counters st = ps_sub_stats(s);
     PS_CHECK(st.received == n && st.expired + st.dropped + st.overflow + st.invalid == 0,
              PS_SUB_FMT, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -551,6 +566,7 @@ static int poll_subscriber(const ps_env *e, ps_chan *c)
             ps_expect_seq(m, want++);
         PS_RC(rc, SHMBUS_EAGAIN);
     }
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;

@@ -96,6 +96,7 @@ static int crash_subscriber(const ps_env *e, ps_chan *c, struct crash_shared *sh
     }
     PS_CHECK(ps_tell(c->up[1], 'R') == 0, "pipe");
     PS_CHECK(ps_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -230,6 +231,7 @@ static int subkill_survivor(const ps_env *e, ps_chan *c, struct subkill_shared *
     shmbus_sub_counters st = ps_sub_stats(s);
     PS_CHECK(st.received == want - 1 && st.expired + st.dropped + st.overflow + st.invalid == 0,
              PS_SUB_FMT, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
     return 0;

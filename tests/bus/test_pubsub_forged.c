@@ -15,6 +15,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #include "pubsub_common.h"
 
@@ -91,6 +92,7 @@ static void forge(unsigned k, const shmbus_desc *real, uint8_t out[2 * W_SIZE], 
 }
 
 struct forge_shared {
+    _Atomic uint64_t ids[2];    /* forger: publisher ids of A and B */
     _Atomic uint64_t connected; /* subscriber: connected to A (raw) and B */
     _Atomic uint64_t judged;    /* subscriber: counted every forged descriptor */
     _Atomic uint64_t published; /* forger: genuine messages published on B */
@@ -102,6 +104,37 @@ static void pipe_added(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     (void)pipe, (void)ev;
     atomic_fetch_add((_Atomic uint64_t *)arg, 1);
+}
+
+static uint64_t pub_id(shmbus_pub *p)
+{
+    shmbus_msg *m;
+    PS_OK(shmbus_pub_loan(p, 64, &m)); /* its id, as a message shows it */
+    uint64_t id = shmbus_msg_publisher(m);
+    PS_OK(shmbus_msg_release(m));
+    return id;
+}
+
+static void endpoint(const ps_env *e, uint64_t id, char *url, size_t len)
+{
+    snprintf(url, len, "ipc://%s/shmbus.%s/p%llu.ipc", e->tmpdir, e->dom,
+             (unsigned long long)id);
+}
+
+/* Unlink publisher p's ipc socket file and listen on its path with a raw pub0 socket: a
+ * subscriber that finds p in the registry dials the raw socket instead. */
+static nng_socket take_place(const ps_env *e, shmbus_pub *p, _Atomic uint64_t *pipes)
+{
+    char url[600];
+    endpoint(e, pub_id(p), url, sizeof url);
+    PS_CHECK(unlink(url + 6) == 0, "unlink %s", url + 6);
+    nng_socket raw;
+    PS_CHECK(nng_pub0_open(&raw) == 0, "nng_pub0_open");
+    PS_CHECK(nng_socket_set_int(raw, NNG_OPT_SENDBUF, 4 * FORGED) == 0, "send buffer");
+    PS_CHECK(nng_pipe_notify(raw, NNG_PIPE_EV_ADD_POST, pipe_added, (void *)pipes) == 0,
+             "pipe notify");
+    PS_CHECK(nng_listen(raw, url, NULL, 0) == 0, "listen on %s", url);
+    return raw;
 }
 
 /* The forger. poison: forge B's own id with a huge sequence number, between B's messages. */
@@ -118,29 +151,8 @@ static int forger(const ps_env *e, ps_chan *c, struct forge_shared *sh, bool poi
 
     shmbus_pub *a, *b;
     PS_OK(shmbus_pub_open(d, "forge", &a));
-    char dir[256], path[512] = "";
-    snprintf(dir, sizeof dir, "%s/shmbus.%s", e->tmpdir, e->dom);
-    DIR *dp = opendir(dir);
-    PS_CHECK(dp, "runtime directory %s", dir);
-    for (struct dirent *de; (de = readdir(dp)) != NULL;) {
-        size_t n = strlen(de->d_name);
-        if (n > 4 && strcmp(de->d_name + n - 4, ".ipc") == 0) {
-            PS_CHECK(!path[0], "two endpoints in %s", dir);
-            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        }
-    }
-    closedir(dp);
-    PS_CHECK(path[0], "no endpoint of publisher A in %s", dir);
-    PS_CHECK(unlink(path) == 0, "unlink %s", path);
-    char url[600];
-    snprintf(url, sizeof url, "ipc://%s", path);
-    nng_socket raw;
     _Atomic uint64_t raw_pipes = 0;
-    PS_CHECK(nng_pub0_open(&raw) == 0, "nng_pub0_open");
-    PS_CHECK(nng_socket_set_int(raw, NNG_OPT_SENDBUF, 4 * FORGED) == 0, "send buffer");
-    PS_CHECK(nng_pipe_notify(raw, NNG_PIPE_EV_ADD_POST, pipe_added, (void *)&raw_pipes) == 0,
-             "pipe notify");
-    PS_CHECK(nng_listen(raw, url, NULL, 0) == 0, "listen on %s", url);
+    nng_socket raw = take_place(e, a, &raw_pipes);
     PS_OK(shmbus_pub_open(d, "forge", &b));
     PS_CHECK(ps_tell(c->up[1], 'L') == 0, "pipe");
 
@@ -249,7 +261,12 @@ static int forge_subscriber(const ps_env *e, ps_chan *c, struct forge_shared *sh
     return 0;
 }
 
-static void run_forgery(void **state, bool poison)
+static int replay_forger(const ps_env *e, ps_chan *c, struct forge_shared *sh);
+static int replay_subscriber(const ps_env *e, ps_chan *c, struct forge_shared *sh);
+
+enum forgery { FORGE, POISON, REPLAY };
+
+static void run_forgery(void **state, enum forgery mode)
 {
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "forge.json");
@@ -259,8 +276,10 @@ static void run_forgery(void **state, bool poison)
     for (unsigned i = 0; i < 2; i++) {
         ps_chan_make(&ch[i]);
         if ((pid[i] = ps_fork()) == 0)
-            _exit(i == 0 ? forger(e, &ch[i], sh, poison)
-                         : forge_subscriber(e, &ch[i], sh, poison));
+            _exit(mode == REPLAY ? (i == 0 ? replay_forger(e, &ch[i], sh)
+                                           : replay_subscriber(e, &ch[i], sh))
+                  : i == 0 ? forger(e, &ch[i], sh, mode == POISON)
+                           : forge_subscriber(e, &ch[i], sh, mode == POISON));
         ps_chan_parent(&ch[i]);
     }
     shmbus_domain *d = ps_open_domain(e); /* first: topic "forge" gets index 0 */
@@ -275,17 +294,153 @@ static void run_forgery(void **state, bool poison)
     ps_close_domain(e, d);
 }
 
+/* ---- real descriptors out of place: another publisher's, another topic's, replayed ------- */
+
+#define MADE_UP 5
+#define MISPLACED (MADE_UP + 4) /* all counted invalid; the one real A message is delivered */
+
+/* A real wire message of publisher `id`, read off a raw sub0 socket dialed to it. */
+static void capture(nng_socket cap, uint64_t id, uint8_t out[W_SIZE])
+{
+    for (;;) {
+        size_t len = W_SIZE;
+        PS_CHECK(nng_recv(cap, out, &len, 0) == 0 && len == W_SIZE, "capture");
+        if (get64(out + 72) == id && (get64(out + 64) & 0xffffffffu) == 0x54424853u)
+            return; /* a message of publisher id (not a sync marker) */
+    }
+}
+
+static int replay_forger(const ps_env *e, ps_chan *c, struct forge_shared *sh)
+{
+    shmbus_domain *d = ps_child_start(e, c);
+    shmbus_pub *a, *b, *o;
+    PS_OK(shmbus_pub_open(d, "forge", &a));
+    PS_OK(shmbus_pub_open(d, "forge", &b));
+    PS_OK(shmbus_pub_open(d, "other", &o));
+    uint64_t ida = pub_id(a), idb = pub_id(b), ido = pub_id(o);
+    atomic_store(&sh->ids[0], ida);
+    atomic_store(&sh->ids[1], idb);
+    /* a raw subscriber on all three, to read real descriptors off the wire */
+    nng_socket cap;
+    PS_CHECK(nng_sub0_open(&cap) == 0 && nng_socket_set(cap, NNG_OPT_SUB_SUBSCRIBE, "", 0) == 0 &&
+                 nng_socket_set_ms(cap, NNG_OPT_RECVTIMEO, PS_SAFETY_MS) == 0,
+             "raw subscriber");
+    shmbus_pub *all[3] = {a, b, o};
+    for (unsigned k = 0; k < 3; k++) {
+        char url[600];
+        endpoint(e, k == 0 ? ida : k == 1 ? idb : ido, url, sizeof url);
+        PS_CHECK(nng_dial(cap, url, NULL, 0) == 0, "dial %s", url);
+        PS_OK(shmbus_pub_wait_subscribers(all[k], 1, PS_SAFETY_MS));
+    }
+    _Atomic uint64_t raw_pipes = 0;
+    nng_socket raw = take_place(e, a, &raw_pipes); /* A's connection to cap stays */
+    PS_CHECK(ps_tell(c->up[1], 'L') == 0, "pipe");
+    PS_CHECK(ps_wait_counter(&sh->connected, 1, PS_SAFETY_MS) == 0, "no subscriber");
+    PS_CHECK(ps_wait_counter(&raw_pipes, 1, PS_SAFETY_MS) == 0, "raw socket: no pipe");
+    PS_OK(shmbus_pub_wait_subscribers(b, 2, PS_SAFETY_MS));
+
+    uint8_t wa[W_SIZE], wb[W_SIZE], wo[W_SIZE], buf[W_SIZE];
+    PS_OK(ps_publish(a, 200, 1, 0, 0)); /* reaches cap only: the subscriber dialed raw */
+    capture(cap, ida, wa);
+    PS_OK(ps_publish(b, 200, 1, 1, 0)); /* reaches the subscriber, genuinely */
+    capture(cap, idb, wb);
+    PS_OK(ps_publish(o, 200, 1, 2, 0));
+    capture(cap, ido, wo);
+    /* over A's connection: B's message under made-up publisher ids, then under A's id */
+    for (unsigned k = 0; k < MADE_UP; k++) {
+        memcpy(buf, wb, W_SIZE);
+        put64(buf + 72, ((900ull + k) << 8) | (40 + k));
+        PS_CHECK(nng_send(raw, buf, W_SIZE, 0) == 0, "send");
+    }
+    memcpy(buf, wb, W_SIZE);
+    put64(buf + 72, ida);
+    PS_CHECK(nng_send(raw, buf, W_SIZE, 0) == 0, "send");
+    /* topic "other"'s message with its topic field rewritten to "forge" (index 0), under its
+     * own publisher id and under A's */
+    memcpy(buf, wo, W_SIZE);
+    put16(buf + 70, 0);
+    PS_CHECK(nng_send(raw, buf, W_SIZE, 0) == 0, "send");
+    put64(buf + 72, ida);
+    PS_CHECK(nng_send(raw, buf, W_SIZE, 0) == 0, "send");
+    /* A's own message, then exactly the same again */
+    PS_CHECK(nng_send(raw, wa, W_SIZE, 0) == 0, "send");
+    PS_CHECK(nng_send(raw, wa, W_SIZE, 0) == 0, "send");
+
+    PS_CHECK(ps_wait_counter(&sh->done, 1, PS_SAFETY_MS) == 0, "subscriber stalled");
+    nng_close(raw);
+    nng_close(cap);
+    for (unsigned k = 0; k < 3; k++)
+        PS_OK(shmbus_pub_close(all[k]));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
+static int replay_subscriber(const ps_env *e, ps_chan *c, struct forge_shared *sh)
+{
+    shmbus_domain *d = ps_child_start(e, c);
+    shmbus_sub *s;
+    PS_OK(shmbus_sub_open(d, "forge", NULL, &s));
+    PS_OK(shmbus_sub_wait_publishers(s, 2, PS_SAFETY_MS));
+    atomic_store(&sh->connected, 1);
+    bool got_a = false, got_b = false;
+    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    shmbus_sub_counters st = ps_sub_stats(s);
+    while (!(got_a && got_b && st.invalid >= MISPLACED)) {
+        PS_CHECK(ps_now_ns() < deadline, "not all judged: " PS_SUB_FMT, PS_SUB_ARGS(st));
+        shmbus_msg *m = NULL;
+        int rc = shmbus_sub_recv(s, 20, &m);
+        st = ps_sub_stats(s);
+        if (rc == SHMBUS_ETIMEDOUT)
+            continue;
+        PS_OK(rc);
+        uint64_t from = shmbus_msg_publisher(m);
+        ps_hdr h;
+        PS_CHECK(ps_check_msg(m, &h) == 0, "payload");
+        PS_CHECK(shmbus_msg_seq(m) == 1 && h.src == (from == sh->ids[0] ? 0u : 1u),
+                 "delivered a misplaced descriptor: publisher %llu seq %llu, payload of source "
+                 "%u (" PS_SUB_FMT ")", (unsigned long long)from,
+                 (unsigned long long)shmbus_msg_seq(m), h.src, PS_SUB_ARGS(st));
+        bool *got = from == sh->ids[0] ? &got_a : &got_b;
+        PS_CHECK(from == sh->ids[0] || from == sh->ids[1], "unknown publisher %llu",
+                 (unsigned long long)from);
+        PS_CHECK(!*got, "publisher %llu's message delivered twice (a replay)",
+                 (unsigned long long)from);
+        *got = true;
+        PS_OK(shmbus_msg_release(m));
+    }
+    shmbus_msg *m = NULL;
+    PS_RC(shmbus_sub_recv(s, 0, &m), SHMBUS_EAGAIN);
+    st = ps_sub_stats(s);
+    PS_CHECK(st.received == 2 && st.invalid == MISPLACED && st.expired + st.dropped == 0,
+             PS_SUB_FMT, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) == 2, "accounting");
+    shmbus_peer_counters pa = ps_pair(s, sh->ids[0]);
+    PS_CHECK(pa.received == 1 && pa.invalid == 0 && pa.forged == MISPLACED, PS_PAIR_FMT,
+             PS_PAIR_ARGS(pa));
+    atomic_store(&sh->done, 1);
+    PS_OK(shmbus_sub_close(s));
+    PS_OK(shmbus_domain_close(d));
+    return 0;
+}
+
 static void test_forged_descriptors_are_counted_and_never_returned(void **state)
 {
-    run_forgery(state, false);
+    run_forgery(state, FORGE);
 }
 
 static void test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_messages(
     void **state)
 {
-    run_forgery(state, true);
+    run_forgery(state, POISON);
+}
+
+static void test_real_descriptors_with_another_publisher_topic_or_replayed_are_invalid(
+    void **state)
+{
+    run_forgery(state, REPLAY);
 }
 
 PS_MAIN(
     PS_TEST(test_forged_descriptors_are_counted_and_never_returned),
-    PS_TEST(test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_messages))
+    PS_TEST(test_forged_descriptor_with_a_real_publisher_id_does_not_hide_its_messages),
+    PS_TEST(test_real_descriptors_with_another_publisher_topic_or_replayed_are_invalid))

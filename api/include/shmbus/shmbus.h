@@ -122,16 +122,24 @@ SHMBUS_API int shmbus_domain_close(shmbus_domain *d);
 
 /* Publish on `topic` (created from the config's default_topic if the config does not list
  * it). Listens on an ipc endpoint recorded in the registry, where subscribers find it.
+ * Start order: the subscribers of the topic that are open when this is called get its
+ * messages from sequence 1. It waits for them to connect, at most SHMBUS_PUB_OPEN_WAIT_MS
+ * (returns as soon as all have, at once if there are none); one that connects later gets the
+ * messages it missed from the publisher's history, before the live ones, as soon as it
+ * connects, and counts those no longer held as expired (docs/delivery.md).
  * *out is the caller's: shmbus_pub_close(). Thread-safe. */
+#define SHMBUS_PUB_OPEN_WAIT_MS 500
 SHMBUS_API int shmbus_pub_open(shmbus_domain *d, const char *topic, shmbus_pub **out);
 
-/* Close: releases the publisher's history. SHMBUS_EBUSY while messages it loaned are
- * neither published nor released. Subscribers keep the messages they hold. */
+/* Close: releases the publisher's history and leaves its last sequence in the registry until
+ * its subscribers have counted what they never got of it. SHMBUS_EBUSY while messages it
+ * loaned are neither published nor released. Subscribers keep the messages they hold. */
 SHMBUS_API int shmbus_pub_close(shmbus_pub *p);
 
 /* Loan a writable message of `size` bytes (<= the topic's max_message_size) from the topic's
- * pool. When the pool is full the topic's policy applies: fail at once (SHMBUS_EFULL) or wait
- * up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place, then publish or release.
+ * pool. When the pool is full the publisher first gives up its own history, oldest first
+ * (counted: shmbus_pub_info.hist_released), then the topic's policy applies: fail at once
+ * (SHMBUS_EFULL) or wait up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place, then publish or release.
  * Thread-safe. */
 SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out);
 
@@ -142,7 +150,8 @@ SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out);
  * counts it. Thread-safe; messages are numbered 1, 2, 3... per publisher. */
 SHMBUS_API int shmbus_pub_publish(shmbus_pub *p, shmbus_msg *m, uint64_t length);
 
-/* Subscribers connected now; wait (1 ms steps, timeout_ms < 0: forever) until at least n are. */
+/* Subscribers connected now; wait (woken by each connection; timeout_ms < 0: forever) until
+ * at least n are. */
 SHMBUS_API int shmbus_pub_subscribers(shmbus_pub *p);
 SHMBUS_API int shmbus_pub_wait_subscribers(shmbus_pub *p, int n, int timeout_ms);
 
@@ -153,7 +162,10 @@ typedef struct shmbus_sub_opts {
 } shmbus_sub_opts;
 
 /* Subscribe to `topic`: connects to every publisher of it, now and later. opts may be NULL.
- * *out is the caller's: shmbus_sub_close(). */
+ * It counts every message of a publisher opened after it from sequence 1, and of a publisher
+ * already running every message after the last one published when it opened (those before
+ * are delivered only with opts.history, as history). *out is the caller's:
+ * shmbus_sub_close(). */
 SHMBUS_API int shmbus_sub_open(shmbus_domain *d, const char *topic, const shmbus_sub_opts *opts,
                                shmbus_sub **out);
 
@@ -164,7 +176,12 @@ SHMBUS_API int shmbus_sub_close(shmbus_sub *s);
  * at once if none is ready; > 0 waits up to that long (SHMBUS_ETIMEDOUT). A signal handled
  * while waiting ends the wait with SHMBUS_EINTR. *out is one
  * read-only handle: release it. Descriptors whose message is gone ("expired"), beyond the
- * topic's max_held, or malformed are counted (shmbus_sub_stats) and skipped, never returned.
+ * topic's max_held, or malformed, forged or replayed ("invalid": a descriptor must name a
+ * block its publisher published, come over that publisher's own connection and not repeat
+ * a sequence) are counted (shmbus_sub_stats) and skipped, never returned. A publisher of the
+ * topic it cannot connect to (e.g. no file descriptor left) is counted as unreachable, and
+ * the next call returns SHMBUS_ETRANSPORT once, naming it, unless it has connected by then;
+ * it keeps trying to connect.
  * Thread-safe, but messages are numbered per publisher, so one receiving thread keeps order. */
 SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
 
@@ -179,6 +196,31 @@ SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms);
 
 /* Its counters (shmbus_sub_counters, in shmbus_info.h). Reads only. */
 SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out);
+
+/* The accounting of one (publisher, subscriber) pair. Every sequence of the publisher after
+ * `base` up to `last_seq` is counted exactly once, so that
+ *     last_seq - base == received + expired + dropped + overflow + invalid
+ * holds at every moment, and once `closed` (the publisher left, and the subscriber read
+ * everything that came from it), last_seq is the last sequence it published: every message
+ * published after the subscriber joined is accounted. base is 0 when the subscriber was open
+ * before the publisher, else the publisher's last sequence when the subscriber first saw it.
+ * history counts messages from at or before base delivered by opts.history; forged counts
+ * descriptors that came over the publisher's connection but are not its messages (forged,
+ * replayed, another publisher's or topic's). Both are outside the identity; the subscriber's
+ * own invalid counter includes forged. */
+typedef struct shmbus_peer_counters {
+    uint64_t publisher;     /* publisher id (shmbus_msg_publisher) */
+    uint64_t base;
+    uint64_t last_seq;
+    uint64_t received, expired, dropped, overflow, invalid;
+    uint64_t history, forged;
+    bool closed;
+} shmbus_peer_counters;
+
+/* The pairs of this subscriber, newest publisher first: copies up to max, returns how many
+ * there are (departed publishers included; the 1024 newest are kept). Ends of streams that
+ * can be accounted now are accounted first. Thread-safe. */
+SHMBUS_API int shmbus_sub_peer_counters(shmbus_sub *s, shmbus_peer_counters *out, unsigned max);
 
 /* ---- pools and messages (below topics: direct use of the shared-memory pools) ------------ */
 

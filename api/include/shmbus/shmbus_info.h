@@ -58,10 +58,11 @@ typedef struct shmbus_sub_counters {
     uint64_t expired;         /* arrived after their block was released (fell behind history) */
     uint64_t dropped;         /* never arrived: nng dropped them (sequence gaps) */
     uint64_t overflow;        /* skipped because this subscriber held max_held already */
-    uint64_t invalid;         /* malformed or forged descriptors */
+    uint64_t invalid;         /* malformed, forged or replayed descriptors */
     uint64_t bytes;
     uint64_t held;            /* messages held now */
     uint64_t last_latency_ns; /* publish to receive, of the last message */
+    uint64_t unreachable;     /* publishers of its topic it could not connect to */
 } shmbus_sub_counters;
 
 /* ---- snapshot of a running domain ------------------------------------------------------------ */
@@ -72,6 +73,7 @@ typedef struct shmbus_pub_info {
     char name[32];             /* process name */
     bool alive;
     uint64_t published, bytes, last_seq, loan_failures;
+    uint64_t hist_released;    /* history holds it gave up early because the pool was full */
 } shmbus_pub_info;
 
 typedef struct shmbus_sub_info {
@@ -82,6 +84,7 @@ typedef struct shmbus_sub_info {
     uint64_t received, expired, dropped, overflow, invalid, bytes, held, max_held;
     uint64_t last_latency_ns;
     uint64_t latency[SHMBUS_LAT_BUCKETS]; /* counts per bucket, see shmbus_latency_edge_ns */
+    uint64_t unreachable;      /* publishers of its topic it could not connect to */
 } shmbus_sub_info;
 
 typedef struct shmbus_topic_info {
