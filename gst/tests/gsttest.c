@@ -18,6 +18,9 @@ void gt_init(int *argc, char ***argv)
     setenv("GST_PLUGIN_PATH", GST_TEST_PLUGIN_DIR, 1);
     setenv("GST_REGISTRY", GST_TEST_REGISTRY, 1);
     gst_init(argc, argv);
+    const char *only = getenv("SHMBUS_TEST_FILTER"); /* a cmocka pattern: run only those */
+    if (only && *only)
+        cmocka_set_test_filter(only);
 }
 
 const char *gt_config_path(const fixture *f)
@@ -107,14 +110,34 @@ GstElement *gt_start(const char *fmt, ...)
     return pipe;
 }
 
+static GstStructure *last_stats;
+
 GstMessage *gt_wait_end(GstElement *pipe, int timeout_ms)
 {
     GstBus *bus = gst_element_get_bus(pipe);
-    GstMessage *m = gst_bus_timed_pop_filtered(bus, (GstClockTime)timeout_ms * GST_MSECOND,
-                                               GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    GstMessage *m = NULL;
+    for (gint64 now; !m && (now = g_get_monotonic_time()) < deadline;) {
+        m = gst_bus_timed_pop(bus, (GstClockTime)(deadline - now) * GST_USECOND);
+        if (!m)
+            break;
+        const GstStructure *s = gst_message_get_structure(m);
+        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT && s &&
+            g_str_has_suffix(gst_structure_get_name(s), "-stats")) {
+            if (last_stats)
+                gst_structure_free(last_stats);
+            last_stats = gst_structure_copy(s);
+        }
+        if (GST_MESSAGE_TYPE(m) != GST_MESSAGE_EOS && GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR) {
+            gst_message_unref(m);
+            m = NULL;
+        }
+    }
     gst_object_unref(bus);
     return m;
 }
+
+const GstStructure *gt_last_stats(void) { return last_stats; }
 
 void gt_expect_eos(GstElement *pipe, int timeout_ms)
 {
@@ -135,6 +158,17 @@ void gt_stop(GstElement *pipe)
 {
     gst_element_set_state(pipe, GST_STATE_NULL);
     gst_object_unref(pipe);
+}
+
+GstSample *gt_pull(GstElement *pipe, const char *name, int timeout_ms)
+{
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipe), name);
+    assert_non_null(sink);
+    GstSample *sample = NULL;
+    g_signal_emit_by_name(sink, "try-pull-sample", (GstClockTime)timeout_ms * GST_MSECOND,
+                          &sample);
+    gst_object_unref(sink);
+    return sample;
 }
 
 guint64 gt_stat(GstElement *pipe, const char *element, const char *field)

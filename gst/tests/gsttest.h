@@ -35,12 +35,17 @@ pid_t gt_launch(fixture *f, const char *tag, const char *fmt, ...)
 /* Parse and set PLAYING a pipeline in this process (fails the test if it cannot). */
 GstElement *gt_start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wait for EOS or an error (at most timeout_ms); returns the message (caller unrefs), NULL on
- * timeout. */
+ * timeout. Other messages are dropped, but the last "*-stats" element message is kept. */
 GstMessage *gt_wait_end(GstElement *pipe, int timeout_ms);
+/* That last stats message's structure (NULL if none came); valid until the next wait. */
+const GstStructure *gt_last_stats(void);
 /* Require EOS within timeout_ms; on an error, fail with its text. */
 void gt_expect_eos(GstElement *pipe, int timeout_ms);
 /* Set NULL and unref. */
 void gt_stop(GstElement *pipe);
+
+/* Pull the next sample from appsink `name` (at most timeout_ms); NULL at EOS or timeout. */
+GstSample *gt_pull(GstElement *pipe, const char *name, int timeout_ms);
 
 /* A child element's uint64 field of its "stats" structure. */
 guint64 gt_stat(GstElement *pipe, const char *element, const char *field);
