@@ -12,6 +12,7 @@
 #include <gst/video/video.h>
 
 #include <shmbus.h>
+#include <shmbus_frame.h>
 
 #include "camtest.h"
 
