@@ -36,7 +36,59 @@ static void conn_close(shmbus_conn *c)
     g_free(c);
 }
 
-shmbus_conn *shmbus_conn_open(GstElement *element, const shmbus_conn_opts *o)
+void shmbus_where_install(GObjectClass *oc, const char *topic_blurb)
+{
+    g_object_class_install_property(oc, SHMBUS_PROP_TOPIC, g_param_spec_string("topic", "Topic",
+        topic_blurb, "camera/front", SHMBUS_PARAM_RW));
+    g_object_class_install_property(oc, SHMBUS_PROP_DOMAIN, g_param_spec_string("domain",
+        "Domain", "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL, SHMBUS_PARAM_RW));
+    g_object_class_install_property(oc, SHMBUS_PROP_CONFIG, g_param_spec_string("config",
+        "Config", "the domain's JSON configuration file (NULL: the embedded default)", NULL,
+        SHMBUS_PARAM_RW));
+}
+
+void shmbus_where_init(shmbus_where *w)
+{
+    w->topic = g_strdup("camera/front");
+    w->domain = w->config = NULL;
+}
+
+void shmbus_where_clear(shmbus_where *w)
+{
+    g_clear_pointer(&w->topic, g_free);
+    g_clear_pointer(&w->domain, g_free);
+    g_clear_pointer(&w->config, g_free);
+}
+
+static gchar **field(shmbus_where *w, guint id)
+{
+    return id == SHMBUS_PROP_TOPIC    ? &w->topic
+           : id == SHMBUS_PROP_DOMAIN ? &w->domain
+           : id == SHMBUS_PROP_CONFIG ? &w->config
+                                      : NULL;
+}
+
+gboolean shmbus_where_set(shmbus_where *w, guint id, const GValue *v)
+{
+    gchar **f = field(w, id);
+    if (!f)
+        return FALSE;
+    g_free(*f);
+    *f = g_value_dup_string(v);
+    return TRUE;
+}
+
+gboolean shmbus_where_get(const shmbus_where *w, guint id, GValue *v)
+{
+    gchar **f = field((shmbus_where *)w, id);
+    if (!f)
+        return FALSE;
+    g_value_set_string(v, *f);
+    return TRUE;
+}
+
+static shmbus_conn *conn_open(GstElement *element, const shmbus_where *o, gboolean publish,
+                              gboolean history)
 {
     if (!o->topic || !*o->topic) {
         GST_ELEMENT_ERROR(element, RESOURCE, SETTINGS, ("No topic set"),
@@ -49,16 +101,16 @@ shmbus_conn *shmbus_conn_open(GstElement *element, const shmbus_conn_opts *o)
     gchar *name = participant_name(element);
     shmbus_domain_opts dopts;
     shmbus_domain_opts_init(&dopts);
-    dopts.config_path = o->config_path;
+    dopts.config_path = o->config;
     dopts.name = name;
     const char *what = "opening the domain";
     int rc = shmbus_domain_open(o->domain, &dopts, &c->domain);
-    if (rc == 0 && o->publish) {
+    if (rc == 0 && publish) {
         what = "opening a publisher";
         rc = shmbus_pub_open(c->domain, o->topic, &c->pub);
     } else if (rc == 0) {
         what = "opening a subscriber";
-        shmbus_sub_opts sopts = {.history = o->history != FALSE};
+        shmbus_sub_opts sopts = {.history = history != FALSE};
         rc = shmbus_sub_open(c->domain, o->topic, &sopts, &c->sub);
     }
     if (rc) {
@@ -71,9 +123,20 @@ shmbus_conn *shmbus_conn_open(GstElement *element, const shmbus_conn_opts *o)
     } else {
         GST_INFO_OBJECT(element, "joined domain %s as %s, %s topic %s",
                         shmbus_domain_name(c->domain), name,
-                        o->publish ? "publishing on" : "subscribed to", o->topic);
+                        publish ? "publishing on" : "subscribed to", o->topic);
     }
     g_free(name);
+    return c;
+}
+
+shmbus_conn *shmbus_conn_open(GstElement *element, const shmbus_where *where, gboolean publish,
+                              gboolean history)
+{
+    GST_OBJECT_LOCK(element);
+    shmbus_where w = {g_strdup(where->topic), g_strdup(where->domain), g_strdup(where->config)};
+    GST_OBJECT_UNLOCK(element);
+    shmbus_conn *c = conn_open(element, &w, publish, history);
+    shmbus_where_clear(&w);
     return c;
 }
 

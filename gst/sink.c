@@ -23,7 +23,7 @@ GST_DEBUG_CATEGORY_EXTERN(shmbus_gst_debug);
 typedef struct {
     GstBaseSink parent;
     /* properties (object lock) */
-    gchar *topic, *domain, *config;
+    shmbus_where where;
     guint wait_subscribers, wait_timeout_ms, linger_ms;
     gboolean checksum;
     /* streaming state: set in start/set_caps, used by the streaming thread */
@@ -40,7 +40,7 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSink, shmbus_sink, GST_TYPE_BASE_SINK)
 
-enum { PROP_0, PROP_TOPIC, PROP_DOMAIN, PROP_CONFIG, PROP_WAIT_SUBS, PROP_WAIT_TIMEOUT,
+enum { PROP_0 = SHMBUS_PROP_OWN - 1, PROP_WAIT_SUBS, PROP_WAIT_TIMEOUT,
        PROP_CHECKSUM, PROP_LINGER, PROP_STATS };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -60,17 +60,10 @@ static gboolean sink_start(GstBaseSink *bs)
 {
     ShmbusSink *self = (ShmbusSink *)bs;
     GST_OBJECT_LOCK(self);
-    gchar *topic = g_strdup(self->topic), *domain = g_strdup(self->domain),
-          *config = g_strdup(self->config);
     memset(&self->counts, 0, sizeof self->counts);
     GST_OBJECT_UNLOCK(self);
-    shmbus_conn_opts o = {.domain = domain, .config_path = config, .topic = topic,
-                          .publish = TRUE};
-    self->conn = shmbus_conn_open(GST_ELEMENT(self), &o);
+    self->conn = shmbus_conn_open(GST_ELEMENT(self), &self->where, TRUE, FALSE);
     self->waited = FALSE;
-    g_free(topic);
-    g_free(domain);
-    g_free(config);
     return self->conn != NULL;
 }
 
@@ -371,10 +364,10 @@ static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps
 {
     ShmbusSink *self = (ShmbusSink *)obj;
     GST_OBJECT_LOCK(self);
+    if (shmbus_where_set(&self->where, id, v))
+        id = PROP_0; /* done */
     switch (id) {
-    case PROP_TOPIC: g_free(self->topic); self->topic = g_value_dup_string(v); break;
-    case PROP_DOMAIN: g_free(self->domain); self->domain = g_value_dup_string(v); break;
-    case PROP_CONFIG: g_free(self->config); self->config = g_value_dup_string(v); break;
+    case PROP_0: break;
     case PROP_WAIT_SUBS: self->wait_subscribers = g_value_get_uint(v); break;
     case PROP_WAIT_TIMEOUT: self->wait_timeout_ms = g_value_get_uint(v); break;
     case PROP_CHECKSUM: self->checksum = g_value_get_boolean(v); break;
@@ -392,10 +385,10 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
         return;
     }
     GST_OBJECT_LOCK(self);
+    if (shmbus_where_get(&self->where, id, v))
+        id = PROP_0; /* done */
     switch (id) {
-    case PROP_TOPIC: g_value_set_string(v, self->topic); break;
-    case PROP_DOMAIN: g_value_set_string(v, self->domain); break;
-    case PROP_CONFIG: g_value_set_string(v, self->config); break;
+    case PROP_0: break;
     case PROP_WAIT_SUBS: g_value_set_uint(v, self->wait_subscribers); break;
     case PROP_WAIT_TIMEOUT: g_value_set_uint(v, self->wait_timeout_ms); break;
     case PROP_CHECKSUM: g_value_set_boolean(v, self->checksum); break;
@@ -408,13 +401,9 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
 static void finalize(GObject *obj)
 {
     ShmbusSink *self = (ShmbusSink *)obj;
-    g_free(self->topic);
-    g_free(self->domain);
-    g_free(self->config);
+    shmbus_where_clear(&self->where);
     G_OBJECT_CLASS(shmbus_sink_parent_class)->finalize(obj);
 }
-
-#define RW (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)
 
 static void shmbus_sink_class_init(ShmbusSinkClass *klass)
 {
@@ -424,26 +413,21 @@ static void shmbus_sink_class_init(ShmbusSinkClass *klass)
     oc->set_property = set_property;
     oc->get_property = get_property;
     oc->finalize = finalize;
-    g_object_class_install_property(oc, PROP_TOPIC, g_param_spec_string("topic", "Topic",
-        "shmbus topic the frames are published on", "camera/front", RW));
-    g_object_class_install_property(oc, PROP_DOMAIN, g_param_spec_string("domain", "Domain",
-        "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL, RW));
-    g_object_class_install_property(oc, PROP_CONFIG, g_param_spec_string("config", "Config",
-        "the domain's JSON configuration file (NULL: the embedded default)", NULL, RW));
+    shmbus_where_install(oc, "shmbus topic the frames are published on");
     g_object_class_install_property(oc, PROP_WAIT_SUBS, g_param_spec_uint("wait-subscribers",
         "Wait for subscribers", "before the first frame, wait until this many subscribers "
         "are connected (frames published before a subscriber connects are not for it)",
-        0, 48, 0, RW));
+        0, 48, 0, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_WAIT_TIMEOUT, g_param_spec_uint("wait-timeout",
         "Wait timeout", "give up waiting for subscribers after this many ms (a warning)",
-        0, G_MAXUINT, 10000, RW));
+        0, G_MAXUINT, 10000, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_CHECKSUM, g_param_spec_boolean("checksum",
         "Checksum", "hash every frame's pixels into its header (about 1 ms per 8 MB) so "
-        "subscribers can verify them", FALSE, RW));
+        "subscribers can verify them", FALSE, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_LINGER, g_param_spec_uint("linger-ms",
         "Linger", "at EOS, wait up to this many ms until every subscriber has taken the frames "
         "published (the publisher's history holds them only while it is open)", 0, G_MAXUINT,
-        2000, RW));
+        2000, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_STATS, g_param_spec_boxed("stats", "Statistics",
         "shmbussink-stats: published, zero-copy, copied, subscribers", GST_TYPE_STRUCTURE,
         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -463,7 +447,7 @@ static void shmbus_sink_class_init(ShmbusSinkClass *klass)
 
 static void shmbus_sink_init(ShmbusSink *self)
 {
-    self->topic = g_strdup("camera/front");
+    shmbus_where_init(&self->where);
     self->wait_timeout_ms = 10000;
     self->linger_ms = 2000;
     gst_video_info_init(&self->info);

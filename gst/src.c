@@ -22,7 +22,7 @@ GST_DEBUG_CATEGORY_EXTERN(shmbus_gst_debug);
 typedef struct {
     GstPushSrc parent;
     /* properties (object lock) */
-    gchar *topic, *domain, *config;
+    shmbus_where where;
     gboolean history, eos_on_idle;
     guint stats_interval_ms;
     /* streaming state */
@@ -42,7 +42,7 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSrc, shmbus_src, GST_TYPE_PUSH_SRC)
 
-enum { PROP_0, PROP_TOPIC, PROP_DOMAIN, PROP_CONFIG, PROP_HISTORY, PROP_EOS_ON_IDLE,
+enum { PROP_0 = SHMBUS_PROP_OWN - 1, PROP_HISTORY, PROP_EOS_ON_IDLE,
        PROP_STATS_INTERVAL, PROP_STATS };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
@@ -104,17 +104,11 @@ static gboolean src_start(GstBaseSrc *bs)
 {
     ShmbusSrc *self = (ShmbusSrc *)bs;
     GST_OBJECT_LOCK(self);
-    gchar *topic = g_strdup(self->topic), *domain = g_strdup(self->domain),
-          *config = g_strdup(self->config);
-    shmbus_conn_opts o = {.domain = domain, .config_path = config, .topic = topic,
-                          .publish = FALSE, .history = self->history};
+    gboolean history = self->history;
     memset(&self->counts, 0, sizeof self->counts);
     gst_caps_replace(&self->caps, NULL);
     GST_OBJECT_UNLOCK(self);
-    self->conn = shmbus_conn_open(GST_ELEMENT(self), &o);
-    g_free(topic);
-    g_free(domain);
-    g_free(config);
+    self->conn = shmbus_conn_open(GST_ELEMENT(self), &self->where, FALSE, history);
     if (!self->conn)
         return FALSE;
     int fd;
@@ -378,10 +372,10 @@ static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps
 {
     ShmbusSrc *self = (ShmbusSrc *)obj;
     GST_OBJECT_LOCK(self);
+    if (shmbus_where_set(&self->where, id, v))
+        id = PROP_0; /* done */
     switch (id) {
-    case PROP_TOPIC: g_free(self->topic); self->topic = g_value_dup_string(v); break;
-    case PROP_DOMAIN: g_free(self->domain); self->domain = g_value_dup_string(v); break;
-    case PROP_CONFIG: g_free(self->config); self->config = g_value_dup_string(v); break;
+    case PROP_0: break;
     case PROP_HISTORY: self->history = g_value_get_boolean(v); break;
     case PROP_EOS_ON_IDLE: self->eos_on_idle = g_value_get_boolean(v); break;
     case PROP_STATS_INTERVAL: self->stats_interval_ms = g_value_get_uint(v); break;
@@ -398,10 +392,10 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
         return;
     }
     GST_OBJECT_LOCK(self);
+    if (shmbus_where_get(&self->where, id, v))
+        id = PROP_0; /* done */
     switch (id) {
-    case PROP_TOPIC: g_value_set_string(v, self->topic); break;
-    case PROP_DOMAIN: g_value_set_string(v, self->domain); break;
-    case PROP_CONFIG: g_value_set_string(v, self->config); break;
+    case PROP_0: break;
     case PROP_HISTORY: g_value_set_boolean(v, self->history); break;
     case PROP_EOS_ON_IDLE: g_value_set_boolean(v, self->eos_on_idle); break;
     case PROP_STATS_INTERVAL: g_value_set_uint(v, self->stats_interval_ms); break;
@@ -413,15 +407,11 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
 static void finalize(GObject *obj)
 {
     ShmbusSrc *self = (ShmbusSrc *)obj;
-    g_free(self->topic);
-    g_free(self->domain);
-    g_free(self->config);
+    shmbus_where_clear(&self->where);
     gst_caps_replace(&self->caps, NULL);
     gst_poll_free(self->poll);
     G_OBJECT_CLASS(shmbus_src_parent_class)->finalize(obj);
 }
-
-#define RW (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)
 
 static void shmbus_src_class_init(ShmbusSrcClass *klass)
 {
@@ -431,22 +421,17 @@ static void shmbus_src_class_init(ShmbusSrcClass *klass)
     oc->set_property = set_property;
     oc->get_property = get_property;
     oc->finalize = finalize;
-    g_object_class_install_property(oc, PROP_TOPIC, g_param_spec_string("topic", "Topic",
-        "shmbus topic to receive camera frames from", "camera/front", RW));
-    g_object_class_install_property(oc, PROP_DOMAIN, g_param_spec_string("domain", "Domain",
-        "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL, RW));
-    g_object_class_install_property(oc, PROP_CONFIG, g_param_spec_string("config", "Config",
-        "the domain's JSON configuration file (NULL: the embedded default)", NULL, RW));
+    shmbus_where_install(oc, "shmbus topic to receive camera frames from");
     g_object_class_install_property(oc, PROP_HISTORY, g_param_spec_boolean("history",
         "History", "start with the frames the publishers still hold (a late joiner's first "
-        "frames)", FALSE, RW));
+        "frames)", FALSE, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_EOS_ON_IDLE, g_param_spec_boolean("eos-on-idle",
         "EOS on idle", "end the stream (EOS) once the topic's publishers have left and every "
-        "frame they sent has been pushed", FALSE, RW));
+        "frame they sent has been pushed", FALSE, SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_STATS_INTERVAL, g_param_spec_uint(
         "stats-interval", "Stats interval", "post a shmbussrc-stats element message when frames "
         "were lost, at most once per this many ms (0: only when stopping)", 0, G_MAXUINT, 1000,
-        RW));
+        SHMBUS_PARAM_RW));
     g_object_class_install_property(oc, PROP_STATS, g_param_spec_boxed("stats", "Statistics",
         "shmbussrc-stats: received, expired, dropped, overflow, invalid, lost, pushed, copied, "
         "held", GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -466,7 +451,7 @@ static void shmbus_src_class_init(ShmbusSrcClass *klass)
 
 static void shmbus_src_init(ShmbusSrc *self)
 {
-    self->topic = g_strdup("camera/front");
+    shmbus_where_init(&self->where);
     self->stats_interval_ms = 1000;
     self->poll = gst_poll_new(TRUE);
     gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
