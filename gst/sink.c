@@ -40,7 +40,7 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSink, shmbus_sink, GST_TYPE_BASE_SINK)
 
-enum { PROP_0 = SHMBUS_PROP_OWN - 1, PROP_WAIT_SUBS, PROP_WAIT_TIMEOUT,
+enum { PROP_WAIT_SUBS = SHMBUS_PROP_OWN, PROP_WAIT_TIMEOUT,
        PROP_CHECKSUM, PROP_LINGER, PROP_STATS };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -364,10 +364,8 @@ static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps
 {
     ShmbusSink *self = (ShmbusSink *)obj;
     GST_OBJECT_LOCK(self);
-    if (shmbus_where_set(&self->where, id, v))
-        id = PROP_0; /* done */
-    switch (id) {
-    case PROP_0: break;
+    switch (shmbus_where_set(&self->where, id, v) ? 0 : id) {
+    case 0: break; /* topic, domain or config */
     case PROP_WAIT_SUBS: self->wait_subscribers = g_value_get_uint(v); break;
     case PROP_WAIT_TIMEOUT: self->wait_timeout_ms = g_value_get_uint(v); break;
     case PROP_CHECKSUM: self->checksum = g_value_get_boolean(v); break;
@@ -385,10 +383,8 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
         return;
     }
     GST_OBJECT_LOCK(self);
-    if (shmbus_where_get(&self->where, id, v))
-        id = PROP_0; /* done */
-    switch (id) {
-    case PROP_0: break;
+    switch (shmbus_where_get(&self->where, id, v) ? 0 : id) {
+    case 0: break; /* topic, domain or config */
     case PROP_WAIT_SUBS: g_value_set_uint(v, self->wait_subscribers); break;
     case PROP_WAIT_TIMEOUT: g_value_set_uint(v, self->wait_timeout_ms); break;
     case PROP_CHECKSUM: g_value_set_boolean(v, self->checksum); break;

@@ -42,7 +42,7 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSrc, shmbus_src, GST_TYPE_PUSH_SRC)
 
-enum { PROP_0 = SHMBUS_PROP_OWN - 1, PROP_HISTORY, PROP_EOS_ON_IDLE,
+enum { PROP_HISTORY = SHMBUS_PROP_OWN, PROP_EOS_ON_IDLE,
        PROP_STATS_INTERVAL, PROP_STATS };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
@@ -57,14 +57,19 @@ static uint64_t monotonic_ns(void)
 
 /* ---- counters ----------------------------------------------------------------------------- */
 
+/* From any thread (the "stats" property): the connection may be closing meanwhile. */
 static void refresh_counts(ShmbusSrc *self)
 {
-    shmbus_sub_counters c;
-    if (!self->conn || shmbus_sub_stats(self->conn->sub, &c) != 0)
-        return;
     GST_OBJECT_LOCK(self);
-    self->counts.sub = c;
+    shmbus_conn *conn = self->conn ? shmbus_conn_ref(self->conn) : NULL;
     GST_OBJECT_UNLOCK(self);
+    shmbus_sub_counters c;
+    if (conn && shmbus_sub_stats(conn->sub, &c) == 0) {
+        GST_OBJECT_LOCK(self);
+        self->counts.sub = c;
+        GST_OBJECT_UNLOCK(self);
+    }
+    shmbus_conn_unref(conn);
 }
 
 static GstStructure *stats_of(ShmbusSrc *self)
@@ -108,18 +113,20 @@ static gboolean src_start(GstBaseSrc *bs)
     memset(&self->counts, 0, sizeof self->counts);
     gst_caps_replace(&self->caps, NULL);
     GST_OBJECT_UNLOCK(self);
-    self->conn = shmbus_conn_open(GST_ELEMENT(self), &self->where, FALSE, history);
-    if (!self->conn)
+    shmbus_conn *conn = shmbus_conn_open(GST_ELEMENT(self), &self->where, FALSE, history);
+    if (!conn)
         return FALSE;
     int fd;
-    int rc = shmbus_sub_fd(self->conn->sub, &fd);
+    int rc = shmbus_sub_fd(conn->sub, &fd);
     if (rc) {
         GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("shmbus: %s", shmbus_strerror(rc)),
                           ("%s", shmbus_last_error()));
-        shmbus_conn_unref(self->conn);
-        self->conn = NULL;
+        shmbus_conn_unref(conn);
         return FALSE;
     }
+    GST_OBJECT_LOCK(self);
+    self->conn = conn;
+    GST_OBJECT_UNLOCK(self);
     gst_poll_fd_init(&self->pfd);
     self->pfd.fd = fd;
     gst_poll_add_fd(self->poll, &self->pfd);
@@ -139,8 +146,11 @@ static gboolean src_stop(GstBaseSrc *bs)
         shmbus_stats_post(GST_ELEMENT(self), stats_of(self));
         gst_poll_remove_fd(self->poll, &self->pfd);
     }
-    shmbus_conn_unref(self->conn); /* buffers still downstream keep it open */
+    GST_OBJECT_LOCK(self);
+    shmbus_conn *conn = self->conn;
     self->conn = NULL;
+    GST_OBJECT_UNLOCK(self);
+    shmbus_conn_unref(conn); /* buffers still downstream keep it open */
     return TRUE;
 }
 
@@ -372,10 +382,8 @@ static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps
 {
     ShmbusSrc *self = (ShmbusSrc *)obj;
     GST_OBJECT_LOCK(self);
-    if (shmbus_where_set(&self->where, id, v))
-        id = PROP_0; /* done */
-    switch (id) {
-    case PROP_0: break;
+    switch (shmbus_where_set(&self->where, id, v) ? 0 : id) {
+    case 0: break; /* topic, domain or config */
     case PROP_HISTORY: self->history = g_value_get_boolean(v); break;
     case PROP_EOS_ON_IDLE: self->eos_on_idle = g_value_get_boolean(v); break;
     case PROP_STATS_INTERVAL: self->stats_interval_ms = g_value_get_uint(v); break;
@@ -392,10 +400,8 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
         return;
     }
     GST_OBJECT_LOCK(self);
-    if (shmbus_where_get(&self->where, id, v))
-        id = PROP_0; /* done */
-    switch (id) {
-    case PROP_0: break;
+    switch (shmbus_where_get(&self->where, id, v) ? 0 : id) {
+    case 0: break; /* topic, domain or config */
     case PROP_HISTORY: g_value_set_boolean(v, self->history); break;
     case PROP_EOS_ON_IDLE: g_value_set_boolean(v, self->eos_on_idle); break;
     case PROP_STATS_INTERVAL: g_value_set_uint(v, self->stats_interval_ms); break;
