@@ -186,7 +186,7 @@ static int run(const char *dir, const char *tr, int w, int h, int frames, int su
         snprintf(sub_desc, sizeof sub_desc, "shmsrc socket-path=%s is-live=true ! %s ! "
                  "fakesink name=last sync=false enable-last-sample=false", sock, caps);
     }
-    char nsubs[8];
+    char nsubs[16];
     snprintf(nsubs, sizeof nsubs, "%d", shmbus ? 0 : subs);
     pid_t sub[16], pub;
     snprintf(out[0], sizeof out[0], "%s/pub.out", dir);
