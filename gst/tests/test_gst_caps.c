@@ -95,6 +95,31 @@ static void test_caps_follow_size_and_format_changes_mid_stream(void **state)
     assert_int_equal(shmbus_domain_close(d), 0);
 }
 
+/* history=true: a pipeline started after the frames were published still gets the ones the
+ * publisher holds (its history), oldest first. */
+static void test_late_pipeline_with_history_gets_the_held_frames(void **state)
+{
+    fixture *f = *state;
+    gt_config(f, "256KiB", 16, 4, 4);
+    shmbus_domain *d = gt_domain(f);
+    shmbus_pub *pub;
+    assert_int_equal(shmbus_pub_open(d, "t", &pub), 0);
+    for (uint64_t k = 0; k < 6; k++) /* the history keeps the last 4 */
+        publish(pub, steps[0].fmt, steps[0].w, steps[0].h, k);
+    GstElement *rx = gt_start("shmbussrc %s topic=t history=true ! appsink name=out sync=false",
+                              gt_props(f));
+    for (uint64_t k = 2; k < 6; k++) {
+        GstSample *sample = gt_pull(rx, "out", 30000);
+        if (!sample)
+            fail_msg("held frame %" G_GUINT64_FORMAT " did not come", k);
+        check_sample(sample, 0, k);
+        gst_sample_unref(sample);
+    }
+    gt_stop(rx);
+    assert_int_equal(shmbus_pub_close(pub), 0);
+    assert_int_equal(shmbus_domain_close(d), 0);
+}
+
 /* A frame whose header names pixel format 99: valid otherwise, but nobody can show it. */
 static void test_a_pixel_format_gstreamer_lacks_is_an_error_message_not_a_crash(void **state)
 {
@@ -136,6 +161,7 @@ int main(int argc, char **argv)
 #define T(t) cmocka_unit_test_setup_teardown(t, ct_setup, ct_teardown)
     const struct CMUnitTest tests[] = {
         T(test_caps_follow_size_and_format_changes_mid_stream),
+        T(test_late_pipeline_with_history_gets_the_held_frames),
         T(test_a_pixel_format_gstreamer_lacks_is_an_error_message_not_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
