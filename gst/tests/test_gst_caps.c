@@ -95,6 +95,45 @@ static void test_caps_follow_size_and_format_changes_mid_stream(void **state)
     assert_int_equal(shmbus_domain_close(d), 0);
 }
 
+/* shmbussink fills the header: frame numbers from 0, the capture time from the buffer's
+ * timestamp on the (monotonic) pipeline clock, never after publishing, rate and aspect. */
+static void test_sink_stamps_number_capture_time_rate_and_aspect(void **state)
+{
+    fixture *f = *state;
+    gt_config(f, "256KiB", 16, 8, 8);
+    shmbus_domain *d = gt_domain(f);
+    shmbus_sub *sub;
+    assert_int_equal(shmbus_sub_open(d, "t", NULL, &sub), 0);
+    GstElement *tx = gt_start("videotestsrc is-live=true num-buffers=5 ! video/x-raw,format=I420,"
+                              "width=64,height=48,framerate=25/1,pixel-aspect-ratio=4/3 ! "
+                              "shmbussink %s topic=t wait-subscribers=1",
+                              gt_props(f));
+    uint64_t last_capture = 0;
+    for (uint64_t k = 0; k < 5; k++) {
+        shmbus_msg *m;
+        const shmbus_frame_hdr *h;
+        assert_int_equal(shmbus_sub_recv(sub, 30000, &m), 0);
+        assert_int_equal(shmbus_frame_get(m, &h), 0);
+        assert_int_equal(h->frame_number, k);
+        assert_int_equal(h->format, SHMBUS_PIXFMT_YUV420P);
+        assert_true(h->flags & SHMBUS_FRAME_FLAG_HAS_FPS);
+        assert_true(h->fps_num == 25 && h->fps_den == 1);
+        assert_true(h->flags & SHMBUS_FRAME_FLAG_HAS_SAR);
+        assert_true(h->sar_num == 4 && h->sar_den == 3);
+        if (h->capture_ns == 0 || h->capture_ns > shmbus_msg_timestamp_ns(m) ||
+            h->capture_ns <= last_capture)
+            fail_msg("frame %" G_GUINT64_FORMAT ": captured at %" G_GUINT64_FORMAT
+                     ", published at %" G_GUINT64_FORMAT ", previous capture %" G_GUINT64_FORMAT,
+                     k, h->capture_ns, shmbus_msg_timestamp_ns(m), last_capture);
+        last_capture = h->capture_ns;
+        shmbus_msg_release(m);
+    }
+    gt_expect_eos(tx, 30000);
+    gt_stop(tx);
+    assert_int_equal(shmbus_sub_close(sub), 0);
+    assert_int_equal(shmbus_domain_close(d), 0);
+}
+
 /* history=true: a pipeline started after the frames were published still gets the ones the
  * publisher holds (its history), oldest first. */
 static void test_late_pipeline_with_history_gets_the_held_frames(void **state)
@@ -161,6 +200,7 @@ int main(int argc, char **argv)
 #define T(t) cmocka_unit_test_setup_teardown(t, ct_setup, ct_teardown)
     const struct CMUnitTest tests[] = {
         T(test_caps_follow_size_and_format_changes_mid_stream),
+        T(test_sink_stamps_number_capture_time_rate_and_aspect),
         T(test_late_pipeline_with_history_gets_the_held_frames),
         T(test_a_pixel_format_gstreamer_lacks_is_an_error_message_not_a_crash),
     };
