@@ -33,6 +33,9 @@ typedef struct bus_domain_opts {
 /* Thread-local detail of the last error in this thread ("" if none). */
 const char *bus_last_error(void);
 void bus_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bus_clear_error(void);
+/* A name given to an entry point: 0, or SHMBUS_EINVAL with the reason as the error detail. */
+int bus_name_check(enum bus_name_kind kind, const char *s);
 
 int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out);
 int bus_domain_close(bus_domain *d);
@@ -41,6 +44,10 @@ const char *bus_domain_name(const bus_domain *d);
 
 int bus_pool_open(bus_domain *d, const char *name, const shmbus_pool_class *classes,
                   unsigned n, bus_pool **out);
+/* SHMBUS_EINCOMPAT, with a detail naming both definitions of pool `name`: these classes and
+ * the running domain's. */
+int bus_pool_conflict(bus_domain *d, const char *name, const shmbus_pool_class *classes,
+                      unsigned n);
 int bus_pool_loan(bus_pool *p, uint64_t size, int timeout_ms, bus_msg **out);
 int bus_pool_stats(const bus_pool *p, shmbus_class_stats *out, unsigned max);
 int bus_acquire(bus_domain *d, const uint8_t *desc, bus_msg **out);

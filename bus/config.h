@@ -7,14 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_names.h"
 #include "shmbus_types.h"
 
-#define BUS_NAME_MAX 31        /* pool names: [A-Za-z0-9._-]; domain names: [A-Za-z0-9_-] */
-#define BUS_TOPIC_NAME_MAX 63  /* topic names: [A-Za-z0-9._/-], not starting with '/' or '.' */
 #define BUS_MAX_POOLS 16
 #define BUS_MAX_TOPICS 64
 #define BUS_MAX_CLASSES 8
 #define BUS_MAX_HISTORY 64
+#define BUS_MAX_HELD 1024        /* a topic's max_held */
+#define BUS_MAX_QUEUE_DEPTH 1024 /* a topic's queue_depth */
+#define BUS_MAX_WAIT_MS 60000    /* a topic's wait_ms */
 #define BUS_ERR_MAX 512
 
 typedef struct bus_pool_cfg {

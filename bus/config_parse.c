@@ -24,9 +24,6 @@
 #define MAX_MEMORY TiB /* per pool and for all pools together, headers included */
 #define MAX_BLOCK_SIZE TiB
 #define MAX_COUNT (1u << 20)
-#define MAX_HELD 1024
-#define MAX_QUEUE_DEPTH 1024
-#define MAX_WAIT_MS 60000
 #define MAX_GID 4294967294ll /* (gid_t)-1 means "no change" to chown */
 #define RUNTIME_DIR_MAX 199
 
@@ -189,7 +186,7 @@ static int parse_pool(pctx *c, const cJSON *obj, unsigned idx)
     if ((rc = want_object(c, obj)) ||
         (rc = cw_check_keys(c, obj, keys, "name, block_size, count, classes")) ||
         (rc = cw_require(c, obj, "name")) ||
-        (rc = cw_get_name(c, obj, "name", NAME_POOL, p->name, sizeof p->name)))
+        (rc = cw_get_name(c, obj, "name", BUS_NAME_POOL, p->name, sizeof p->name)))
         return rc;
     for (unsigned j = 0; j < idx; j++)
         if (strcmp(c->cfg->pools[j].name, p->name) == 0)
@@ -284,7 +281,7 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
         return rc;
     if (!templ) {
         if ((rc = cw_require(c, obj, "name")) ||
-            (rc = cw_get_name(c, obj, "name", NAME_TOPIC, t->name, sizeof t->name)))
+            (rc = cw_get_name(c, obj, "name", BUS_NAME_TOPIC, t->name, sizeof t->name)))
             return rc;
         for (unsigned j = 0; j < idx; j++)
             if (strcmp(c->cfg->topics[j].name, t->name) == 0)
@@ -299,11 +296,11 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
     topic_defaults(t, p);
     uint32_t wait = (uint32_t)t->full_wait_ms;
     if ((rc = cw_get_u32(c, obj, "history", 1, BUS_MAX_HISTORY, &t->history)) ||
-        (rc = cw_get_u32(c, obj, "max_held", 1, MAX_HELD, &t->max_held)) ||
-        (rc = cw_get_u32(c, obj, "queue_depth", 1, MAX_QUEUE_DEPTH, &t->queue_depth)) ||
+        (rc = cw_get_u32(c, obj, "max_held", 1, BUS_MAX_HELD, &t->max_held)) ||
+        (rc = cw_get_u32(c, obj, "queue_depth", 1, BUS_MAX_QUEUE_DEPTH, &t->queue_depth)) ||
         (rc = cw_get_size(c, obj, "max_message_size", 1, UINT64_MAX, &t->max_message_size)) ||
         (rc = cw_get_string(c, obj, "on_full", &on_full)) ||
-        (rc = cw_get_u32(c, obj, "wait_ms", 1, MAX_WAIT_MS, &wait)))
+        (rc = cw_get_u32(c, obj, "wait_ms", 1, BUS_MAX_WAIT_MS, &wait)))
         return rc;
     if (t->max_message_size > largest_block(p))
         return cw_fail_at(c, "max_message_size", "%s is larger than the largest block of pool "
@@ -365,7 +362,7 @@ static int parse_root(pctx *c, const cJSON *root)
     if ((rc = want_object(c, root)) ||
         (rc = cw_check_keys(c, root, keys,
                          "domain, permissions, runtime_dir, pools, topics, default_topic")) ||
-        (rc = cw_get_name(c, root, "domain", NAME_DOMAIN, cfg->domain, sizeof cfg->domain)) ||
+        (rc = cw_get_name(c, root, "domain", BUS_NAME_DOMAIN, cfg->domain, sizeof cfg->domain)) ||
         (rc = cw_nested(c, root, "permissions", parse_permissions)) ||
         (rc = cw_get_string(c, root, "runtime_dir", &dir)))
         return rc;

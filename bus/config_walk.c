@@ -11,28 +11,7 @@
 /* ---- text for messages ------------------------------------------------------------------ */
 
 /* Text from the file, quoted and escaped for a one-line message, cut after 40 bytes. */
-const char *cw_quote(qbuf *q, const char *s)
-{
-    size_t o = 0;
-    q->s[o++] = '"';
-    for (size_t n = 0; *s; s++, n++) {
-        unsigned char ch = (unsigned char)*s;
-        if (n == 40) {
-            memcpy(q->s + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (ch == '"' || ch == '\\')
-            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            o += (size_t)snprintf(q->s + o, sizeof q->s - o, "\\x%02x", ch);
-        else
-            q->s[o++] = (char)ch;
-    }
-    q->s[o++] = '"';
-    q->s[o] = '\0';
-    return q->s;
-}
+const char *cw_quote(qbuf *q, const char *s) { return bus_name_quote(q->s, sizeof q->s, s); }
 
 /* "8 MiB" when exact, else the bytes and an approximation. */
 const char *cw_size_text(sbuf *b, uint64_t v)
@@ -248,41 +227,19 @@ int cw_get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, uint64
 
 /* Domain names have no '.': the files of domain "a" start with "shmbus.a.", which must not
  * also be the start of another domain's files (docs/ownership.md). */
-bool cw_name_ok(const char *s, enum name_kind kind)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > (kind == NAME_TOPIC ? BUS_TOPIC_NAME_MAX : BUS_NAME_MAX) ||
-        (kind == NAME_TOPIC && (s[0] == '/' || s[0] == '.')))
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || (*s == '.' && kind != NAME_DOMAIN) ||
-              (*s == '/' && kind == NAME_TOPIC)))
-            return false;
-    return true;
-}
-
 /* A name of the given kind, copied into out. */
-int cw_get_name(pctx *c, const cJSON *obj, const char *key, enum name_kind kind, char *out,
+int cw_get_name(pctx *c, const cJSON *obj, const char *key, enum bus_name_kind kind, char *out,
                 size_t outlen)
 {
     const char *s = NULL;
     int rc = cw_get_string(c, obj, key, &s);
-    qbuf q;
+    char why[BUS_ERR_MAX / 2];
     if (rc || !s)
         return rc;
-    if (cw_name_ok(s, kind)) {
-        snprintf(out, outlen, "%s", s);
-        return 0;
-    }
-    if (kind == NAME_DOMAIN)
-        return cw_fail_at(c, key, "invalid domain name %s (1..%d of A-Z a-z 0-9 _ -)", cw_quote(&q, s),
-                       BUS_NAME_MAX);
-    if (kind == NAME_POOL)
-        return cw_fail_at(c, key, "invalid pool name %s (1..%d of A-Z a-z 0-9 . _ -)", cw_quote(&q, s),
-                       BUS_NAME_MAX);
-    return cw_fail_at(c, key, "invalid topic name %s (1..%d of A-Z a-z 0-9 . _ - /, not starting "
-                           "with '/' or '.')", cw_quote(&q, s), BUS_TOPIC_NAME_MAX);
+    if (!bus_name_valid(kind, s, why, sizeof why))
+        return cw_fail_at(c, key, "%s", why);
+    snprintf(out, outlen, "%s", s);
+    return 0;
 }
 
 /* Member `key` of obj, an object or array, parsed by fn with the path moved onto it. */

@@ -29,8 +29,6 @@ typedef struct sbuf {
     char s[48];
 } sbuf;
 
-enum name_kind { NAME_DOMAIN, NAME_POOL, NAME_TOPIC };
-
 const char *cw_quote(qbuf *q, const char *s);
 const char *cw_size_text(sbuf *b, uint64_t v);
 const char *cw_type_name(const cJSON *it);
@@ -54,8 +52,7 @@ int cw_get_u32(pctx *c, const cJSON *obj, const char *key, long long min, long l
                uint32_t *out);
 int cw_get_size(pctx *c, const cJSON *obj, const char *key, uint64_t min, uint64_t max,
                 uint64_t *out);
-bool cw_name_ok(const char *s, enum name_kind kind);
-int cw_get_name(pctx *c, const cJSON *obj, const char *key, enum name_kind kind, char *out,
+int cw_get_name(pctx *c, const cJSON *obj, const char *key, enum bus_name_kind kind, char *out,
                 size_t outlen);
 /* Call fn on member `key` of obj (if present) with the path extended by the key. */
 int cw_nested(pctx *c, const cJSON *obj, const char *key, int (*fn)(pctx *, const cJSON *));

@@ -1,6 +1,6 @@
-/* Bus domain: configuration, the registry segment, topics, the runtime directory of ipc
- * endpoints, and the discovery thread that dials new publishers and clears the registry
- * entries of dead processes. */
+/* Bus domain: configuration, the registry segment, topics (every registry entry checked
+ * before use), and the discovery thread that dials new publishers, clears the registry
+ * entries of dead processes and restores the runtime directory (domain_rundir.c). */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -20,6 +20,15 @@
 static _Thread_local char t_error[BUS_ERR_MAX];
 
 const char *bus_last_error(void) { return t_error; }
+
+void bus_clear_error(void) { t_error[0] = '\0'; }
+
+int bus_name_check(enum bus_name_kind kind, const char *s)
+{
+    if (bus_name_valid(kind, s, t_error, sizeof t_error))
+        return 0;
+    return SHMBUS_EINVAL;
+}
 
 void bus_set_error(const char *fmt, ...)
 {
@@ -44,108 +53,6 @@ int bus_errno(int rc, const char *fmt, ...)
         bus_set_error("%s", what);
     errno = saved;
     return rc;
-}
-
-int bus_nng_status(int rv)
-{
-    switch (rv) {
-    case 0:
-        return 0;
-    case NNG_ETIMEDOUT:
-        return SHMBUS_ETIMEDOUT;
-    case NNG_EAGAIN:
-        return SHMBUS_EAGAIN;
-    case NNG_ENOMEM:
-        return SHMBUS_ENOMEM;
-    case NNG_EPERM:
-        return SHMBUS_EACCES;
-    case NNG_ECLOSED:
-        return SHMBUS_ECLOSED;
-    case NNG_EINTR:
-        return SHMBUS_EINTR;
-    default:
-        return SHMBUS_ETRANSPORT;
-    }
-}
-
-/* ---- closing nng sockets, bounded --------------------------------------------------------- */
-
-/* nng 1.5.2 (Debian 12) can block forever in nng_close while a pipe winds down (upstream's
- * socket-close deadlocks, fixed after 1.5.2; seen here when a peer had just been SIGSTOPped).
- * A close must not hang the process that asked for it, so the close runs in a helper thread
- * and we wait for it a bounded time. If it does not finish, the helper is left to it and the
- * caller must keep alive whatever the socket's callbacks point to. */
-struct nng_closer {
-    nng_socket sock;
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    bool done;
-    _Atomic int refs; /* the waiter and the helper; the last one frees */
-};
-
-static void closer_unref(struct nng_closer *k)
-{
-    if (atomic_fetch_sub(&k->refs, 1) == 1) {
-        pthread_mutex_destroy(&k->m);
-        pthread_cond_destroy(&k->c);
-        free(k);
-    }
-}
-
-static void *closer_main(void *arg)
-{
-    struct nng_closer *k = arg;
-    nng_close(k->sock);
-    pthread_mutex_lock(&k->m);
-    k->done = true;
-    pthread_cond_signal(&k->c);
-    pthread_mutex_unlock(&k->m);
-    closer_unref(k);
-    return NULL;
-}
-
-bool bus_nng_close(nng_socket sock, int timeout_ms)
-{
-    struct nng_closer *k = calloc(1, sizeof *k);
-    pthread_attr_t a;
-    pthread_t t;
-    if (!k || pthread_attr_init(&a) != 0) {
-        free(k);
-        nng_close(sock); /* no memory for a helper: close inline */
-        return true;
-    }
-    k->sock = sock;
-    pthread_mutex_init(&k->m, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&k->c, &ca);
-    pthread_condattr_destroy(&ca);
-    atomic_store(&k->refs, 2);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &a, closer_main, k) != 0) {
-        pthread_attr_destroy(&a);
-        atomic_store(&k->refs, 1);
-        closer_unref(k);
-        nng_close(sock);
-        return true;
-    }
-    pthread_attr_destroy(&a);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&k->m);
-    while (!k->done && pthread_cond_timedwait(&k->c, &k->m, &until) == 0)
-        ;
-    bool done = k->done;
-    pthread_mutex_unlock(&k->m);
-    closer_unref(k);
-    return done;
 }
 
 /* ---- registry ------------------------------------------------------------------------------ */
@@ -188,11 +95,6 @@ void bus_wake_discovery(bus_domain *d)
     syscall(SYS_futex, &d->reg->epoch, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/p%llu.ipc", d->rundir, (unsigned long long)id);
-}
-
 static int topic_differs(const struct reg_topic *t, const bus_topic_cfg *c)
 {
     return strcmp(t->pool, c->pool) || t->history != c->history ||
@@ -220,6 +122,48 @@ struct topic_req {
     unsigned idx;
 };
 
+/* Is registry topic t the topic `name` (a valid name, so the bounded compare is exact)? */
+static bool topic_named(const struct reg_topic *t, const char *name)
+{
+    return strncmp(t->name, name, sizeof t->name) == 0;
+}
+
+/* A topic entry of the registry (or a copy of one), before anything of it is used: every
+ * field another process could have written is checked. 0, or EBADSEG saying what is wrong. */
+static int topic_check(bus_domain *d, unsigned i, const struct reg_topic *t)
+{
+    char what[160] = "";
+    if (!memchr(t->name, 0, sizeof t->name) || !bus_name_valid(BUS_NAME_TOPIC, t->name, NULL, 0))
+        snprintf(what, sizeof what, "its name is not a valid topic name");
+    else if (!memchr(t->pool, 0, sizeof t->pool) ||
+             !bus_name_valid(BUS_NAME_POOL, t->pool, NULL, 0))
+        snprintf(what, sizeof what, "its pool name is not a valid pool name");
+    else if (t->history < 1 || t->history > BUS_MAX_HISTORY)
+        snprintf(what, sizeof what, "history %u is not in 1..%d", t->history, BUS_MAX_HISTORY);
+    else if (t->max_held < 1 || t->max_held > BUS_MAX_HELD)
+        snprintf(what, sizeof what, "max_held %u is not in 1..%d", t->max_held, BUS_MAX_HELD);
+    else if (t->queue_depth < 1 || t->queue_depth > BUS_MAX_QUEUE_DEPTH)
+        snprintf(what, sizeof what, "queue_depth %u is not in 1..%d", t->queue_depth,
+                 BUS_MAX_QUEUE_DEPTH);
+    else if (t->full_wait_ms < 0 || t->full_wait_ms > BUS_MAX_WAIT_MS)
+        snprintf(what, sizeof what, "wait %d ms is not in 0..%d", t->full_wait_ms,
+                 BUS_MAX_WAIT_MS);
+    else if (t->max_message_size == 0)
+        snprintf(what, sizeof what, "max_message_size is 0");
+    if (!what[0])
+        return 0;
+    return bus_errno(SHMBUS_EBADSEG, "registry of domain \"%s\": topic entry %u is corrupt: %s",
+                     d->name, i, what);
+}
+
+int bus_topic_copy(bus_domain *d, unsigned idx, struct reg_topic *out)
+{
+    if (idx >= REG_MAX_TOPICS)
+        return bus_errno(SHMBUS_EBADSEG, "topic entry %u is out of range", idx);
+    memcpy(out, &d->reg->topics[idx], sizeof *out);
+    return topic_check(d, idx, out); /* the copy: later writes to the registry cannot reach it */
+}
+
 /* Find or add a topic. Runs under the domain lock. */
 static int topic_register_locked(void *arg)
 {
@@ -233,8 +177,11 @@ static int topic_register_locked(void *arg)
                 free_idx = (int)i;
             continue;
         }
-        if (strcmp(t->name, q->name) != 0)
+        if (!topic_named(t, q->name))
             continue;
+        int rc = topic_check(q->d, i, t);
+        if (rc)
+            return rc;
         if (topic_differs(t, q->cfg))
             return incompatible(t, q->cfg);
         q->idx = i;
@@ -261,7 +208,7 @@ static int lookup_topic(bus_domain *d, const char *name)
     for (unsigned i = 0; i < REG_MAX_TOPICS; i++) {
         struct reg_topic *t = &d->reg->topics[i];
         if (atomic_load_explicit(&t->state, memory_order_acquire) == REG_LIVE &&
-            strcmp(t->name, name) == 0)
+            topic_named(t, name))
             return (int)i;
     }
     return -1;
@@ -269,9 +216,14 @@ static int lookup_topic(bus_domain *d, const char *name)
 
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx)
 {
+    int rc = bus_name_check(BUS_NAME_TOPIC, name);
+    if (rc)
+        return rc;
     const bus_topic_cfg *c = bus_config_topic(&d->cfg, name);
     int i = lookup_topic(d, name);
     if (i >= 0) { /* a topic this configuration lists must match the running definition */
+        if ((rc = topic_check(d, (unsigned)i, &d->reg->topics[i])) != 0)
+            return rc;
         if (c && topic_differs(&d->reg->topics[i], c))
             return incompatible(&d->reg->topics[i], c);
         *idx = (unsigned)i;
@@ -290,10 +242,49 @@ int bus_topic_index(bus_domain *d, const char *name, unsigned *idx)
     if (d->observer)
         return bus_errno(SHMBUS_ENOENT, "topic \"%s\" does not exist", name);
     struct topic_req q = {.d = d, .cfg = c, .name = name};
-    int rc = shmpool_domain_serialize(d->pd, topic_register_locked, &q);
+    rc = shmpool_domain_serialize(d->pd, topic_register_locked, &q);
     if (rc == 0)
         *idx = q.idx;
     return rc;
+}
+
+/* "4 KiB x 32, 8 MiB x 8" */
+static void classes_text(char *buf, size_t len, const shmbus_pool_class *c, unsigned n)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    size_t o = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < n && o < len; i++) {
+        uint64_t v = c[i].block_size;
+        unsigned u = 0;
+        while (u < 4 && v >= 1024 && v % 1024 == 0) {
+            v /= 1024;
+            u++;
+        }
+        int k = snprintf(buf + o, len - o, "%s%llu %s x %u", i ? ", " : "", (unsigned long long)v,
+                         unit[u], c[i].count);
+        o += k > 0 ? (size_t)k : 0;
+    }
+}
+
+/* EINCOMPAT naming both definitions of a pool: this configuration's and the running one's. */
+int bus_pool_conflict(bus_domain *d, const char *name, const shmbus_pool_class *classes,
+                      unsigned n)
+{
+    char ours[256], theirs[256] = "classes that cannot be read";
+    shmbus_pool_class run[BUS_MAX_CLASSES];
+    shmbus_class_stats st[BUS_MAX_CLASSES];
+    shmbus_pool *p;
+    int k;
+    classes_text(ours, sizeof ours, classes, n);
+    if (shmpool_pool_open(d->pd, name, NULL, 0, &p) == 0 &&
+        (k = shmpool_pool_stats(p, st, BUS_MAX_CLASSES)) > 0) {
+        for (int i = 0; i < k; i++)
+            run[i] = (shmbus_pool_class){.block_size = st[i].block_size, .count = st[i].total};
+        classes_text(theirs, sizeof theirs, run, (unsigned)k);
+    }
+    return bus_errno(SHMBUS_EINCOMPAT, "pool \"%s\": defined here as (%s), but the running "
+                     "domain has it as (%s)", name, ours, theirs);
 }
 
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
@@ -301,38 +292,12 @@ int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
     const bus_pool_cfg *pc = bus_config_pool(&d->cfg, t->pool);
     int rc = pc ? shmpool_pool_open(d->pd, pc->name, pc->classes, pc->nclasses, out)
                 : shmpool_pool_open(d->pd, t->pool, NULL, 0, out);
-    if (rc == SHMBUS_EINCOMPAT)
-        return bus_errno(rc, "pool \"%s\": the running domain has it with other size classes",
-                         t->pool);
+    if (rc == SHMBUS_EINCOMPAT && pc)
+        return bus_pool_conflict(d, pc->name, pc->classes, pc->nclasses);
     if (rc)
         return bus_errno(rc, "pool \"%s\" of topic \"%s\": %s", t->pool, t->name,
                          rc == SHMBUS_ENOENT ? "not defined here nor in the running domain"
                                              : shmbus_status_message(rc));
-    return 0;
-}
-
-/* ---- runtime directory --------------------------------------------------------------------- */
-
-static int rundir_make_locked(void *arg)
-{
-    bus_domain *d = arg;
-    /* x wherever r; with a group, set-group-ID so that every socket file made in it gets the
-     * group too (nng creates them with the creator's group otherwise) */
-    unsigned dmode = d->cfg.mode | ((d->cfg.mode & 0444) >> 2) | (d->cfg.gid >= 0 ? S_ISGID : 0);
-    if (mkdir(d->rundir, dmode) == 0) {
-        if (chmod(d->rundir, dmode) != 0 ||
-            (d->cfg.gid >= 0 && chown(d->rundir, (uid_t)-1, (gid_t)d->cfg.gid) != 0))
-            return bus_errno(SHMBUS_ESYS, "runtime directory %s", d->rundir);
-        return 0;
-    }
-    if (errno != EEXIST)
-        return bus_errno(shmpool_errno_status(errno), "runtime directory %s", d->rundir);
-    struct stat st;
-    if (lstat(d->rundir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return bus_errno(SHMBUS_EACCES, "runtime directory %s exists and is not a directory",
-                         d->rundir);
-    if (access(d->rundir, W_OK | X_OK) != 0)
-        return bus_errno(SHMBUS_EACCES, "runtime directory %s", d->rundir);
     return 0;
 }
 
@@ -348,12 +313,10 @@ static void reap_entries(bus_domain *d)
         uint64_t w = atomic_load(&p->own);
         if (!w || bus_owner_live(d, REG_OWN_UID(w)))
             continue;
-        char endpoint[REG_ENDPOINT_MAX];
-        memcpy(endpoint, p->endpoint, sizeof endpoint);
-        endpoint[REG_ENDPOINT_MAX - 1] = 0;
+        uint64_t id = p->pub_id;
         if (atomic_compare_exchange_strong(&p->own, &w, 0)) {
-            if (REG_OWN_STATE(w) == REG_LIVE)
-                unlink(endpoint); /* a dead listener cannot remove its socket file */
+            if (REG_OWN_STATE(w) == REG_LIVE) /* a dead listener cannot remove its socket */
+                bus_endpoint_remove(d, i, id);
             changed = true;
         }
     }
@@ -377,8 +340,12 @@ static void *discovery_main(void *arg)
         for (bus_sub *s = d->subs; s; s = s->next)
             bus_sub_sync_peers(s);
         pthread_mutex_unlock(&d->lock);
-        if (rounds++ % 4 == 0)
+        if (rounds++ % 4 == 0) {
             reap_entries(d);
+            if (bus_rundir_restore(d)) /* someone removed it: endpoints need it */
+                bus_wake_discovery(d);
+            bus_endpoints_restore(d);
+        }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
         if (!atomic_load(&d->stopping))
             syscall(SYS_futex, &d->reg->epoch, FUTEX_WAIT, e, &ts, NULL, 0);
@@ -405,23 +372,6 @@ static int load_config(bus_domain *d, const bus_domain_opts *o)
     return rc;
 }
 
-static int resolve_rundir(bus_domain *d, const bus_domain_opts *o)
-{
-    const char *base = o->runtime_dir && *o->runtime_dir ? o->runtime_dir
-                       : d->cfg.runtime_dir[0]              ? d->cfg.runtime_dir
-                                                            : getenv("SHMBUS_RUNTIME_DIR");
-    if (!base || !*base)
-        base = "/tmp";
-    int n = snprintf(d->rundir, sizeof d->rundir, "%s/shmbus.%s", base, d->name);
-    /* endpoints are "<rundir>/p<20 digits>.ipc" and must fit a unix socket path */
-    if (n < 0 || (size_t)n + 26 >= REG_ENDPOINT_MAX)
-        return bus_errno(SHMBUS_EINVAL,
-                         "runtime directory \"%s/shmbus.%s\" is too long for ipc socket paths "
-                         "(at most %d characters)",
-                         base, d->name, REG_ENDPOINT_MAX - 27);
-    return 0;
-}
-
 static int open_pools(bus_domain *d, const char *shm_dir)
 {
     for (unsigned i = 0; i < d->cfg.npools; i++) {
@@ -429,8 +379,7 @@ static int open_pools(bus_domain *d, const char *shm_dir)
         shmbus_pool *p;
         int rc = shmpool_pool_open(d->pd, pc->name, pc->classes, pc->nclasses, &p);
         if (rc == SHMBUS_EINCOMPAT)
-            return bus_errno(rc, "pool \"%s\": the running domain has it with other size "
-                                 "classes than this configuration", pc->name);
+            return bus_pool_conflict(d, pc->name, pc->classes, pc->nclasses);
         if (rc == SHMBUS_ENOSPC) {
             uint64_t need = 0;
             shmpool_pool_size(pc->classes, pc->nclasses, &need);
@@ -440,7 +389,8 @@ static int open_pools(bus_domain *d, const char *shm_dir)
                              (unsigned long long)bus_config_memory(&d->cfg));
         }
         if (rc)
-            return bus_errno(rc, "pool \"%s\"", pc->name);
+            return bus_errno(rc, "pool \"%s\"%s%s", pc->name,
+                             shmpool_last_error()[0] ? ": " : "", shmpool_last_error());
     }
     return 0;
 }
@@ -458,22 +408,32 @@ static bool young_retry(bool young, int *tries)
 int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out)
 {
     bus_domain_opts none = {0};
+    int rc;
     if (!opts)
         opts = &none;
     if (!out)
         return SHMBUS_EINVAL;
     *out = NULL;
-    bus_set_error("%s", "");
+    bus_clear_error();
+    if ((name && (rc = bus_name_check(BUS_NAME_DOMAIN, name)) != 0) ||
+        (opts->name && (rc = bus_name_check(BUS_NAME_PARTICIPANT, opts->name)) != 0))
+        return rc;
     bus_domain *d = calloc(1, sizeof *d);
     if (!d)
         return SHMBUS_ENOMEM;
     d->observer = opts->observer;
     pthread_mutex_init(&d->lock, NULL);
-    int rc = load_config(d, opts);
-    if (rc)
+    if ((rc = load_config(d, opts)) != 0)
         goto fail_free;
     snprintf(d->name, sizeof d->name, "%s", name ? name : d->cfg.domain);
-    if ((rc = resolve_rundir(d, opts)) != 0)
+    if ((rc = bus_rundir_resolve(d, opts->runtime_dir)) != 0)
+        goto fail_free;
+    const char *shm_dir = opts->shm_dir ? opts->shm_dir : getenv("SHMBUS_SHM_DIR");
+    if (!shm_dir || !*shm_dir)
+        shm_dir = "/dev/shm";
+
+    if (!d->observer &&
+        ((rc = bus_domain_owner(d, shm_dir)) != 0 || (rc = bus_rundir_precheck(d)) != 0))
         goto fail_free;
 
     shmpool_domain_opts po;
@@ -492,20 +452,19 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
     if (rc) {
         if (rc == SHMBUS_ENOENT && d->observer)
             bus_errno(rc, "no domain \"%s\" is running", d->name);
-        else
-            bus_errno(rc, "domain \"%s\"", d->name);
+        else /* shmpool's detail names the file, check or limit that refused */
+            bus_errno(rc, "domain \"%s\"%s%s", d->name, shmpool_last_error()[0] ? ": " : "",
+                      shmpool_last_error());
         goto fail_free;
     }
-    /* Endpoints go where the domain's creator put them, so the last one out removes them. */
-    if (shmpool_domain_wipe_dir(d->pd)[0])
-        snprintf(d->rundir, sizeof d->rundir, "%s", shmpool_domain_wipe_dir(d->pd));
     void *map;
     tries = 0;
     do /* ... or its registry not made yet */
         rc = shmpool_segment_open(d->pd, "reg", sizeof(struct reg_hdr), reg_init, NULL, &map);
     while (young_retry(d->observer && (rc == SHMBUS_EAGAIN || rc == SHMBUS_ENOENT), &tries));
     if (rc) {
-        bus_errno(rc, "registry of domain \"%s\"", d->name);
+        bus_errno(rc, "registry of domain \"%s\"%s%s", d->name,
+                  shmpool_last_error()[0] ? ": " : "", shmpool_last_error());
         goto fail_pool;
     }
     d->reg = map;
@@ -516,13 +475,10 @@ int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **
         goto fail_reg;
     }
     if (!d->observer) {
-        if ((rc = shmpool_domain_serialize(d->pd, rundir_make_locked, d)) != 0)
+        if ((rc = bus_domain_owner(d, shm_dir)) != 0 || (rc = bus_rundir_make(d)) != 0)
             goto fail_reg;
         /* A file's pools are made now, so a full /dev/shm fails at start-up. The embedded
          * default's pool (229 MiB) is made only when a topic first uses it. */
-        const char *shm_dir = opts->shm_dir         ? opts->shm_dir
-                              : getenv("SHMBUS_SHM_DIR") ? getenv("SHMBUS_SHM_DIR")
-                                                         : "/dev/shm";
         if ((opts->config_path || opts->config) && (rc = open_pools(d, shm_dir)) != 0)
             goto fail_reg;
         for (unsigned i = 0; i < d->cfg.ntopics; i++) {

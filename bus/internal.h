@@ -5,6 +5,7 @@
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "bus.h"
 #include "registry.h"
@@ -15,10 +16,14 @@ struct shmbus_domain {
     struct reg_hdr *reg;
     bus_config cfg;
     char name[BUS_NAME_MAX + 1];
-    char rundir[256];
+    char rundir[256];             /* derived from this process's configuration (domain_rundir.c) */
+    uid_t owner_uid;              /* owner and group of the domain's control segment */
+    gid_t owner_gid;
+    bool group_shared;            /* the group may write the domain's segments */
     bool observer;
-    pthread_mutex_t lock;         /* guards subs, npubs, nsubs */
+    pthread_mutex_t lock;         /* guards subs, pubs, npubs, nsubs */
     struct shmbus_sub *subs;      /* this process's open subscribers (discovery dials for them) */
+    struct shmbus_pub *pubs;      /* its open publishers (discovery restores their endpoints) */
     int npubs, nsubs;
     pthread_t discovery;
     bool discovery_on;
@@ -39,7 +44,8 @@ struct shmbus_msg {
 struct shmbus_pub {
     bus_domain *d;
     unsigned topic;
-    const struct reg_topic *t;
+    const struct reg_topic *t;  /* &tdef */
+    struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
     struct reg_pub *reg;
     unsigned reg_idx;
     uint64_t id;
@@ -51,6 +57,7 @@ struct shmbus_pub {
     uint64_t seq;
     shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
     unsigned hist_n;
+    struct shmbus_pub *next; /* in d->pubs, guarded by d->lock */
 };
 
 /* What a subscriber knows of one publisher slot of the registry. */
@@ -64,7 +71,8 @@ struct sub_peer {
 struct shmbus_sub {
     bus_domain *d;
     unsigned topic;
-    const struct reg_topic *t;
+    const struct reg_topic *t;  /* &tdef */
+    struct reg_topic tdef;      /* the topic's definition, copied and checked at open */
     shmbus_pool *pool;
     struct reg_sub *reg;
     unsigned reg_idx;
@@ -85,13 +93,41 @@ int bus_errno(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 bool bus_owner_live(bus_domain *d, uint64_t uid);
 void bus_wake_discovery(bus_domain *d);
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx);
+/* A process-local copy of topic entry idx, checked (EBADSEG saying what is wrong): what a
+ * publisher or subscriber uses, so that later writes to the registry cannot change it. */
+int bus_topic_copy(bus_domain *d, unsigned idx, struct reg_topic *out);
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out);
 int bus_nng_status(int nng_rv);
 /* nng_close, but give up waiting after timeout_ms (see domain.c). Returns whether it closed;
  * if not, memory the socket's callbacks use must stay allocated. */
 bool bus_nng_close(nng_socket sock, int timeout_ms);
 #define BUS_CLOSE_TIMEOUT_MS 2000
+
+/* domain_rundir.c: the runtime directory and the endpoints in it */
+/* d->rundir from runtime_dir (NULL: the config's, $SHMBUS_RUNTIME_DIR, /tmp); EINVAL if too
+ * long for socket paths. */
+int bus_rundir_resolve(bus_domain *d, const char *runtime_dir);
+/* Record the owner and group of the domain: its control segment's in shm_dir, or, before
+ * there is one, this process's with its configuration's group and mode. */
+int bus_domain_owner(bus_domain *d, const char *shm_dir);
+/* Before joining: refuse a runtime directory that is there and not to be trusted, before
+ * anything is made (a failed open would otherwise clean up in it). */
+int bus_rundir_precheck(bus_domain *d);
+/* Make the directory or check the one there (owner, mode, no symlink): EACCES with the reason
+ * if it is refused; EINCOMPAT if the running domain keeps its endpoints elsewhere. */
+int bus_rundir_make(bus_domain *d);
+/* Make the directory again if it was removed; whether it was. */
+bool bus_rundir_restore(bus_domain *d);
+/* "<rundir>/p<id>.ipc" */
 void bus_endpoint_path(const bus_domain *d, uint64_t id, char *buf, size_t len);
+/* The endpoint of the publisher in registry entry idx with id pub_id (read from the
+ * registry): EBADSEG if the id is not one of that entry's. */
+int bus_pub_endpoint(const bus_domain *d, unsigned idx, uint64_t pub_id, char *buf, size_t len);
+/* Listen again on the endpoint of each publisher of this process whose socket file is gone
+ * (its runtime directory was removed under it), so that new subscribers reach it. */
+void bus_endpoints_restore(bus_domain *d);
+/* Remove the socket file of a dead publisher (only a socket, only in the directory). */
+void bus_endpoint_remove(const bus_domain *d, unsigned idx, uint64_t pub_id);
 
 /* msg.c */
 bus_msg *bus_msg_wrap(shmbus_block *blk);

@@ -70,8 +70,9 @@ static int claim_entry(bus_domain *d, unsigned topic, bus_pub *p)
 static int listen_on(bus_pub *p)
 {
     const bus_domain *d = p->d;
-    char url[REG_ENDPOINT_MAX + 8];
-    snprintf(url, sizeof url, "ipc://%s", p->reg->endpoint);
+    char path[REG_ENDPOINT_MAX], url[REG_ENDPOINT_MAX + 8];
+    bus_endpoint_path(d, p->id, path, sizeof path); /* not the registry's: others write it */
+    snprintf(url, sizeof url, "ipc://%s", path);
     nng_listener l;
     int rv = nng_pub0_open(&p->sock);
     if (rv == 0)
@@ -85,8 +86,8 @@ static int listen_on(bus_pub *p)
     if (rv == 0)
         rv = nng_listener_start(l, 0);
     /* the directory's set-group-ID bit gives the socket file its group; make sure of it */
-    if (rv == 0 && d->cfg.gid >= 0 && chown(p->reg->endpoint, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
-        return bus_errno(SHMBUS_EACCES, "giving %s to group %ld", p->reg->endpoint, d->cfg.gid);
+    if (rv == 0 && d->cfg.gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->cfg.gid) != 0)
+        return bus_errno(SHMBUS_EACCES, "giving %s to group %ld", path, d->cfg.gid);
     if (rv)
         return bus_errno(rv == NNG_EPERM ? SHMBUS_EACCES : SHMBUS_ETRANSPORT,
                          "listening on %s: %s", url, nng_strerror(rv));
@@ -110,7 +111,9 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     int rc = bus_topic_index(d, topic, &p->topic);
     if (rc)
         goto fail_free;
-    p->t = &d->reg->topics[p->topic];
+    if ((rc = bus_topic_copy(d, p->topic, &p->tdef)) != 0)
+        goto fail_free;
+    p->t = &p->tdef;
     if ((rc = bus_topic_pool(d, p->t, &p->pool)) != 0)
         goto fail_free;
     if ((rc = claim_entry(d, p->topic, p)) != 0)
@@ -122,6 +125,8 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
     bus_wake_discovery(d);
     pthread_mutex_lock(&d->lock);
     d->npubs++;
+    p->next = d->pubs;
+    d->pubs = p;
     pthread_mutex_unlock(&d->lock);
     *out = p;
     return 0;
@@ -148,8 +153,11 @@ int bus_pub_close(bus_pub *p)
     bool leak = false; /* an nng close that hangs still calls back into p->peers */
     if (!forked) {
         leak = !bus_nng_close(p->sock, BUS_CLOSE_TIMEOUT_MS); /* removes its socket file */
-        if (leak)
-            unlink(p->reg->endpoint);
+        if (leak) { /* derived, never read from the registry, which others may write */
+            char path[REG_ENDPOINT_MAX];
+            bus_endpoint_path(d, p->id, path, sizeof path);
+            unlink(path);
+        }
         for (unsigned i = 0; i < BUS_MAX_HISTORY; i++)
             if (p->hist[i])
                 shmpool_block_release(p->hist[i]);
@@ -159,6 +167,11 @@ int bus_pub_close(bus_pub *p)
     if (!forked) { /* in a forked child d->lock may be a copy held by a parent's thread */
         pthread_mutex_lock(&d->lock);
         d->npubs--;
+        for (bus_pub **pp = &d->pubs; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
         pthread_mutex_unlock(&d->lock);
         pthread_mutex_destroy(&p->lock);
     }

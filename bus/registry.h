@@ -33,7 +33,10 @@ enum { REG_FREE = 0, REG_CLAIMED = 1, REG_LIVE = 2 };
 #define REG_OWN_STATE(w) ((unsigned)((w) & 3u))
 
 /* A topic's definition. Written once under the domain lock (shmpool_domain_serialize) with
- * `state` stored last (release); immutable afterwards until the domain is wiped. */
+ * `state` stored last (release); immutable afterwards until the domain is wiped. Any process
+ * of the domain can write the segment, so readers trust none of it: names are compared
+ * bounded, and a publisher or subscriber uses a copy checked field by field
+ * (bus_topic_copy; EBADSEG if corrupt), never the entry itself. */
 struct reg_topic {
     _Atomic uint32_t state;
     uint32_t history;
@@ -63,7 +66,8 @@ struct reg_pub {
     uint64_t pub_id;            /* domain-unique publisher id: (counter << 8) | entry index */
     uint32_t pid;
     uint32_t history;
-    char endpoint[REG_ENDPOINT_MAX]; /* ipc socket path */
+    char endpoint[REG_ENDPOINT_MAX]; /* ipc socket path, for tools to show; processes
+                                        derive it from pub_id (bus_pub_endpoint) */
     char name[32];                   /* process name */
     _Atomic uint64_t published;
     _Atomic uint64_t bytes;

@@ -77,10 +77,14 @@ static int collect_held(const shmbus_block_state *st, void *ctx)
     return 0;
 }
 
+/* A name read from shared memory, for tools that print it one per line: at most n - 1
+ * bytes, and every byte outside printable ASCII shown as '?'. */
 static void copy_name(char *dst, size_t n, const char *src)
 {
-    memcpy(dst, src, n - 1);
-    dst[n - 1] = 0;
+    size_t i = 0;
+    for (; i + 1 < n && src[i]; i++)
+        dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+    dst[i] = 0;
 }
 
 static int snap_topics(bus_domain *d, shmbus_snapshot *s)
@@ -93,10 +97,13 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
         struct reg_topic *t = &r->topics[i];
         if (atomic_load_explicit(&t->state, memory_order_acquire) != REG_LIVE)
             continue;
-        shmbus_topic_info *ti = &s->topics[s->ntopics++];
         char name[sizeof t->name], pool[sizeof t->pool];
         copy_name(name, sizeof name, t->name);
         copy_name(pool, sizeof pool, t->pool);
+        if (!memchr(t->name, 0, sizeof t->name) ||
+            !bus_name_valid(BUS_NAME_TOPIC, name, NULL, 0))
+            continue; /* not a topic any process could have made: a corrupt entry */
+        shmbus_topic_info *ti = &s->topics[s->ntopics++];
         topic_def(&ti->def, name, pool, t->history, t->max_held, t->queue_depth,
                   t->full_wait_ms, t->max_message_size);
         ti->pubs = calloc(REG_MAX_PUBS, sizeof *ti->pubs);
@@ -155,7 +162,7 @@ static int snap_pools(bus_domain *d, shmbus_snapshot *s)
         return SHMBUS_ENOMEM;
     for (int i = 0; i < n; i++) {
         shmbus_pool_info *pi = &s->pools[s->npools++];
-        snprintf(pi->name, sizeof pi->name, "%s", shmpool_pool_name(pools[i]));
+        copy_name(pi->name, sizeof pi->name, shmpool_pool_name(pools[i]));
         int nc = shmpool_pool_stats(pools[i], pi->classes, SHMBUS_MAX_CLASSES);
         pi->nclasses = nc > 0 ? (unsigned)nc : 0;
         struct held_acc a = {0};
@@ -187,9 +194,15 @@ int bus_snapshot_take(bus_domain *d, shmbus_snapshot **out)
         if (n < 0)
             rc = n;
         else
-            s->nparticipants = (unsigned)n;
-        for (unsigned i = 0; i < s->nparticipants; i++)
-            s->alive += s->participants[i].alive;
+            s->nparticipants = n < SHMPOOL_MAX_PARTICIPANTS ? (unsigned)n
+                                                            : SHMPOOL_MAX_PARTICIPANTS;
+        for (unsigned i = 0; i < s->nparticipants; i++) {
+            shmbus_participant_info *p = &s->participants[i];
+            char name[sizeof p->name]; /* written by the participant, in shared memory */
+            copy_name(name, sizeof name, p->name);
+            memcpy(p->name, name, sizeof name);
+            s->alive += p->alive;
+        }
     }
     if (rc) {
         bus_snapshot_free(s);

@@ -228,6 +228,8 @@ static void load_history(bus_sub *s)
             continue;
         uint64_t last = atomic_load(&e->hist_next);
         uint64_t k = e->history;
+        if (k == 0 || k > BUS_MAX_HISTORY)
+            continue; /* a corrupt entry: its history cannot be read safely */
         for (uint64_t seq = last > k ? last - k + 1 : 1; seq && seq <= last; seq++) {
             struct reg_hist *h = &e->hist[seq % k];
             uint8_t wire[BUS_WIRE_SIZE];
@@ -264,7 +266,9 @@ int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out)
     int rc = bus_topic_index(d, topic, &s->topic);
     if (rc)
         goto fail_free;
-    s->t = &d->reg->topics[s->topic];
+    if ((rc = bus_topic_copy(d, s->topic, &s->tdef)) != 0)
+        goto fail_free;
+    s->t = &s->tdef;
     if ((rc = bus_topic_pool(d, s->t, &s->pool)) != 0)
         goto fail_free;
     s->pending = calloc(s->t->max_held, sizeof *s->pending);

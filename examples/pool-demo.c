@@ -5,10 +5,15 @@
  *
  * Uses only api/shmbus.h: pools, messages and 64-byte descriptors, the layer the topics are
  * built on, for programs that carry descriptors over their own channels.
+ *
+ * Every exit path closes the domain: errors go to one cleanup, SIGINT/SIGTERM stop the
+ * publishing loop (the subscribers ignore them and end when their pipe closes), so nothing
+ * stays in /dev/shm.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +60,31 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static const char usage[] =
+    "usage: pool-demo [FRAMES]\n"
+    "\n"
+    "Publish FRAMES (default 150) 1920x1080 RGB frames at 30 fps from a pool to three\n"
+    "subscriber processes over pipes, 64-byte descriptors only; the third is slow on purpose.\n"
+    "Exit codes: 0 ok, 1 error or a check failed, 2 usage error.\n";
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
 static int die(const char *what, int rc)
 {
-    fprintf(stderr, "shmbus-demo: %s: %s\n", what, shmbus_strerror(rc));
+    fprintf(stderr, "pool-demo: %s: %s (%s)\n", what, shmbus_strerror(rc), shmbus_last_error());
     return 1;
 }
 
 static void subscriber(const char *domain, int id, int in, int out, unsigned delay_us)
 {
+    signal(SIGINT, SIG_IGN); /* a Ctrl-C reaches the whole group: the parent decides */
+    signal(SIGTERM, SIG_IGN);
     shmbus_domain *d;
     char name[32];
     snprintf(name, sizeof name, "demo-sub%d", id);
@@ -82,8 +104,11 @@ static void subscriber(const char *domain, int id, int in, int out, unsigned del
             r.expired++;
             continue;
         }
-        if (rc)
-            _exit(die("acquire", rc));
+        if (rc) {
+            die("acquire", rc);
+            shmbus_domain_close(d);
+            _exit(1);
+        }
         const uint8_t *px = shmbus_msg_data(m);
         const struct frame_head *fh = (const void *)px;
         if (r.received < 100000)
@@ -102,19 +127,35 @@ static void subscriber(const char *domain, int id, int in, int out, unsigned del
         r.lat_us[1] = lat[n * 99 / 100];
     }
     free(lat);
-    if (write(out, &r, sizeof r) != (ssize_t)sizeof r)
-        _exit(1);
-    shmbus_domain_close(d);
-    _exit(0);
+    bool written = write(out, &r, sizeof r) == (ssize_t)sizeof r;
+    rc = shmbus_domain_close(d);
+    _exit(written && rc == 0 ? 0 : 1);
 }
 
 int main(int argc, char **argv)
 {
-    int frames = argc > 1 ? atoi(argv[1]) : 150;
+    int frames = 150;
+    if (argc > 1) {
+        char *end;
+        long v = strtol(argv[1], &end, 10);
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (argc > 2 || *end || end == argv[1] || v < 1 || v > 1000000) {
+            fprintf(stderr, "pool-demo: expected a number of frames (1..1000000)\n%s", usage);
+            return 2;
+        }
+        frames = (int)v;
+    }
     int fps = 30;
     char domain[32];
     snprintf(domain, sizeof domain, "demo%d", (int)getpid());
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     /* Fork the subscribers before this process touches the domain. */
     int to_sub[SUBS][2], from_sub[SUBS][2];
@@ -133,21 +174,26 @@ int main(int argc, char **argv)
         close(from_sub[i][1]);
     }
 
-    shmbus_domain *d;
+    shmbus_domain *d = NULL;
     shmbus_pool *pool;
     shmbus_domain_opts o;
     shmbus_domain_opts_init(&o);
     o.name = "demo-pub";
-    int rc = shmbus_domain_open(domain, &o, &d);
-    if (rc)
-        return die("open domain", rc);
-    shmbus_pool_class cls = {.block_size = FRAME, .count = 8};
-    if ((rc = shmbus_pool_open(d, "frames", &cls, 1, &pool)))
-        return die("open pool", rc);
-
     shmbus_msg *history[HISTORY] = {0};
     uint64_t t0 = now_ns(), sent = 0, full = 0;
-    for (int f = 0; f < frames; f++) {
+    int failed = 0;
+    int rc = shmbus_domain_open(domain, &o, &d);
+    if (rc) {
+        failed = die("open domain", rc);
+        d = NULL;
+        goto out;
+    }
+    shmbus_pool_class cls = {.block_size = FRAME, .count = 8};
+    if ((rc = shmbus_pool_open(d, "frames", &cls, 1, &pool))) {
+        failed = die("open pool", rc);
+        goto out;
+    }
+    for (int f = 0; f < frames && !stop; f++) {
         shmbus_msg *m;
         rc = shmbus_pool_loan(pool, FRAME, 100, &m);
         if (rc) {
@@ -161,8 +207,11 @@ int main(int argc, char **argv)
         fh->number = (uint64_t)f;
         fh->sum = checksum(px + sizeof *fh, FRAME - sizeof *fh);
         shmbus_desc desc;
-        if ((rc = shmbus_msg_describe(m, FRAME, &desc)))
-            return die("describe", rc);
+        if ((rc = shmbus_msg_describe(m, FRAME, &desc))) {
+            shmbus_msg_release(m);
+            failed = die("describe", rc);
+            break;
+        }
         if (history[f % HISTORY])
             shmbus_msg_release(history[f % HISTORY]);
         history[f % HISTORY] = m; /* keep-last HISTORY */
@@ -175,17 +224,26 @@ int main(int argc, char **argv)
         if (next > now)
             usleep((useconds_t)((next - now) / 1000));
     }
+out:
     for (int i = 0; i < SUBS; i++)
-        close(to_sub[i][1]);
+        close(to_sub[i][1]); /* the subscribers finish what they have and report */
     struct sub_result res[SUBS];
     for (int i = 0; i < SUBS; i++) {
         if (read(from_sub[i][0], &res[i], sizeof res[i]) != (ssize_t)sizeof res[i])
             memset(&res[i], 0, sizeof res[i]);
-        waitpid(pids[i], NULL, 0);
+        while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
     }
     for (int i = 0; i < HISTORY; i++)
         if (history[i])
             shmbus_msg_release(history[i]);
+    if (failed || stop) {
+        if (d && (rc = shmbus_domain_close(d)) != 0)
+            die("close", rc);
+        if (stop && !failed)
+            fprintf(stderr, "pool-demo: stopped after %" PRIu64 " frames\n", sent);
+        return failed;
+    }
     shmbus_class_stats st;
     shmbus_pool_stats(pool, &st, 1);
 

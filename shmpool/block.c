@@ -64,7 +64,7 @@ uint64_t pool_reclaim_bit(struct shmbus_pool *p, uint64_t bit)
     uint64_t n = 0;
     for (unsigned c = 0; c < p->nclasses; c++) {
         uint64_t nc = 0;
-        for (uint32_t k = 0; k < p->hdr->classes[c].count; k++)
+        for (uint32_t k = 0; k < p->geom[c].count; k++)
             nc += pool_release_bit(p, c, k, bit);
         if (nc)
             atomic_fetch_add(&p->hdr->classes[c].reclaims, nc);
@@ -79,7 +79,7 @@ static struct shmbus_block *try_loan(struct shmbus_pool *p, unsigned cls)
 {
     shmpool_domain *d = p->dom;
     struct pool_class_shm *cs = &p->hdr->classes[cls];
-    uint32_t n = cs->count;
+    uint32_t n = p->geom[cls].count;
     uint32_t start = atomic_fetch_add_explicit(&cs->cursor, 1, memory_order_relaxed) % n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = start + i < n ? start + i : start + i - n;
@@ -116,6 +116,7 @@ static struct shmbus_block *try_loan(struct shmbus_pool *p, unsigned cls)
         pthread_mutex_t *m = stripe(p, b);
         pthread_mutex_lock(m);
         b->held = true;
+        atomic_store_explicit(&b->writable, true, memory_order_relaxed);
         atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
         pthread_mutex_unlock(m);
         atomic_fetch_add(&p->held, 1);
@@ -142,8 +143,10 @@ int shmpool_loan(shmbus_pool *p, uint64_t size, int timeout_ms, shmbus_block **o
         return SHMBUS_EFORKED;
     if (d->observer)
         return SHMBUS_EACCES;
+    if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+        return pool_error(SHMBUS_EBADSEG, "pool \"%s\": its segment shrank", p->name);
     unsigned cls = 0;
-    while (cls < p->nclasses && p->hdr->classes[cls].block_size < size)
+    while (cls < p->nclasses && p->geom[cls].block_size < size)
         cls++;
     if (cls == p->nclasses)
         return SHMBUS_ETOOBIG;
@@ -202,6 +205,7 @@ int shmpool_block_release(shmbus_block *b)
     pthread_mutex_lock(m);
     if (atomic_load_explicit(&b->refs, memory_order_relaxed) == 0 && b->held) {
         b->held = false;
+        atomic_store_explicit(&b->writable, false, memory_order_relaxed);
         pool_release_bit(p, b->cls, b->index, p->dom->bit);
         atomic_fetch_sub(&p->held, 1);
     }
@@ -211,14 +215,19 @@ int shmpool_block_release(shmbus_block *b)
 
 void *shmpool_block_data(const shmbus_block *b)
 {
-    return b->pool->data[b->cls] + (uint64_t)b->index * b->pool->hdr->classes[b->cls].stride;
+    const struct shmbus_pool *p = b->pool;
+    uint64_t off = (uint64_t)b->index * p->geom[b->cls].stride;
+    uint8_t *w = atomic_load_explicit(&p->wmap, memory_order_acquire);
+    if (w && atomic_load_explicit(&b->writable, memory_order_relaxed))
+        return w + p->data_off[b->cls] + off;
+    return p->data[b->cls] + off;
 }
 
 shmpool_domain *shmpool_block_domain(const shmbus_block *b) { return b->pool->dom; }
 
 uint64_t shmpool_block_capacity(const shmbus_block *b)
 {
-    return b->pool->hdr->classes[b->cls].block_size;
+    return b->pool->geom[b->cls].block_size;
 }
 
 void shmpool_block_get_info(const shmbus_block *b, shmpool_block_info *i)
@@ -229,6 +238,8 @@ void shmpool_block_get_info(const shmbus_block *b, shmpool_block_info *i)
     i->index = b->index;
     i->gen = STATE_GEN(atomic_load_explicit(&bh->state, memory_order_relaxed));
     i->length = atomic_load_explicit(&bh->length, memory_order_relaxed);
+    if (i->length > b->pool->geom[b->cls].block_size) /* a bad writer: never past the block */
+        i->length = b->pool->geom[b->cls].block_size;
     i->seq = atomic_load_explicit(&bh->seq, memory_order_relaxed);
     i->timestamp_ns = atomic_load_explicit(&bh->timestamp_ns, memory_order_relaxed);
     i->owner_uid = atomic_load_explicit(&bh->owner_uid, memory_order_relaxed);
@@ -253,6 +264,8 @@ int shmpool_block_describe(shmbus_block *b, uint64_t length, uint64_t user, shmp
     /* Release: the payload and header writes above are visible to whoever reads this. (The
      * descriptor itself then travels through a socket, a full barrier anyway.) */
     atomic_store_explicit(&bh->timestamp_ns, now, memory_order_release);
+    /* Described: from now on readers may be looking, so this process's handles read only. */
+    atomic_store_explicit(&b->writable, false, memory_order_relaxed);
     shmpool_block_info i;
     shmpool_block_get_info(b, &i);
     *out = (shmpool_desc){.pool_id = i.pool_id,
@@ -348,10 +361,12 @@ int shmpool_acquire(shmpool_domain *d, const shmpool_desc *desc, shmbus_block **
     struct shmbus_pool *p = pool_by_id(d, desc->pool_id);
     if (!p)
         return SHMBUS_ENOENT;
+    if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+        return pool_error(SHMBUS_EBADSEG, "pool \"%s\": its segment shrank", p->name);
     if (desc->cls >= p->nclasses)
         return SHMBUS_EBADDESC;
-    struct pool_class_shm *cs = &p->hdr->classes[desc->cls];
-    if (desc->index >= cs->count || desc->length > cs->block_size || desc->seq == 0)
+    const struct pool_geom *g = &p->geom[desc->cls];
+    if (desc->index >= g->count || desc->length > g->block_size || desc->seq == 0)
         return SHMBUS_EBADDESC;
     int rc = pool_acquire_exact(p, desc->cls, desc->index, desc->gen, desc->seq,
                                 &desc->owner_uid, out);

@@ -39,6 +39,10 @@ static void atfork_child(void)
             close(d->fd);
             d->fd = -1;
         }
+        if (d->token_fd >= 0) { /* the liveness lock's description, if not handed over */
+            close(d->token_fd);
+            d->token_fd = -1;
+        }
     }
     pthread_mutex_unlock(&g_open_lock);
 }
@@ -142,27 +146,35 @@ static int init_robust_mutex(pthread_mutex_t *m)
     return rc ? SHMBUS_ESYS : 0;
 }
 
+/* A new open file description of the ctl file (the inode d->fd names), or -1 (errno set). */
+int pool_ctl_reopen(shmpool_domain *d, int flags)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", d->fd);
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0) /* no /proc: the path, which cannot change while we hold the flock */
+        fd = open(d->ctl_path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+        return fd;
+    close(fd);
+    errno = ESTALE;
+    return -1;
+}
+
 /* Map the ctl file through a new open file description of the same inode, never through
  * d->fd. A mapping keeps its file description alive for as long as any process has it
  * mapped, including children forked without exec; if that were d->fd's description, a dead
  * participant's liveness lock would outlive it in such a child. */
 static void *ctl_mmap(shmpool_domain *d, size_t size, int prot)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", d->fd);
-    int flags = (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-    int fd = open(path, flags);
-    if (fd < 0) /* no /proc: the path, which cannot change while we hold the flock */
-        fd = open(d->ctl_path, flags | O_NOFOLLOW);
+    int fd = pool_ctl_reopen(d, prot & PROT_WRITE ? O_RDWR : O_RDONLY);
     if (fd < 0)
         return MAP_FAILED;
-    struct stat a, b;
-    void *m = MAP_FAILED;
-    if (fstat(fd, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_ino == b.st_ino &&
-        a.st_dev == b.st_dev)
-        m = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
-    else
-        errno = ESTALE;
+    void *m = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
     close(fd);
     return m;
 }
@@ -189,7 +201,7 @@ static int ctl_init(shmpool_domain *d)
     c->max_participants = SHMPOOL_MAX_PARTICIPANTS;
     c->max_pools = SHMPOOL_MAX_POOLS;
     c->max_nodes = SHMPOOL_MAX_NODES;
-    snprintf(c->wipe_dir, sizeof c->wipe_dir, "%s", d->wipe_dir);
+    snprintf(c->recorded_dir, sizeof c->recorded_dir, "%s", d->wipe_dir);
     atomic_store(&c->next_uid, 1);
     int rc = init_robust_mutex(&c->nodes_lock);
     for (unsigned i = 0; rc == 0 && i < SHMPOOL_MAX_NODES; i++)
@@ -201,6 +213,8 @@ static int ctl_init(shmpool_domain *d)
     atomic_store_explicit(&c->magic, CTL_MAGIC, memory_order_release);
     d->ctl = c;
     d->ctl_size = size;
+    pool_guard(c, size, PROT_READ | PROT_WRITE, &d->broken);
+    snprintf(d->recorded_dir, sizeof d->recorded_dir, "%s", d->wipe_dir);
     return 0;
 }
 
@@ -212,7 +226,10 @@ static int ctl_map(shmpool_domain *d)
         return pool_errno_status(errno);
     size_t size = sizeof(struct ctl_hdr);
     if ((uint64_t)st.st_size != size) /* size 0: its creator has not sized it yet */
-        return st.st_size == 0 && d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
+        return st.st_size == 0 && d->observer
+                   ? SHMBUS_EAGAIN
+                   : pool_error(SHMBUS_EBADSEG, "%s: %llu bytes, expected %zu", d->ctl_path,
+                                (unsigned long long)st.st_size, size);
     int prot = d->observer ? PROT_READ : PROT_READ | PROT_WRITE;
     void *m = ctl_mmap(d, size, prot);
     if (m == MAP_FAILED)
@@ -225,10 +242,16 @@ static int ctl_map(shmpool_domain *d)
         /* magic 0: being created (its creator writes magic last); an observer may retry */
         bool young = atomic_load(&c->magic) == 0 && d->observer;
         munmap(m, size);
-        return young ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
+        return young ? SHMBUS_EAGAIN
+                     : pool_error(SHMBUS_EBADSEG, "%s: wrong magic, layout version or size",
+                                  d->ctl_path);
     }
     d->ctl = c;
     d->ctl_size = size;
+    pool_guard(c, size, prot, &d->broken);
+    /* a private, terminated copy: only ever compared (shmpool_domain_recorded_dir) */
+    memcpy(d->recorded_dir, c->recorded_dir, sizeof d->recorded_dir);
+    d->recorded_dir[sizeof d->recorded_dir - 1] = 0;
     return 0;
 }
 
@@ -253,7 +276,7 @@ int pool_map_all(shmpool_domain *d)
 void pool_wipe_domain(shmpool_domain *d)
 {
     pool_wipe_files(d);
-    unlink(d->ctl_path);
+    pool_unlink_segment(d, d->ctl_path);
 }
 
 static void unmap_all(shmpool_domain *d)
@@ -264,8 +287,10 @@ static void unmap_all(shmpool_domain *d)
             pool_unmap(p);
         atomic_store(&d->pools[i], NULL);
     }
-    if (d->ctl)
+    if (d->ctl) {
+        pool_unguard(d->ctl);
         munmap(d->ctl, d->ctl_size);
+    }
     d->ctl = NULL;
 }
 
@@ -280,15 +305,14 @@ void shmpool_domain_opts_init(shmpool_domain_opts *o)
 
 static int open_observer(shmpool_domain *d)
 {
-    d->fd = open(d->ctl_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    d->fd = open(d->ctl_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (d->fd < 0)
-        return pool_errno_status(errno);
-    int rc = ctl_map(d);
-    if (rc == 0) {
-        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
-        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
+        return pool_error(pool_errno_status(errno), "%s", d->ctl_path);
+    int rc = pool_check_ctl(d, d->fd);
+    if (rc == 0)
+        rc = ctl_map(d);
+    if (rc == 0)
         rc = pool_map_all(d);
-    }
     return rc;
 }
 
@@ -296,9 +320,10 @@ static int open_observer(shmpool_domain *d)
 static int open_locked(shmpool_domain *d, bool *fresh)
 {
     for (;;) {
-        int fd = open(d->ctl_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, d->mode);
+        int fd = open(d->ctl_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                      d->mode);
         if (fd < 0)
-            return pool_errno_status(errno);
+            return pool_error(pool_errno_status(errno), "%s", d->ctl_path);
         d->fd = fd;
         int rc = pool_domain_lock_op(d, LOCK_EX);
         struct stat a, b;
@@ -312,17 +337,29 @@ static int open_locked(shmpool_domain *d, bool *fresh)
         if (stat(d->ctl_path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
             a.st_nlink > 0) {
             *fresh = a.st_size == 0;
+            if (*fresh && a.st_uid != geteuid()) { /* a stranger's empty file: not ours */
+                close(fd);
+                d->fd = -1;
+                return pool_error(SHMBUS_EACCES,
+                                  "%s: an empty file owned by uid %u, not this process's: "
+                                  "refused",
+                                  d->ctl_path, (unsigned)a.st_uid);
+            }
             if (*fresh) { /* ours to shape: exact mode (no umask) and group */
                 if (fchmod(fd, d->mode) != 0 ||
                     (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0)) {
                     rc = pool_errno_status(errno);
-                    unlink(d->ctl_path);
+                    pool_unlink_segment(d, d->ctl_path);
                     close(fd);
                     d->fd = -1;
                     return rc;
                 }
             }
-            return 0;
+            if ((rc = pool_check_ctl(d, fd)) != 0) {
+                close(fd);
+                d->fd = -1;
+            }
+            return rc;
         }
         close(fd); /* the last one out unlinked it while we waited: start over */
     }
@@ -331,14 +368,14 @@ static int open_locked(shmpool_domain *d, bool *fresh)
 static int open_participant(shmpool_domain *d, const char *pname)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
-        bool fresh;
+        bool fresh = false;
         int rc = open_locked(d, &fresh);
         if (rc)
             return rc;
         if (fresh) {
             rc = ctl_init(d);
             if (rc) {
-                unlink(d->ctl_path);
+                pool_unlink_segment(d, d->ctl_path);
                 goto fail_unlock;
             }
         } else {
@@ -349,7 +386,7 @@ static int open_participant(shmpool_domain *d, const char *pname)
                 uint64_t magic = 0;
                 if (pread(d->fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
                     magic == 0) {
-                    unlink(d->ctl_path);
+                    pool_unlink_segment(d, d->ctl_path);
                     pool_domain_lock_op(d, LOCK_UN);
                     close(d->fd);
                     d->fd = -1;
@@ -372,9 +409,6 @@ static int open_participant(shmpool_domain *d, const char *pname)
         rc = pool_join(d, pname);
         if (rc)
             goto fail_unmap;
-        /* Everyone uses the creator's directory, so that whoever is last removes it. */
-        memcpy(d->wipe_dir, d->ctl->wipe_dir, sizeof d->ctl->wipe_dir);
-        d->wipe_dir[sizeof d->ctl->wipe_dir - 1] = 0;
         pool_domain_lock_op(d, LOCK_UN);
         return 0;
     fail_unmap:
@@ -400,6 +434,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     if (!out || !pool_valid_name(name, SHMPOOL_NAME_MAX))
         return SHMBUS_EINVAL;
     *out = NULL;
+    pool_clear_error();
     pthread_once(&g_atfork_once, atfork_register);
     shmpool_domain *d = calloc(1, sizeof *d);
     if (!d)
@@ -416,6 +451,9 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
         (size_t)snprintf(d->wipe_dir, sizeof d->wipe_dir, "%s", opts->wipe_dir) >= sizeof d->wipe_dir)
         goto fail_free;
     d->fd = -1;
+    d->token_fd = -1;
+    d->owner_uid = geteuid(); /* until the ctl file says whose the domain is */
+    d->owner_gid = getegid();
     d->slot = SHMPOOL_MAX_PARTICIPANTS; /* not joined yet */
     d->observer = opts->observer;
     d->mode = opts->mode ? opts->mode & 07777 : 0600;
@@ -424,6 +462,7 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     d->pidns = pool_self_pidns();
     d->fork_epoch = atomic_load(&g_fork_epoch);
     d->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : 100;
+    d->trace_fd = -1;
     pthread_mutex_init(&d->pools_lock, NULL);
     pthread_mutex_init(&d->serial_lock, NULL);
     pthread_mutex_init(&d->sweep_lock, NULL);
@@ -434,6 +473,8 @@ int shmpool_domain_open(const char *name, const shmpool_domain_opts *opts, shmpo
     else
         pool_process_name(pname, sizeof pname);
 
+    if (!d->observer)
+        pool_trace_open(d); /* before joining: the sweep on open is traced too */
     rc = d->observer ? open_observer(d) : open_participant(d, pname);
     if (rc)
         goto fail_close;
@@ -452,6 +493,8 @@ fail_close:
     unmap_all(d);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->trace_fd >= 0)
+        close(d->trace_fd);
     pthread_mutex_destroy(&d->pools_lock);
     pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
@@ -466,6 +509,10 @@ static void domain_free(shmpool_domain *d)
     unmap_all(d);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->token_fd >= 0)
+        close(d->token_fd);
+    if (d->trace_fd >= 0)
+        close(d->trace_fd);
     pthread_mutex_destroy(&d->pools_lock);
     pthread_mutex_destroy(&d->serial_lock);
     pthread_mutex_destroy(&d->sweep_lock);
@@ -483,12 +530,14 @@ int shmpool_domain_close(shmpool_domain *d)
     }
     if (shmpool_domain_holds(d))
         return SHMBUS_EBUSY;
-    pool_reaper_stop(d);
+    /* Under the flock, so that no joiner can take the slot between its lock going away
+     * (with the reaper thread, which holds it) and its state saying FREE. */
     pool_domain_lock_op(d, LOCK_EX);
     struct ctl_participant *pt = &d->ctl->participants[d->slot];
     atomic_store_explicit(&pt->state, SLOT_FREE, memory_order_release);
-    atomic_fetch_add(&d->ctl->membership, 1);
-    pool_liveness_lock(d->fd, d->slot, F_UNLCK);
+    pool_membership_changed(d);
+    pool_reaper_stop(d);
+    pool_token_release(d);
     d->bit = 0;
     shmpool_domain_sweep(d);
     if (!pool_any_live(d))
@@ -530,6 +579,7 @@ unsigned shmpool_domain_slot(const shmpool_domain *d) { return d->slot; }
 uint64_t shmpool_domain_uid(const shmpool_domain *d) { return d->uid; }
 const char *shmpool_domain_name(const shmpool_domain *d) { return d->name; }
 const char *shmpool_domain_wipe_dir(const shmpool_domain *d) { return d->wipe_dir; }
+const char *shmpool_domain_recorded_dir(const shmpool_domain *d) { return d->recorded_dir; }
 
 const char *shmpool_domain_pname(const shmpool_domain *d)
 {

@@ -4,9 +4,12 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "layout.h"
 #include "shmpool.h"
@@ -21,36 +24,59 @@
 struct shmbus_block {
     _Atomic uint32_t refs;
     bool held;     /* guarded by stripe lock */
+    /* The payload is handed out writable: set by this process's loan (until it describes
+     * the block) and by a named node; cleared when the process's hold drops. */
+    _Atomic bool writable;
     uint8_t cls;   /* immutable */
     uint32_t index; /* immutable */
     struct shmbus_pool *pool; /* immutable */
 };
 
+/* A class's geometry as this process derived and checked it at map time. Shared memory's
+ * copy is never read again: a bad writer there changes nothing a process indexes with. */
+struct pool_geom {
+    uint64_t block_size;
+    uint64_t stride;
+    uint32_t count;
+};
+
 struct shmbus_pool {
     shmpool_domain *dom;
-    struct pool_seg_hdr *hdr; /* whole segment; control area RW (RO for observers) */
+    struct pool_seg_hdr *hdr; /* whole segment: control area RW (RO for observers), payload
+                                 area always RO (what received blocks point into) */
     size_t map_size;
     size_t data_start;        /* page-aligned start of the payload area */
-    _Atomic bool data_writable; /* payload area upgraded to RW (first loan, or a node) */
+    int fd;                   /* the segment, for the writable mapping and size checks */
+    uint8_t *_Atomic wmap;    /* second mapping of the payload area, RW: made on the first
+                                 loan or node; only blocks this process may write point here */
     uint32_t pool_id;
     unsigned nclasses;
     char name[SHMPOOL_NAME_MAX + 1];
+    struct pool_geom geom[SHMPOOL_MAX_CLASSES];
     struct pool_block_hdr *bh[SHMPOOL_MAX_CLASSES]; /* first header of each class */
-    uint8_t *data[SHMPOOL_MAX_CLASSES];             /* first payload of each class */
+    uint8_t *data[SHMPOOL_MAX_CLASSES];             /* first payload of each class (RO) */
+    size_t data_off[SHMPOOL_MAX_CLASSES];           /* ... from data_start */
     struct shmbus_block *rec[SHMPOOL_MAX_CLASSES];  /* local records, one per block */
     _Atomic int64_t held;     /* blocks this process holds (close returns EBUSY while > 0) */
+    _Atomic bool broken;      /* the segment shrank under us (guard.c): calls give EBADSEG */
     pthread_mutex_t stripes[POOL_STRIPES];
-    pthread_mutex_t protect_lock; /* serialises the RW upgrade of the payload area */
+    pthread_mutex_t protect_lock; /* serialises making wmap */
 };
 
 struct shmpool_domain {
     char name[SHMPOOL_NAME_MAX + 1];
     char dir[PATH_MAX / 2];
     char ctl_path[PATH_MAX];
-    int fd;                   /* ctl file: flock (open/close), OFD liveness locks */
+    int fd;                   /* ctl file: flock (open/close), sweepers' OFD locks */
+    int token_fd;             /* ctl file, own description: this participant's liveness
+                                 lock, until the reaper thread takes it over (then -1) */
     struct ctl_hdr *ctl;
     size_t ctl_size;
     bool observer;
+    uid_t owner_uid;          /* owner and group of the ctl file: the domain's (trust.c) */
+    gid_t owner_gid;
+    bool group_shared;        /* the ctl file is group-writable: the group's files count */
+    _Atomic bool broken;      /* the ctl segment shrank under us (guard.c) */
     unsigned mode;
     long gid;
     unsigned slot;
@@ -68,12 +94,19 @@ struct shmpool_domain {
                                    one open file description, whose OFD locks don't exclude
                                    each other */
     struct shmbus_pool *_Atomic pools[SHMPOOL_MAX_POOLS]; /* by directory index */
-    /* reaper */
+    /* reaper (reaper.c) */
     bool reaper_on;
+    bool watcher_on;
+    _Atomic bool reaper_stop;
     pthread_t reaper;
-    int reaper_evfd;
+    pthread_t watcher;        /* sleeps on the ctl's membership futex */
+    int reaper_evfd;          /* wakes the reaper: stop, or the membership moved */
+    int trace_fd;             /* $SHMBUS_REAPER_TRACE, or -1 */
+    sem_t handover;           /* the watcher took over the liveness lock (or could not) */
+    pid_t token_tid;          /* the watcher's tid if it holds the lock, else 0 */
     unsigned sweep_interval_ms;
-    char wipe_dir[256]; /* removed with the domain's segments ("" for none) */
+    char wipe_dir[256]; /* this process's own option: removed with the domain ("" for none) */
+    char recorded_dir[256]; /* the creator's, copied from the ctl segment: compared only */
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
 };
 
@@ -85,6 +118,7 @@ int pool_errno_status(int err);
 uint64_t pool_now_ns(void);
 int pool_map_all(shmpool_domain *d);
 int pool_domain_lock_op(shmpool_domain *d, int op);
+int pool_ctl_reopen(shmpool_domain *d, int flags);
 
 /* liveness.c */
 uint64_t pool_proc_start_time(pid_t pid);
@@ -94,8 +128,16 @@ bool pool_liveness_held(int fd, unsigned slot);
 bool pool_any_live(shmpool_domain *d);
 int pool_join(shmpool_domain *d, const char *pname);
 void pool_process_name(char *buf, size_t len);
+void pool_membership_changed(shmpool_domain *d);
+int pool_sweep(shmpool_domain *d, uint64_t woke_ns);
+
+/* reaper.c */
 int pool_reaper_start(shmpool_domain *d);
 void pool_reaper_stop(shmpool_domain *d);
+void pool_token_release(shmpool_domain *d);
+void pool_trace_open(shmpool_domain *d);
+void pool_trace_reclaim(shmpool_domain *d, unsigned slot, uint32_t dead_pid, uint64_t woke_ns,
+                        uint64_t locked_ns, const uint64_t *pool_ns, bool won);
 
 /* pool.c */
 int pool_map(shmpool_domain *d, unsigned dir_index, struct shmbus_pool **out);
@@ -106,9 +148,21 @@ int pool_layout(const shmpool_class *classes, unsigned nclasses, struct pool_cla
                 uint64_t *total);
 int pool_make_writable(struct shmbus_pool *p);
 int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len);
+bool pool_check_size(struct shmbus_pool *p);
+
+/* trust.c */
+int pool_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pool_clear_error(void);
+int pool_check_ctl(shmpool_domain *d, int fd);
+int pool_check_segment(const shmpool_domain *d, int fd, const char *path, struct stat *st);
+
+/* guard.c */
+void pool_guard(void *base, size_t len, int prot, _Atomic bool *broken);
+void pool_unguard(void *base);
 
 /* segment.c */
 int pool_wipe_files(const shmpool_domain *d);
+int pool_unlink_segment(const shmpool_domain *d, const char *path);
 int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size);
 
 /* block.c */

@@ -40,40 +40,48 @@ int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1]
     return (int)n;
 }
 
-int shmpool_domain_remove(const char *name, const char *shm_dir)
+int shmpool_domain_remove(const char *name, const char *shm_dir, const char *wipe_dir)
 {
     if (!pool_valid_name(name, SHMPOOL_NAME_MAX))
         return SHMBUS_EINVAL;
     shmpool_domain *d = calloc(1, sizeof *d);
     if (!d)
         return SHMBUS_ENOMEM;
+    pool_clear_error();
     snprintf(d->name, sizeof d->name, "%s", name);
     snprintf(d->dir, sizeof d->dir, "%s", shm_dir_of(shm_dir));
     snprintf(d->ctl_path, sizeof d->ctl_path, "%s/shmbus.%s.ctl", d->dir, name);
+    if (wipe_dir && (size_t)snprintf(d->wipe_dir, sizeof d->wipe_dir, "%s", wipe_dir) >=
+                        sizeof d->wipe_dir) {
+        free(d);
+        return SHMBUS_EINVAL;
+    }
     d->slot = SHMPOOL_MAX_PARTICIPANTS;
+    d->trace_fd = -1;
+    d->owner_uid = geteuid();
+    d->owner_gid = getegid();
+    d->gid = -1;
     int rc = 0;
-    d->fd = open(d->ctl_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    d->fd = open(d->ctl_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (d->fd < 0) {
         /* No ctl file: remove whatever segments are left of the name. */
         rc = errno == ENOENT ? 0 : pool_errno_status(errno);
         if (rc == 0) {
+            bool had_dir = d->wipe_dir[0] && access(d->wipe_dir, F_OK) == 0;
             int n = pool_wipe_files(d);
-            rc = n > 0 ? 0 : n == 0 ? SHMBUS_ENOENT : n;
+            rc = n > 0 || had_dir ? 0 : n == 0 ? SHMBUS_ENOENT : n;
         }
         free(d);
         return rc;
     }
-    if ((rc = pool_domain_lock_op(d, LOCK_EX)) == 0) {
+    if ((rc = pool_check_ctl(d, d->fd)) == 0 && (rc = pool_domain_lock_op(d, LOCK_EX)) == 0) {
         struct ctl_hdr c;
         bool ours = pread(d->fd, &c, sizeof c, 0) == (ssize_t)sizeof c && c.magic == CTL_MAGIC &&
                     c.version == CTL_VERSION;
-        if (ours) {
-            memcpy(d->wipe_dir, c.wipe_dir, sizeof c.wipe_dir);
-            d->wipe_dir[sizeof c.wipe_dir - 1] = 0;
-            for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS && rc == 0; s++)
-                if (c.participants[s].state == SLOT_LIVE && pool_liveness_held(d->fd, s))
-                    rc = SHMBUS_EBUSY;
-        }
+        for (unsigned s = 0; ours && s < SHMPOOL_MAX_PARTICIPANTS && rc == 0; s++)
+            if (c.participants[s].state == SLOT_LIVE && pool_liveness_held(d->fd, s))
+                rc = pool_error(SHMBUS_EBUSY, "domain %s: participant %u (pid %u) is alive",
+                                name, s, (unsigned)c.participants[s].pid);
         if (rc == 0)
             pool_wipe_domain(d);
         pool_domain_lock_op(d, LOCK_UN);
@@ -159,7 +167,7 @@ int shmpool_domain_check(shmpool_domain *d, shmpool_check_report *rep)
         for (unsigned c = 0; c < p->nclasses; c++) {
             struct pool_class_shm *cs = &p->hdr->classes[c];
             uint64_t used = 0;
-            for (uint32_t k = 0; k < cs->count; k++) {
+            for (uint32_t k = 0; k < p->geom[c].count; k++) {
                 uint64_t h = STATE_HOLDERS(atomic_load(&pool_bh(p, c, k)->state));
                 rep->blocks++;
                 if (h) {

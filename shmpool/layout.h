@@ -20,7 +20,7 @@
 #include "shmpool.h"
 
 #define CTL_MAGIC 0x4c5443534d424853ull  /* "SHMBSCTL" */
-#define CTL_VERSION 1u
+#define CTL_VERSION 2u /* 2: the token thread's tid in the participant record */
 #define POOL_MAGIC 0x4c4f4f504d424853ull /* "SHMBPOOL" */
 #define POOL_VERSION 1u
 
@@ -111,7 +111,11 @@ struct ctl_participant {
     _Atomic uint64_t pidns;      /* inode of its PID namespace */
     _Atomic uint64_t join_ns;
     char name[SHMPOOL_NAME_MAX + 1];
-    uint64_t pad[3];
+    /* The thread whose death drops the liveness lock (its reaper), 0 while the process's
+     * file table holds it; stored by the owner after state LIVE, then membership bumped. */
+    _Atomic uint32_t token_tid;
+    uint32_t pad0;
+    uint64_t pad[2];
 };
 _Static_assert(sizeof(struct ctl_participant) == 96, "participant record size");
 
@@ -158,8 +162,10 @@ struct ctl_hdr {
     _Atomic uint32_t membership;     /* bumped on every join and leave (reaper rescans) */
     _Atomic uint32_t pad1;
     _Atomic uint64_t reclaimed_participants;
-    char wipe_dir[256];              /* immutable: the creator's directory of domain files
-                                        (ipc endpoints), removed with the domain */
+    char recorded_dir[256];          /* immutable: the creator's wipe_dir option, so that the
+                                        layer above can refuse a process that would put its
+                                        files elsewhere. Compared only: never opened or
+                                        removed (nothing names a file from shared memory) */
     pthread_mutex_t nodes_lock;      /* robust, process-shared: named node table */
     struct ctl_participant participants[SHMPOOL_MAX_PARTICIPANTS];
     struct ctl_pool_entry pools[SHMPOOL_MAX_POOLS];

@@ -1,14 +1,19 @@
-/* Participants: slots, liveness tokens, crash reclaim and the reaper thread.
+/* Participants: slots, liveness tokens and crash reclaim (the reaper thread that calls it on
+ * events is in reaper.c).
  *
  * Liveness token: each participant holds an OFD write lock on one byte of the ctl file
- * (CTL_LIVENESS_LOCK_BASE + slot). The kernel drops it when the owner dies, in any PID
- * namespace, so PIDs are never trusted for liveness. A sweeper takes a shared lock on the
+ * (CTL_LIVENESS_LOCK_BASE + slot), through a description only its reaper thread's private
+ * file table refers to (reaper.c). The kernel drops it when that thread dies, which happens
+ * only when the process dies (or execs), in any PID namespace, so PIDs are never trusted for
+ * liveness. A sweeper takes a shared lock on the
  * same byte: getting it proves the owner is gone, and while any sweeper holds it no joiner
  * can take the slot. Clearing the dead slot's bits is idempotent (each bit goes with exactly
  * one CAS), so several sweepers may do it at once and one that stalls delays nobody; the
- * slot is freed by one CAS. pidfds only make the reaper wake at once.
+ * slot is freed by one CAS.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -74,19 +79,29 @@ bool pool_liveness_held(int fd, unsigned slot)
     return fl.l_type != F_UNLCK;
 }
 
-/* Release every hold of participant slot s in every pool (mapped by the caller). Idempotent. */
-static uint64_t reclaim_slot(shmpool_domain *d, unsigned s)
+/* Release every hold of participant slot s in every pool (mapped by the caller). Idempotent.
+ * With a trace, t[i] is when pool i was done. */
+static uint64_t reclaim_slot(shmpool_domain *d, unsigned s, uint64_t *t)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
         struct shmbus_pool *p = atomic_load_explicit(&d->pools[i], memory_order_acquire);
-        if (p)
+        if (p && !atomic_load_explicit(&p->broken, memory_order_relaxed))
             n += pool_reclaim_bit(p, 1ull << s);
+        if (t)
+            t[i] = p ? pool_now_ns() : 0;
     }
     return n;
 }
 
-int shmpool_domain_sweep(shmpool_domain *d)
+/* A join or leave: bump the count and wake every reaper's membership watcher. */
+void pool_membership_changed(shmpool_domain *d)
+{
+    atomic_fetch_add(&d->ctl->membership, 1);
+    syscall(SYS_futex, &d->ctl->membership, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+int pool_sweep(shmpool_domain *d, uint64_t woke_ns)
 {
     if (!d || d->observer)
         return SHMBUS_EINVAL;
@@ -94,6 +109,11 @@ int shmpool_domain_sweep(shmpool_domain *d)
         return SHMBUS_EFORKED;
     int reclaimed = 0;
     pool_map_all(d); /* before any slot lock: nothing below waits for anyone */
+    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
+        struct shmbus_pool *p = atomic_load_explicit(&d->pools[i], memory_order_acquire);
+        if (p)
+            pool_check_size(p); /* a shrunk segment is marked broken, never walked */
+    }
     pthread_mutex_lock(&d->sweep_lock);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &d->ctl->participants[s];
@@ -106,21 +126,29 @@ int shmpool_domain_sweep(shmpool_domain *d)
          * mid-way delays nobody's reclaim; it only delays the slot's reuse. */
         if (pool_liveness_lock(d->fd, s, F_RDLCK) != 0)
             continue; /* alive */
+        uint64_t t_locked = pool_now_ns(), t_pools[SHMPOOL_MAX_POOLS];
         uint32_t live = SLOT_LIVE;
         if (atomic_load_explicit(&pt->state, memory_order_acquire) == SLOT_LIVE) {
-            reclaim_slot(d, s);
+            uint32_t dead_pid = atomic_load_explicit(&pt->pid, memory_order_relaxed);
+            reclaim_slot(d, s, d->trace_fd >= 0 ? t_pools : NULL);
             /* Every bit of the slot is clear now; exactly one sweeper frees the slot. */
-            if (atomic_compare_exchange_strong(&pt->state, &live, SLOT_FREE)) {
-                atomic_fetch_add(&d->ctl->membership, 1);
+            bool won = atomic_compare_exchange_strong(&pt->state, &live, SLOT_FREE);
+            if (won) {
                 atomic_fetch_add(&d->ctl->reclaimed_participants, 1);
+                pool_membership_changed(d);
                 reclaimed++;
             }
+            if (d->trace_fd >= 0)
+                pool_trace_reclaim(d, s, dead_pid, woke_ns ? woke_ns : t_locked, t_locked,
+                                   t_pools, won);
         }
         pool_liveness_lock(d->fd, s, F_UNLCK);
     }
     pthread_mutex_unlock(&d->sweep_lock);
     return reclaimed;
 }
+
+int shmpool_domain_sweep(shmpool_domain *d) { return pool_sweep(d, 0); }
 
 bool pool_any_live(shmpool_domain *d)
 {
@@ -135,20 +163,28 @@ bool pool_any_live(shmpool_domain *d)
     return false;
 }
 
-/* Take a free slot: its liveness lock first, then the record, then state LIVE (release). */
+/* Take a free slot: its liveness lock first, then the record, then state LIVE (release).
+ * The lock is taken through a description of its own (d->token_fd), which the reaper thread
+ * later takes over (reaper.c): then the lock goes as soon as that one thread dies. */
 int pool_join(shmpool_domain *d, const char *pname)
 {
     struct ctl_hdr *c = d->ctl;
+    int x = pool_ctl_reopen(d, O_RDWR);
+    if (x < 0)
+        return pool_error(pool_errno_status(errno), "%s: reopen for the liveness lock",
+                          d->ctl_path);
     for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
         struct ctl_participant *pt = &c->participants[s];
         if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE)
             continue;
-        if (pool_liveness_lock(d->fd, s, F_WRLCK) != 0)
+        if (pool_liveness_lock(x, s, F_WRLCK) != 0)
             continue; /* a sweeper is finishing with it */
         if (atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_FREE) {
-            pool_liveness_lock(d->fd, s, F_UNLCK);
+            pool_liveness_lock(x, s, F_UNLCK);
             continue;
         }
+        d->token_fd = x;
+        atomic_store_explicit(&pt->token_tid, 0, memory_order_relaxed);
         d->slot = s;
         d->bit = 1ull << s;
         d->uid = atomic_fetch_add(&c->next_uid, 1);
@@ -160,10 +196,14 @@ int pool_join(shmpool_domain *d, const char *pname)
         memset(pt->name, 0, sizeof pt->name);
         snprintf(pt->name, sizeof pt->name, "%s", pname);
         atomic_store_explicit(&pt->state, SLOT_LIVE, memory_order_release);
-        atomic_fetch_add(&c->membership, 1);
+        pool_membership_changed(d);
         return 0;
     }
-    return SHMBUS_ELIMIT;
+    close(x);
+    return pool_error(SHMBUS_ELIMIT,
+                      "domain %s: all %d participant slots are taken (a domain admits at most "
+                      "%d processes at a time)",
+                      d->name, SHMPOOL_MAX_PARTICIPANTS, SHMPOOL_MAX_PARTICIPANTS);
 }
 
 void pool_process_name(char *buf, size_t len)
@@ -180,103 +220,6 @@ void pool_process_name(char *buf, size_t len)
     }
     if (!buf[0])
         snprintf(buf, len, "pid%d", (int)getpid());
-}
-
-/* ---- reaper thread -------------------------------------------------------------------- */
-
-struct watch {
-    int fd;
-    unsigned slot;
-    uint64_t uid;
-};
-
-static int watch_rebuild(shmpool_domain *d, struct watch *w)
-{
-    int n = 0;
-    for (unsigned s = 0; s < SHMPOOL_MAX_PARTICIPANTS; s++) {
-        struct ctl_participant *pt = &d->ctl->participants[s];
-        if (s == d->slot || atomic_load_explicit(&pt->state, memory_order_acquire) != SLOT_LIVE)
-            continue;
-        if (atomic_load_explicit(&pt->pidns, memory_order_relaxed) != d->pidns)
-            continue; /* another PID namespace: its pid means nothing here; periodic sweep */
-        pid_t pid = (pid_t)atomic_load_explicit(&pt->pid, memory_order_relaxed);
-        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (fd < 0)
-            continue; /* gone already: the periodic sweep finds it */
-        /* The pid may have been reused: only watch it if the start time matches. */
-        if (pool_proc_start_time(pid) != atomic_load_explicit(&pt->start_time, memory_order_relaxed)) {
-            close(fd);
-            continue;
-        }
-        w[n].fd = fd;
-        w[n].slot = s;
-        w[n].uid = atomic_load_explicit(&pt->uid, memory_order_relaxed);
-        n++;
-    }
-    return n;
-}
-
-/* Poll period for new peers: a peer that joins is watched by pidfd within this time. */
-#define REAPER_TICK_MS 10
-
-static void *reaper_main(void *arg)
-{
-    shmpool_domain *d = arg;
-    struct watch w[SHMPOOL_MAX_PARTICIPANTS];
-    struct pollfd pfd[SHMPOOL_MAX_PARTICIPANTS + 1];
-    int nw = 0;
-    unsigned seen = ~0u, idle_ms = 0;
-    int tick = d->sweep_interval_ms < REAPER_TICK_MS ? (int)d->sweep_interval_ms : REAPER_TICK_MS;
-    for (;;) {
-        unsigned m = atomic_load(&d->ctl->membership);
-        if (m != seen) {
-            for (int i = 0; i < nw; i++)
-                close(w[i].fd);
-            nw = watch_rebuild(d, w);
-            seen = m;
-        }
-        pfd[0] = (struct pollfd){.fd = d->reaper_evfd, .events = POLLIN};
-        for (int i = 0; i < nw; i++)
-            pfd[i + 1] = (struct pollfd){.fd = w[i].fd, .events = POLLIN};
-        int r = poll(pfd, (nfds_t)nw + 1, tick);
-        if (r > 0 && (pfd[0].revents & POLLIN))
-            break;
-        idle_ms += (unsigned)tick;
-        /* A watched peer died, or the periodic sweep for peers we cannot watch (other PID
-         * namespaces, or dead before we opened their pidfd) is due. */
-        if (r > 0 || idle_ms >= d->sweep_interval_ms) {
-            idle_ms = 0;
-            shmpool_domain_sweep(d);
-        }
-    }
-    for (int i = 0; i < nw; i++)
-        close(w[i].fd);
-    return NULL;
-}
-
-int pool_reaper_start(shmpool_domain *d)
-{
-    d->reaper_evfd = eventfd(0, EFD_CLOEXEC);
-    if (d->reaper_evfd < 0)
-        return pool_errno_status(errno);
-    if (pthread_create(&d->reaper, NULL, reaper_main, d) != 0) {
-        close(d->reaper_evfd);
-        return SHMBUS_ESYS;
-    }
-    d->reaper_on = true;
-    return 0;
-}
-
-void pool_reaper_stop(shmpool_domain *d)
-{
-    if (!d->reaper_on)
-        return;
-    uint64_t one = 1;
-    ssize_t w = write(d->reaper_evfd, &one, sizeof one);
-    (void)w;
-    pthread_join(d->reaper, NULL);
-    close(d->reaper_evfd);
-    d->reaper_on = false;
 }
 
 bool shmpool_participant_live(shmpool_domain *d, uint64_t uid)

@@ -4,17 +4,35 @@
  * holder releases it, its block is freed and the entry goes stale (its generation moved on). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-static int robust_lock(pthread_mutex_t *m)
+/* Lock a robust mutex in shared memory. timeout_ms < 0 waits as long as it takes; the
+ * table's own lock, held only briefly, gets a deadline: a lock word a bad writer spoiled
+ * must not hang every participant. */
+static int robust_lock(pthread_mutex_t *m, int timeout_ms)
 {
-    int r = pthread_mutex_lock(m);
+    int r;
+    if (timeout_ms < 0) {
+        r = pthread_mutex_lock(m);
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now); /* the clock of pthread_mutex_timedlock */
+        uint64_t ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec +
+                      (uint64_t)timeout_ms * 1000000ull;
+        struct timespec until = {.tv_sec = (time_t)(ns / 1000000000ull),
+                                 .tv_nsec = (long)(ns % 1000000000ull)};
+        r = pthread_mutex_timedlock(m, &until);
+    }
     if (r == EOWNERDEAD) {
         pthread_mutex_consistent(m);
         return SHMBUS_EOWNERDEAD;
     }
-    return r ? SHMBUS_ESYS : 0;
+    if (r == ETIMEDOUT)
+        return pool_error(SHMBUS_ETIMEDOUT, "named node table: its lock was not released "
+                                            "within %d ms", timeout_ms);
+    return r ? pool_error(SHMBUS_ESYS, "named node lock: %s", strerror(r)) : 0;
 }
 
 /* Does the entry still name a held block? Only reads; caller holds nodes_lock. */
@@ -26,7 +44,7 @@ static bool entry_live(shmpool_domain *d, const struct ctl_node *e)
         struct shmbus_pool *p = atomic_load(&d->pools[i]);
         if (!p || p->pool_id != e->pool_id)
             continue;
-        if (e->cls >= p->nclasses || e->index >= p->hdr->classes[e->cls].count)
+        if (e->cls >= p->nclasses || e->index >= p->geom[e->cls].count)
             return false;
         struct pool_block_hdr *bh = pool_bh(p, e->cls, e->index);
         uint64_t w = atomic_load(&bh->state);
@@ -50,7 +68,7 @@ int shmpool_node_get(shmbus_pool *p, const char *name, uint64_t size, shmbus_blo
         return rc;
     pool_map_all(d);
     struct ctl_hdr *c = d->ctl;
-    rc = robust_lock(&c->nodes_lock);
+    rc = robust_lock(&c->nodes_lock, 2000);
     if (rc == SHMBUS_EOWNERDEAD)
         rc = 0; /* entries are written with `used` last: a dead writer left no half entry */
     if (rc)
@@ -59,8 +77,9 @@ int shmpool_node_get(shmbus_pool *p, const char *name, uint64_t size, shmbus_blo
     for (unsigned i = 0; i < SHMPOOL_MAX_NODES; i++) {
         struct ctl_node *e = &c->nodes[i];
         if (e->used && e->pool_id == p->pool_id && strncmp(e->name, name, sizeof e->name) == 0) {
-            if (e->cls < p->nclasses && e->index < p->hdr->classes[e->cls].count &&
+            if (e->cls < p->nclasses && e->index < p->geom[e->cls].count &&
                 pool_acquire_exact(p, e->cls, e->index, e->gen, e->seq, NULL, out) == 0) {
+                atomic_store(&(*out)->writable, true); /* every user of a node may write it */
                 pthread_mutex_unlock(&c->nodes_lock);
                 if (created)
                     *created = false;
@@ -121,7 +140,7 @@ int shmpool_node_lock(shmbus_block *node)
     if (pool_forked(node->pool->dom))
         return SHMBUS_EFORKED;
     struct ctl_node *e = node_entry(node);
-    return e ? robust_lock(&e->lock) : SHMBUS_ENOENT;
+    return e ? robust_lock(&e->lock, -1) : SHMBUS_ENOENT;
 }
 
 int shmpool_node_unlock(shmbus_block *node)

@@ -91,11 +91,12 @@ int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool
     char path[PATH_MAX];
     if ((rc = pool_seg_path(d, name, path, sizeof path)) != 0)
         return rc;
-    /* A file without a directory entry is a dead creator's leftover: replace it. */
-    unlink(path);
+    /* A file without a directory entry is a dead creator's leftover: replace it (if it is
+     * the domain's own file; anything else makes the create below fail with EEXIST). */
+    pool_unlink_segment(d, path);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, d->mode);
     if (fd < 0)
-        return pool_errno_status(errno);
+        return pool_error(pool_errno_status(errno), "%s", path);
     if ((rc = pool_shape_file(d, fd, total)) != 0)
         goto fail_unlink;
     size_t ctl_len = (size_t)cls[0].data_offset; /* header + block headers, page-rounded */
@@ -131,7 +132,7 @@ int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool
     return 0;
 
 fail_unlink:
-    unlink(path);
+    pool_unlink_segment(d, path);
     close(fd);
     return rc;
 }
@@ -143,6 +144,74 @@ static bool class_matches(const struct pool_class_shm *a, const struct pool_clas
            a->count == b->count && a->align == b->align;
 }
 
+/* A pool name as the segment's file name takes it: no '/', no leading '.', not empty. */
+static bool pool_name_ok(const char *name)
+{
+    size_t n = strnlen(name, SHMPOOL_NAME_MAX + 1);
+    return n > 0 && n <= SHMPOOL_NAME_MAX && !strchr(name, '/') && name[0] != '.';
+}
+
+/* Copy a directory entry out of shared memory once, then check the copy. */
+static int read_entry(shmpool_domain *d, unsigned idx, struct ctl_pool_entry *e)
+{
+    const struct ctl_pool_entry *shm = &d->ctl->pools[idx];
+    if (atomic_load_explicit(&shm->state, memory_order_acquire) != DIR_READY)
+        return SHMBUS_ENOENT;
+    memcpy((char *)e + sizeof e->state, (const char *)shm + sizeof shm->state,
+           sizeof *e - sizeof e->state);
+    e->name[SHMPOOL_NAME_MAX] = 0;
+    if (!pool_name_ok(e->name))
+        return pool_error(SHMBUS_EBADSEG, "domain %s: pool directory entry %u has a bad name",
+                          d->name, idx);
+    return 0;
+}
+
+static int map_view(struct shmbus_pool *p, int fd, bool observer)
+{
+    void *m = mmap(NULL, p->map_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return pool_errno_status(errno);
+    if (!observer && mprotect(m, p->data_start, PROT_READ | PROT_WRITE) != 0) {
+        int rc = pool_errno_status(errno);
+        munmap(m, p->map_size);
+        return rc;
+    }
+    p->hdr = m;
+    pool_guard(m, p->data_start, observer ? PROT_READ : PROT_READ | PROT_WRITE, &p->broken);
+    pool_guard((uint8_t *)m + p->data_start, p->map_size - p->data_start, PROT_READ, &p->broken);
+    return 0;
+}
+
+static void unmap_view(struct shmbus_pool *p)
+{
+    uint8_t *w = atomic_load(&p->wmap);
+    if (w) {
+        pool_unguard(w);
+        munmap(w, p->map_size - p->data_start);
+    }
+    if (p->hdr) {
+        pool_unguard(p->hdr);
+        pool_unguard((uint8_t *)p->hdr + p->data_start);
+        munmap(p->hdr, p->map_size);
+    }
+    if (p->fd >= 0)
+        close(p->fd);
+}
+
+/* Does the mapped header say what the directory entry and our own layout say? */
+static bool header_matches(const struct pool_seg_hdr *h, const struct ctl_pool_entry *e,
+                           const struct pool_class_shm *cls, uint64_t total)
+{
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != POOL_MAGIC ||
+        h->version != POOL_VERSION || h->header_size != sizeof *h || h->total_size != total ||
+        h->pool_id != e->pool_id || h->nclasses != e->nclasses)
+        return false;
+    for (unsigned c = 0; c < e->nclasses; c++)
+        if (!class_matches(&h->classes[c], &cls[c]))
+            return false;
+    return true;
+}
+
 static int map_locked(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
 {
     struct shmbus_pool *p = atomic_load_explicit(&d->pools[idx], memory_order_acquire);
@@ -150,74 +219,67 @@ static int map_locked(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
         *out = p;
         return 0;
     }
-    struct ctl_pool_entry *e = &d->ctl->pools[idx];
-    if (atomic_load_explicit(&e->state, memory_order_acquire) != DIR_READY)
-        return SHMBUS_ENOENT;
-    char name[SHMPOOL_NAME_MAX + 1];
-    memcpy(name, e->name, sizeof name);
-    name[SHMPOOL_NAME_MAX] = 0;
-    unsigned n = e->nclasses;
-    struct pool_class_shm cls[SHMPOOL_MAX_CLASSES];
-    uint64_t total;
-    if (n > SHMPOOL_MAX_CLASSES || pool_layout(e->classes, n, cls, &total) != 0 ||
-        total != e->total_size)
-        return SHMBUS_EBADSEG;
-    char path[PATH_MAX];
-    if (pool_seg_path(d, name, path, sizeof path) != 0)
-        return SHMBUS_EBADSEG;
-    int fd = open(path, (d->observer ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return pool_errno_status(errno);
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = pool_errno_status(errno);
-    else if ((uint64_t)st.st_size != total)
-        rc = SHMBUS_EBADSEG;
-    void *m = rc ? MAP_FAILED : mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
-    if (!rc && m == MAP_FAILED)
-        rc = pool_errno_status(errno);
-    close(fd);
+    struct ctl_pool_entry e;
+    int rc = read_entry(d, idx, &e);
     if (rc)
         return rc;
-    struct pool_seg_hdr *h = m;
-    size_t data_start = (size_t)cls[0].data_offset;
-    if (!d->observer && mprotect(m, data_start, PROT_READ | PROT_WRITE) != 0) {
-        rc = pool_errno_status(errno);
-        goto fail_unmap;
+    unsigned n = e.nclasses;
+    struct pool_class_shm cls[SHMPOOL_MAX_CLASSES];
+    uint64_t total;
+    if (n > SHMPOOL_MAX_CLASSES || pool_layout(e.classes, n, cls, &total) != 0 ||
+        total != e.total_size)
+        return pool_error(SHMBUS_EBADSEG, "domain %s: pool \"%s\": bad directory entry",
+                          d->name, e.name);
+    char path[PATH_MAX];
+    if (pool_seg_path(d, e.name, path, sizeof path) != 0)
+        return SHMBUS_EINVAL;
+    int fd = open(path, (d->observer ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return pool_error(pool_errno_status(errno), "%s", path);
+    struct stat st;
+    if ((rc = pool_check_segment(d, fd, path, &st)) != 0) {
+        close(fd);
+        return rc;
     }
-    rc = SHMBUS_EBADSEG;
-    if (atomic_load_explicit(&h->magic, memory_order_acquire) != POOL_MAGIC ||
-        h->version != POOL_VERSION || h->header_size != sizeof *h || h->total_size != total ||
-        h->pool_id != e->pool_id || h->nclasses != n)
-        goto fail_unmap;
-    for (unsigned c = 0; c < n; c++)
-        if (!class_matches(&h->classes[c], &cls[c]))
-            goto fail_unmap;
-
-    rc = SHMBUS_ENOMEM;
+    if ((uint64_t)st.st_size != total) {
+        close(fd);
+        return pool_error(SHMBUS_EBADSEG, "%s: %llu bytes, its classes need %llu", path,
+                          (unsigned long long)st.st_size, (unsigned long long)total);
+    }
     p = calloc(1, sizeof *p);
-    if (!p)
-        goto fail_unmap;
+    if (!p) {
+        close(fd);
+        return SHMBUS_ENOMEM;
+    }
     p->dom = d;
-    p->hdr = h;
+    p->fd = fd;
     p->map_size = total;
-    p->data_start = data_start;
-    p->pool_id = h->pool_id;
+    p->data_start = (size_t)cls[0].data_offset;
+    p->pool_id = e.pool_id;
     p->nclasses = n;
-    memcpy(p->name, name, sizeof p->name);
+    memcpy(p->name, e.name, sizeof p->name);
+    if ((rc = map_view(p, fd, d->observer)) != 0)
+        goto fail;
+    rc = pool_error(SHMBUS_EBADSEG, "%s: header does not match the pool directory", path);
+    if (!header_matches(p->hdr, &e, cls, total))
+        goto fail;
+    rc = SHMBUS_ENOMEM;
     for (unsigned c = 0; c < n; c++) {
-        p->bh[c] = (struct pool_block_hdr *)((uint8_t *)m + cls[c].hdr_offset);
-        p->data[c] = (uint8_t *)m + cls[c].data_offset;
+        p->geom[c] = (struct pool_geom){
+            .block_size = cls[c].block_size, .stride = cls[c].stride, .count = cls[c].count};
+        p->bh[c] = (struct pool_block_hdr *)((uint8_t *)p->hdr + cls[c].hdr_offset);
+        p->data[c] = (uint8_t *)p->hdr + cls[c].data_offset;
+        p->data_off[c] = (size_t)cls[c].data_offset - p->data_start;
         p->rec[c] = calloc(cls[c].count, sizeof(struct shmbus_block));
         if (!p->rec[c])
-            goto fail_free;
+            goto fail;
         for (uint32_t k = 0; k < cls[c].count; k++) {
             p->rec[c][k].cls = (uint8_t)c;
             p->rec[c][k].index = k;
             p->rec[c][k].pool = p;
         }
     }
+    pool_clear_error();
     for (unsigned i = 0; i < POOL_STRIPES; i++)
         pthread_mutex_init(&p->stripes[i], NULL);
     pthread_mutex_init(&p->protect_lock, NULL);
@@ -225,12 +287,11 @@ static int map_locked(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
     *out = p;
     return 0;
 
-fail_free:
+fail:
     for (unsigned c = 0; c < n; c++)
         free(p->rec[c]);
+    unmap_view(p);
     free(p);
-fail_unmap:
-    munmap(m, total);
     return rc;
 }
 
@@ -244,7 +305,7 @@ int pool_map(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
 
 void pool_unmap(struct shmbus_pool *p)
 {
-    munmap(p->hdr, p->map_size);
+    unmap_view(p);
     for (unsigned c = 0; c < p->nclasses; c++)
         free(p->rec[c]);
     for (unsigned i = 0; i < POOL_STRIPES; i++)
@@ -253,23 +314,36 @@ void pool_unmap(struct shmbus_pool *p)
     free(p);
 }
 
+/* Map the payload area a second time, writable, for the blocks this process may write. */
 int pool_make_writable(struct shmbus_pool *p)
 {
-    if (atomic_load_explicit(&p->data_writable, memory_order_acquire))
+    if (atomic_load_explicit(&p->wmap, memory_order_acquire))
         return 0;
     if (p->dom->observer)
         return SHMBUS_EACCES;
     int rc = 0;
     pthread_mutex_lock(&p->protect_lock);
-    if (!atomic_load(&p->data_writable)) {
-        uint8_t *base = (uint8_t *)p->hdr + p->data_start;
-        if (mprotect(base, p->map_size - p->data_start, PROT_READ | PROT_WRITE) != 0)
+    if (!atomic_load(&p->wmap)) {
+        size_t len = p->map_size - p->data_start;
+        void *w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, (off_t)p->data_start);
+        if (w == MAP_FAILED) {
             rc = pool_errno_status(errno);
-        else
-            atomic_store_explicit(&p->data_writable, true, memory_order_release);
+        } else {
+            pool_guard(w, len, PROT_READ | PROT_WRITE, &p->broken);
+            atomic_store_explicit(&p->wmap, (uint8_t *)w, memory_order_release);
+        }
     }
     pthread_mutex_unlock(&p->protect_lock);
     return rc;
+}
+
+/* Has the segment shrunk since we mapped it? Marks the pool broken if so. */
+bool pool_check_size(struct shmbus_pool *p)
+{
+    struct stat st;
+    if (!atomic_load(&p->broken) && fstat(p->fd, &st) == 0 && (uint64_t)st.st_size < p->map_size)
+        atomic_store(&p->broken, true);
+    return !atomic_load(&p->broken);
 }
 
 static int find_entry(shmpool_domain *d, const char *name)
@@ -382,10 +456,10 @@ int shmpool_pool_stats(const shmbus_pool *p, shmpool_class_stats *out, unsigned 
         struct pool_class_shm *cs = &p->hdr->classes[c];
         shmpool_class_stats *s = &out[c];
         memset(s, 0, sizeof *s);
-        s->block_size = cs->block_size;
-        s->total = cs->count;
+        s->block_size = p->geom[c].block_size;
+        s->total = p->geom[c].count;
         uint64_t oldest = 0;
-        for (uint32_t k = 0; k < cs->count; k++) {
+        for (uint32_t k = 0; k < p->geom[c].count; k++) {
             struct pool_block_hdr *bh = pool_bh(p, c, k);
             if (!STATE_HOLDERS(atomic_load_explicit(&bh->state, memory_order_relaxed)))
                 continue;
@@ -415,7 +489,7 @@ int shmpool_pool_walk(const shmbus_pool *p, int (*fn)(const shmpool_block_state 
         return SHMBUS_EINVAL;
     uint64_t now = pool_now_ns();
     for (unsigned c = 0; c < p->nclasses; c++) {
-        for (uint32_t k = 0; k < p->hdr->classes[c].count; k++) {
+        for (uint32_t k = 0; k < p->geom[c].count; k++) {
             struct pool_block_hdr *bh = pool_bh(p, c, k);
             uint64_t w = atomic_load_explicit(&bh->state, memory_order_acquire);
             if (!STATE_HOLDERS(w))

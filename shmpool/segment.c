@@ -36,43 +36,88 @@ int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size)
     return err ? pool_errno_status(err) : 0;
 }
 
-static void wipe_dir(const char *path)
+/* May this process remove the file it found at `st`? A regular file of the domain (trust.c's
+ * rule), or one of this user's own. Anything else under a domain's name is left alone. */
+static bool removable(const shmpool_domain *d, const struct stat *st)
 {
-    DIR *dir = opendir(path);
-    if (!dir)
+    if (!S_ISREG(st->st_mode))
+        return false;
+    return st->st_uid == geteuid() || st->st_uid == d->owner_uid ||
+           (d->group_shared && st->st_gid == d->owner_gid);
+}
+
+/* Unlink dir/name if it is the domain's own regular file. Returns 1 if it removed it. */
+static int unlink_checked(const shmpool_domain *d, int dirfd, const char *name)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !removable(d, &st))
+        return 0;
+    return unlinkat(dirfd, name, 0) == 0;
+}
+
+int pool_unlink_segment(const shmpool_domain *d, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return 0;
+    int n = unlink_checked(d, dfd, slash + 1);
+    close(dfd);
+    return n;
+}
+
+/* Empty and remove this process's own directory of domain files (its wipe_dir option, never
+ * a path read from shared memory): only if it is a real directory (not a symlink) owned by
+ * this user or the domain's owner, and in it only the sockets owned by them. */
+static void wipe_dir(const shmpool_domain *d)
+{
+    int fd = open(d->wipe_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
         return;
-    char p[PATH_MAX];
+    struct stat st;
+    DIR *dir = NULL;
+    if (fstat(fd, &st) != 0 || (st.st_uid != geteuid() && st.st_uid != d->owner_uid) ||
+        (dir = fdopendir(fd)) == NULL) {
+        close(fd);
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(dir)) != NULL) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            unlink(p);
-        }
+        struct stat es;
+        if (fstatat(fd, e->d_name, &es, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(es.st_mode) &&
+            (es.st_uid == geteuid() || es.st_uid == d->owner_uid))
+            unlinkat(fd, e->d_name, 0);
     }
     closedir(dir);
-    rmdir(path);
+    rmdir(d->wipe_dir); /* only if nothing else is left in it */
 }
 
 /* Remove every file of the domain but the ctl file (its caller removes that last).
  * Returns how many segment files it removed, or an error. */
 int pool_wipe_files(const shmpool_domain *d)
 {
-    char prefix[SHMPOOL_NAME_MAX + 16], path[PATH_MAX], ctl[SHMPOOL_NAME_MAX + 16];
+    char prefix[SHMPOOL_NAME_MAX + 16], ctl[SHMPOOL_NAME_MAX + 16];
     snprintf(prefix, sizeof prefix, "shmbus.%s.", d->name);
     snprintf(ctl, sizeof ctl, "shmbus.%s.ctl", d->name);
     if (d->wipe_dir[0])
-        wipe_dir(d->wipe_dir);
-    DIR *dir = opendir(d->dir);
-    if (!dir)
-        return pool_errno_status(errno);
+        wipe_dir(d);
+    int fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!dir) {
+        int rc = pool_errno_status(errno);
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
     struct dirent *e;
     int n = 0;
-    while ((e = readdir(dir)) != NULL) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strcmp(e->d_name, ctl) != 0) {
-            snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
-            n += unlink(path) == 0;
-        }
-    }
+    while ((e = readdir(dir)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strcmp(e->d_name, ctl) != 0)
+            n += unlink_checked(d, fd, e->d_name);
     closedir(dir);
     return n;
 }
@@ -111,6 +156,7 @@ static int aux_map(struct aux_req *r, int fd, bool fresh)
         return rc;
     }
     r->map = (uint8_t *)m + sizeof *h;
+    pool_guard(m, total, prot, NULL);
     return 0;
 }
 
@@ -123,11 +169,11 @@ static int aux_open_locked(void *arg)
         return SHMBUS_EINVAL;
     size_t total = r->size + sizeof(struct aux_hdr);
     for (int attempt = 0; attempt < 2; attempt++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, r->d->mode);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, r->d->mode);
         if (fd < 0)
-            return pool_errno_status(errno);
+            return pool_error(pool_errno_status(errno), "%s", path);
         struct stat st;
-        int rc = fstat(fd, &st) == 0 ? 0 : pool_errno_status(errno);
+        int rc = pool_check_segment(r->d, fd, path, &st);
         bool fresh = rc == 0 && st.st_size == 0;
         if (rc == 0 && fresh)
             rc = pool_shape_file(r->d, fd, total);
@@ -139,12 +185,13 @@ static int aux_open_locked(void *arg)
             uint64_t magic = 1;
             if (pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic && magic == 0) {
                 close(fd); /* a creator died half-way (we hold the lock): make it again */
-                unlink(path);
-                continue;
+                if (pool_unlink_segment(r->d, path))
+                    continue;
+                return SHMBUS_EBADSEG;
             }
         }
         if (rc && fresh)
-            unlink(path);
+            pool_unlink_segment(r->d, path);
         close(fd);
         return rc;
     }
@@ -162,14 +209,15 @@ int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
     if (d->observer) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/shmbus.%s.%s", d->dir, d->name, tag);
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
             return pool_errno_status(errno);
         struct stat st;
-        rc = fstat(fd, &st) != 0                                 ? pool_errno_status(errno)
-             : st.st_size == 0                                     ? SHMBUS_EAGAIN
-             : (uint64_t)st.st_size != size + sizeof(struct aux_hdr) ? SHMBUS_EBADSEG
-                                                                      : aux_map(&r, fd, false);
+        rc = pool_check_segment(d, fd, path, &st);
+        if (rc == 0)
+            rc = st.st_size == 0                                       ? SHMBUS_EAGAIN
+                 : (uint64_t)st.st_size != size + sizeof(struct aux_hdr) ? SHMBUS_EBADSEG
+                                                                         : aux_map(&r, fd, false);
         close(fd);
     } else {
         rc = shmpool_domain_serialize(d, aux_open_locked, &r);
@@ -181,6 +229,8 @@ int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
 
 void shmpool_segment_close(void *map, size_t size)
 {
-    if (map)
+    if (map) {
+        pool_unguard((uint8_t *)map - sizeof(struct aux_hdr));
         munmap((uint8_t *)map - sizeof(struct aux_hdr), size + sizeof(struct aux_hdr));
+    }
 }

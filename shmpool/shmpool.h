@@ -61,9 +61,12 @@ typedef struct shmpool_domain_opts {
     const char *name;         /* participant name shown by tools; NULL: the process's comm */
     bool observer;            /* read-only: no participant slot, no holds, no reaper */
     bool no_reaper;           /* do not start the background reaper thread */
-    unsigned sweep_interval_ms; /* reaper's periodic sweep; 0 means 100 ms */
+    unsigned sweep_interval_ms; /* reaper's periodic sweep, which runs only while a live peer
+                                   cannot be watched by pidfd (another PID namespace); 0 means
+                                   100 ms */
     const char *wipe_dir;     /* a directory of the domain's own files (the bus's ipc
-                                 endpoints): emptied and removed with the domain */
+                                 endpoints): its sockets are removed, then it, when this
+                                 process is the domain's last participant out */
 } shmpool_domain_opts;
 
 /* Initialise opts with the defaults above. */
@@ -92,6 +95,10 @@ int shmpool_domain_sweep(shmpool_domain *d);
  * what the layer above uses to create shared objects exactly once. Returns fn's result. */
 int shmpool_domain_serialize(shmpool_domain *d, int (*fn)(void *ctx), void *ctx);
 
+/* Detail of the last error a shmpool call reported in this thread ("" if it gave none):
+ * which file, limit or check refused. */
+const char *shmpool_last_error(void);
+
 /* The SHMBUS_E* status for an errno value. */
 int shmpool_errno_status(int err);
 
@@ -114,16 +121,22 @@ int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
                          int (*init)(void *map, void *ctx), void *ctx, void **map);
 void shmpool_segment_close(void *map, size_t size);
 
-/* The directory of domain files removed with the domain (the creator's wipe_dir). */
+/* The directory of domain files this process removes with the domain (its own wipe_dir
+ * option: no path is ever taken from shared memory). */
 const char *shmpool_domain_wipe_dir(const shmpool_domain *d);
+
+/* The domain creator's wipe_dir as recorded in the ctl segment, for comparison only (a bad
+ * writer may have changed it): nothing opens or removes it. */
+const char *shmpool_domain_recorded_dir(const shmpool_domain *d);
 
 /* Names of the domains with a ctl file in shm_dir (NULL: default): fills up to max, returns
  * how many there are, or an error. */
 int shmpool_domain_list(const char *shm_dir, char (*names)[SHMPOOL_NAME_MAX + 1], unsigned max);
 
-/* Remove what a domain left behind (segments and its recorded wipe_dir), without joining it.
- * SHMBUS_EBUSY while a live participant uses it. */
-int shmpool_domain_remove(const char *name, const char *shm_dir);
+/* Remove what a domain left behind (its segments, and wipe_dir if not NULL: the caller's own
+ * idea of the domain's directory of files, emptied as a domain's last participant does),
+ * without joining it. SHMBUS_EBUSY while a live participant uses it. */
+int shmpool_domain_remove(const char *name, const char *shm_dir, const char *wipe_dir);
 
 /* This participant's slot (0..47) and its domain-unique id (never reused within a domain). */
 unsigned shmpool_domain_slot(const shmpool_domain *d);
@@ -172,8 +185,9 @@ shmbus_block *shmpool_block_clone(shmbus_block *b);
  * Returns 0, or EFORKED (nothing is touched in a forked child). */
 int shmpool_block_release(shmbus_block *b);
 
-/* Payload. Writable only for blocks this process loaned; blocks acquired from a descriptor
- * are mapped read-only (unless this process also loans from the pool). */
+/* Payload. Writable memory only for a block this process loaned and has not described yet,
+ * and for named nodes; every other block, in particular one acquired from a descriptor (also
+ * in a process that loans from the same pool), is in a read-only mapping: writing faults. */
 void *shmpool_block_data(const shmbus_block *b);
 shmpool_domain *shmpool_block_domain(const shmbus_block *b);
 uint64_t shmpool_block_capacity(const shmbus_block *b);

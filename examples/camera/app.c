@@ -98,8 +98,25 @@ void app_fail(const char *prog, const char *what, int rc)
         fprintf(stderr, "%s: %s: %s\n", prog, what, shmbus_strerror(rc));
 }
 
+/* The domain c names: --domain, else the configuration's "domain" (the embedded default's
+ * is "default"); "" if the configuration cannot be read (opening it will say why). */
+static void domain_name(const app_common *c, char name[32])
+{
+    name[0] = 0;
+    if (c->domain) {
+        snprintf(name, 32, "%s", c->domain);
+        return;
+    }
+    shmbus_config_summary *cs = calloc(1, sizeof *cs);
+    if (cs && shmbus_config_load(c->config, cs) == 0)
+        snprintf(name, 32, "%s", cs->domain);
+    free(cs);
+}
+
 int app_open_domain(const app_common *c, shmbus_domain **out)
 {
+    char name[32];
+    domain_name(c, name);
     shmbus_domain_opts o;
     shmbus_domain_opts_init(&o);
     o.config_path = c->config;
@@ -107,25 +124,43 @@ int app_open_domain(const app_common *c, shmbus_domain **out)
     int rc = shmbus_domain_open(c->domain, &o, out);
     if (rc) {
         char what[160];
-        snprintf(what, sizeof what, "opening domain \"%s\"%s%s",
-                 c->domain ? c->domain : "(from the configuration)",
+        snprintf(what, sizeof what, "opening domain \"%s\"%s%s", name,
                  c->config ? " with " : "", c->config ? c->config : "");
         app_fail(c->prog, what, rc);
     }
     return rc;
 }
 
+int app_exit_for_open(int rc)
+{
+    switch (rc) {
+    case SHMBUS_ECONFIG:
+        return APP_EXIT_CONFIG;
+    case SHMBUS_ENOENT: /* a configuration file that is not there */
+        return APP_EXIT_CONFIG;
+    default:
+        return APP_EXIT_ERROR;
+    }
+}
+
 int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s)
 {
-    if (app_open_domain(c, d) != 0)
-        return 1;
+    int rc = app_open_domain(c, d);
+    if (rc != 0)
+        return app_exit_for_open(rc);
     shmbus_sub_opts so = {.history = c->history};
-    int rc = shmbus_sub_open(*d, c->topic, &so, s);
+    rc = shmbus_sub_open(*d, c->topic, &so, s);
     if (rc) {
-        app_fail(c->prog, "subscribing", rc);
+        char what[160];
+        snprintf(what, sizeof what, "subscribing to \"%s\" in domain \"%s\"", c->topic,
+                 shmbus_domain_name(*d));
+        app_fail(c->prog, what, rc);
         shmbus_domain_close(*d);
-        return 1;
+        return rc == SHMBUS_ENOENT ? APP_EXIT_NOTFOUND : APP_EXIT_ERROR;
     }
+    if (!c->quiet && shmbus_sub_publishers(*s) == 0)
+        fprintf(stderr, "%s: waiting for a publisher on \"%s\" in domain \"%s\"\n", c->prog,
+                c->topic, shmbus_domain_name(*d));
     return 0;
 }
 
@@ -152,18 +187,27 @@ static int rx_next(app_rx *rx, int timeout_ms, shmbus_msg **out)
         rc = shmbus_sub_recv(rx->sub, 0, out);
         if (rc == 0) {
             rx->seen_pub = true;
+            rx->none_since = 0;
             return 0;
         }
         if (rc != SHMBUS_EAGAIN)
             return rc;
-        /* nothing queued: if every publisher has left, there is nothing more to come */
-        if (shmbus_sub_publishers(rx->sub) > 0)
+        /* nothing queued: if every publisher has left, there is nothing more to come. A
+         * connection can drop and be dialled again while its publisher lives: the
+         * publishers have left when none has been connected for APP_RX_GONE_NS. */
+        uint64_t now = app_now_ns();
+        if (shmbus_sub_publishers(rx->sub) > 0) {
             rx->seen_pub = true;
-        else if (rx->seen_pub && !rx->c->follow)
-            return APP_RX_END;
+            rx->none_since = 0;
+        } else if (rx->seen_pub && !rx->c->follow) {
+            if (!rx->none_since)
+                rx->none_since = now;
+            else if (now - rx->none_since >= APP_RX_GONE_NS)
+                return APP_RX_END;
+        }
         int wait_ms = 100; /* also how often the publisher count is looked at */
         if (timeout_ms >= 0) {
-            uint64_t now = app_now_ns();
+            now = app_now_ns();
             if (now >= deadline)
                 return SHMBUS_ETIMEDOUT;
             uint64_t left = (deadline - now + 999999) / 1000000;
@@ -284,7 +328,7 @@ void app_usage_error(const char *prog, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", prog);
-    exit(2);
+    exit(APP_EXIT_USAGE);
 }
 
 int app_getopt(app_common *c, int argc, char **argv, const struct option *longopts)

@@ -21,6 +21,15 @@
 
 #define APP_DEFAULT_TOPIC "camera/front"
 
+/* Exit codes: the same set as every program of shmbus (docs/cli.md, "Exit codes"). */
+enum {
+    APP_EXIT_OK = 0,
+    APP_EXIT_ERROR = 1,    /* a bus or system error; frames that failed their check */
+    APP_EXIT_USAGE = 2,    /* bad command line */
+    APP_EXIT_NOTFOUND = 3, /* no such topic, input file or device */
+    APP_EXIT_CONFIG = 4,   /* the configuration file is invalid or unreadable */
+};
+
 /* The options the programs take alike (app_getopt). Set prog, usage and topic first. */
 typedef struct app_common {
     const char *prog;    /* for messages */
@@ -76,22 +85,30 @@ uint64_t app_now_ns(void);
  * the failing call: the detail is only kept until the next shmbus call. */
 void app_fail(const char *prog, const char *what, int rc);
 
-/* Open the domain of c (config, domain, name). Prints the error; returns a shmbus status. */
+/* Open the domain of c (config, domain, name). Prints the error, naming the domain; returns
+ * a shmbus status. */
 int app_open_domain(const app_common *c, shmbus_domain **out);
+/* The exit code for a failed app_open_domain. */
+int app_exit_for_open(int rc);
 
-/* Open the domain of c and subscribe to c->topic (with c->history). 0, or 1 after printing
- * what failed (nothing is left open). */
+/* Open the domain of c and subscribe to c->topic (with c->history); without a publisher yet,
+ * say once that it waits for one (unless quiet). 0, or the exit code after printing what
+ * failed (nothing is left open). */
 int app_subscribe(const app_common *c, shmbus_domain **d, shmbus_sub **s);
 /* Close what app_subscribe opened. 0, or 1 after printing what failed. */
 int app_unsubscribe(const app_common *c, shmbus_sub *s, shmbus_domain *d);
 
 /* Receiving with an end: a subscriber ends when its topic's publishers have all left (after
- * at least one was seen) and everything they sent has been taken, unless c->follow is set. */
+ * at least one was seen; none connected for APP_RX_GONE_NS) and everything they sent has been
+ * taken, unless c->follow is set. */
 typedef struct app_rx {
     const app_common *c;
     shmbus_sub *sub;
     bool seen_pub;
+    uint64_t none_since; /* when the publisher count was first seen at 0; 0: it is not */
 } app_rx;
+
+#define APP_RX_GONE_NS 1000000000ull /* no publisher connected this long: they have left */
 
 enum { APP_RX_END = 1 }; /* the publishers left, or a stop signal came */
 

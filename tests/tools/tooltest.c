@@ -264,6 +264,27 @@ bool tt_topic_ready(const shmbus_snapshot *s, const void *ctx)
 
 /* ---- files ------------------------------------------------------------------------------- */
 
+bool tt_wait_file_contains(const char *path, const char *needle, int timeout_ms)
+{
+    static char buf[1 << 16];
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    do {
+        tt_read_file(path, buf, sizeof buf);
+        if (strstr(buf, needle))
+            return true;
+        tt_sleep_ms(50);
+    } while (now_ms() < deadline);
+    return false;
+}
+
+int tt_count(const char *haystack, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(haystack, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
 void tt_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

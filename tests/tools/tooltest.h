@@ -74,6 +74,10 @@ int tt_count_segments(const char *dom);
 const char *tt_shm_dir(void);
 
 void tt_write_file(const char *path, const char *text);
+/* Poll (every 50 ms, up to timeout_ms) until the file at path contains needle. */
+bool tt_wait_file_contains(const char *path, const char *needle, int timeout_ms);
+/* How often needle occurs in haystack. */
+int tt_count(const char *haystack, const char *needle);
 /* Read a whole (small) file into buf; "" if it cannot. */
 void tt_read_file(const char *path, char *buf, size_t len);
 void tt_sleep_ms(unsigned ms);

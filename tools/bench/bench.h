@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "jsonw.h"
+#include "toolutil.h"
+
 /* ---- subcommands (one file each) -------------------------------------------------------- */
 
 int bench_pool(int argc, char **argv);
@@ -26,19 +29,16 @@ int bench_camera(int argc, char **argv);  /* bench_camera.c */
 
 /* ---- helpers (bench_main.c) ------------------------------------------------------------- */
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
+/* The clock (tool_now_ns), error printing (tool_error), size formatting
+ * (tool_fmt_size_exact), the stop flag (tool_catch_signals, tool_stop_requested) and the JSON
+ * writer (jsonw) are the tools' common ones (tools/common). */
+
 /* CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID) in nanoseconds. */
 uint64_t bench_cpu_ns(void);
 
-/* Print "shmbus-bench: <what>: <SHMBUS_ENAME> (<sentence>)" on stderr; returns 1. */
+/* Print "shmbus-bench: <what>: <sentence> (<shmbus_last_error()>)" on stderr (tool_error);
+ * returns 1. Silent for SHMBUS_EINTR after a stop signal: main says that once. */
 int bench_error(const char *what, int status);
-/* The same for a shmbus call that has just failed in this thread, with shmbus_last_error()'s
- * detail when it gives one. */
-int bench_shmbus_error(const char *call, int status);
-
-/* "64 B", "4 KiB", "8 MiB": the largest unit that divides size. */
-void bench_size_str(uint64_t size, char *buf, size_t len);
 
 /* A subcommand's options: --json and --help always, the ones in `takes` besides. */
 enum { BENCH_OPT_SECONDS = 1, BENCH_OPT_COUNT = 2, BENCH_OPT_QUICK = 4 };
@@ -57,9 +57,8 @@ typedef struct bench_opts {
  * (printed; an unknown option or a missing argument prints usage(stderr) too). */
 int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f));
 
-/* Set by SIGINT or SIGTERM; the timing loops stop with SHMBUS_EINTR so callers still clean
- * up their domains (nothing may stay in /dev/shm). */
-extern volatile sig_atomic_t bench_interrupted;
+/* tool_stop_requested() (SIGINT, SIGTERM, SIGHUP): the timing loops stop with SHMBUS_EINTR
+ * so callers still clean up their domains (nothing may stay in /dev/shm). */
 
 /* ---- timing (bench_run.c) --------------------------------------------------------------- */
 

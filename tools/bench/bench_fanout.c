@@ -4,6 +4,7 @@
  * bench_fanout_proto.h.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,9 +146,9 @@ static int connect_subs(struct leader *L, int t)
     int left = L->n, rc, k;
     if ((rc = cmd_all(L, (struct fo_cmd){.op = CMD_PROBE, .transport = (uint32_t)t})) != 0)
         return rc;
-    uint64_t deadline = bench_now_ns() + PROBE_TIMEOUT_MS * 1000000ull;
+    uint64_t deadline = tool_now_ns() + PROBE_TIMEOUT_MS * 1000000ull;
     for (int wait_ms = 1; left > 0; wait_ms = wait_ms < 64 ? 2 * wait_ms : 100) {
-        if (bench_now_ns() > deadline) {
+        if (tool_now_ns() > deadline) {
             for (k = 0; k < L->n && acked[k]; k++)
                 ;
             return leader_fail("no probe message arrived", k, SHMBUS_ETIMEDOUT);
@@ -258,7 +259,7 @@ static int throughput_phase(struct leader *L, int t, uint64_t size, uint64_t cou
     rc = cmd_all(L, (struct fo_cmd){.op = CMD_PHASE, .transport = (uint32_t)t,
                                     .ack_every = FO_WINDOW / 2, .base = base, .count = count,
                                     .size = size});
-    uint64_t t0 = bench_now_ns(), c0 = fo_proc_cpu_ns(), f0 = fo_proc_faults();
+    uint64_t t0 = tool_now_ns(), c0 = fo_proc_cpu_ns(), f0 = fo_proc_faults();
     while (rc == 0 && ndone < L->n) {
         uint64_t low = UINT64_MAX;
         for (k = 0; k < L->n; k++)
@@ -290,7 +291,7 @@ static int throughput_phase(struct leader *L, int t, uint64_t size, uint64_t cou
     }
     if (rc)
         return rc;
-    uint64_t ns = bench_now_ns() - t0, cpu = fo_proc_cpu_ns() - c0;
+    uint64_t ns = tool_now_ns() - t0, cpu = fo_proc_cpu_ns() - c0;
     *rate = (double)count * 1e9 / (double)ns;
     res->tput_msgs = count;
     res->msgs_per_s = *rate;
@@ -466,7 +467,21 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
     close(up[1]);
     int status = SHMBUS_ECLOSED;
     struct up_msg m;
-    while (bench_read_all(up[0], &m, sizeof m, false) == 0) {
+    for (;;) {
+        int rc = bench_read_all(up[0], &m, sizeof m, true);
+        if (rc == SHMBUS_EINTR) {
+            /* Stopped by a signal, which reached this process only: pass it on to the
+             * publisher (it stops its subscribers and closes its domain), wait for it. */
+            kill(pid, SIGTERM);
+            char drain[256];
+            ssize_t n;
+            while ((n = read(up[0], drain, sizeof drain)) > 0 || (n < 0 && errno == EINTR))
+                ;
+            status = SHMBUS_EINTR;
+            break;
+        }
+        if (rc)
+            break;
         if (m.kind == UP_END) {
             status = m.status;
             break;
@@ -502,7 +517,7 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
                 bench_error("shmbus_domain_remove", rc);
             status = status ? status : SHMBUS_EBUSY;
         }
-    if (status == SHMBUS_EINTR || bench_interrupted) {
+    if (status == SHMBUS_EINTR || tool_stop_requested()) {
         fprintf(stderr, "shmbus-bench: interrupted\n");
         return 1;
     }
@@ -534,57 +549,4 @@ int fo_run_all(fo_run *r, const char *what, const fo_step *steps, int nsteps,
     }
     fo_env_destroy(&env);
     return status;
-}
-
-bool fo_run_measured(const fo_run *r)
-{
-    bool any = false;
-    for (int g = 0; g < FO_MAX_GROUPS; g++)
-        any |= r->done[g] > 0;
-    return any;
-}
-
-const fo_result *fo_find(const fo_run *r, int t, int g, int i)
-{
-    return i < r->done[g] ? &r->res[g][i][t] : NULL;
-}
-
-uint64_t fo_lost(const fo_result *x)
-{
-    return x->missing + x->expired + x->dropped + x->other + x->stalls;
-}
-
-bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_name name)
-{
-    bool any = false;
-    for (int g = 0; g < FO_MAX_GROUPS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (fo_lost(x) == 0)
-                continue;
-            char what[32];
-            name(x, i / FO_NTRANSPORTS, what, sizeof what);
-            if (!any)
-                fputs(heading, stdout);
-            any = true;
-            printf("  %-8s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
-                   " unacknowledged %llu\n", fo_transport_names[x->transport], width, what,
-                   x->nsubs, x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
-                   (unsigned long long)x->expired, (unsigned long long)x->dropped,
-                   (unsigned long long)x->other, (unsigned long long)x->stalls);
-        }
-    return any;
-}
-
-void fo_print_json(const fo_run *r, void (*object)(const fo_result *x, int step))
-{
-    printf("[");
-    bool first = true;
-    for (int g = 0; g < FO_MAX_GROUPS; g++)
-        for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
-            printf("%s\n  ", first ? "" : ",");
-            object(&r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS], i / FO_NTRANSPORTS);
-            first = false;
-        }
-    printf("\n]\n");
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "bench.h"
+#include "jsonw.h"
 
 #define FO_MAX_SUBS 8
 #define FO_MAX_CLASSES 8
@@ -134,8 +135,12 @@ typedef void (*fo_step_name)(const fo_result *x, int step, char *buf, size_t len
  * transport by transport: the transport, the step's name (right-aligned in `width`), the
  * subscriber count and the counters; `heading` before the first. Whether there was one. */
 bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_name name);
-/* The results of r, in the same order, as a JSON array: `object` prints each one's object. */
-void fo_print_json(const fo_run *r, void (*object)(const fo_result *x, int step));
+/* The results of r, in the same order, as a JSON array on stdout (jsonw). Each object has
+ * transport, size and subscribers, then what `object` writes, then the CPU time and page
+ * faults of publisher and subscriber per `unit` ("pub_cpu_us_per_<unit>", ...) and the
+ * losses (expired, dropped, other_lost, missing, unacknowledged). */
+void fo_print_json(const fo_run *r, const char *unit,
+                   void (*object)(jsonw *w, const fo_result *x, int step));
 
 /* Percentile p (0..100] of v[0..n), nearest rank; sorts v. 0 if n is 0. */
 double fo_percentile(uint64_t *v, uint64_t n, double p);

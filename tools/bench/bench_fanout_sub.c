@@ -26,11 +26,11 @@ int fo_poll_any(const int *fds, const bool *skip, int n, int timeout_ms, int *tu
         pf[m] = (struct pollfd){.fd = fds[j], .events = POLLIN};
         idx[m++] = j;
     }
-    uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = tool_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
-        if (bench_interrupted)
+        if (tool_stop_requested())
             return SHMBUS_EINTR;
-        uint64_t now = bench_now_ns();
+        uint64_t now = tool_now_ns();
         int wait = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
         int r = poll(pf, (nfds_t)m, wait);
         if (r < 0 && errno != EINTR)
@@ -237,7 +237,7 @@ int fo_env_create(fo_env *env, const uint64_t *sizes, unsigned n, int max_subs)
     }
     shmbus_config_summary sum;
     int rc = shmbus_config_load(env->config, &sum);
-    return rc ? bench_shmbus_error("shmbus_config_load (the bench's own config)", rc) : 0;
+    return rc ? bench_error("shmbus_config_load (the bench's own config)", rc) : 0;
 }
 
 void fo_env_destroy(const fo_env *env)

@@ -29,7 +29,7 @@ static const uint32_t warmups[NSIZES] = {300, 300, 200, 60, 40, 40};
 static void size_name(const fo_result *x, int step, char *buf, size_t len)
 {
     (void)step;
-    bench_size_str(x->size, buf, len);
+    tool_fmt_size_exact(buf, len, x->size);
 }
 
 static void ratio_line(const char *what, const fo_result *a, const fo_result *b, bool at_most,
@@ -59,7 +59,7 @@ static void print_table(const fo_run *r)
             if (!a && !b)
                 continue;
             char sz[32], c1[40] = "", c2[40] = "", q[20] = "";
-            bench_size_str(sizes[i], sz, sizeof sz);
+            tool_fmt_size_exact(sz, sizeof sz, sizes[i]);
             if (a)
                 snprintf(c1, sizeof c1, "%8.1f %8.1f %10.0f", a->p50_ns / 1e3, a->p99_ns / 1e3,
                          a->msgs_per_s);
@@ -101,21 +101,15 @@ static void print_table(const fo_run *r)
            FO_WINDOW);
 }
 
-static void print_object(const fo_result *x, int step)
+static void print_object(jsonw *w, const fo_result *x, int step)
 {
     (void)step;
-    printf("{\"transport\": \"%s\", \"size\": %llu, \"subscribers\": %d, \"p50_us\": %.3f, "
-           "\"p99_us\": %.3f, \"msgs_per_s\": %.1f, \"max_us\": %.3f, \"samples\": %llu, "
-           "\"throughput_msgs\": %llu, \"pub_cpu_us_per_msg\": %.3f, \"sub_cpu_us_per_msg\": "
-           "%.3f, \"pub_faults_per_msg\": %.3f, \"sub_faults_per_msg\": %.3f, \"expired\": %llu, "
-           "\"dropped\": %llu, \"other_lost\": %llu, \"missing\": %llu, \"unacknowledged\": "
-           "%llu}",
-           fo_transport_names[x->transport], (unsigned long long)x->size, x->nsubs,
-           x->p50_ns / 1e3, x->p99_ns / 1e3, x->msgs_per_s, x->max_ns / 1e3,
-           (unsigned long long)x->samples, (unsigned long long)x->tput_msgs, x->pub_cpu_ns / 1e3,
-           x->sub_cpu_ns / 1e3, x->pub_faults, x->sub_faults, (unsigned long long)x->expired,
-           (unsigned long long)x->dropped, (unsigned long long)x->other,
-           (unsigned long long)x->missing, (unsigned long long)x->stalls);
+    jsonw_double(w, "p50_us", x->p50_ns / 1e3);
+    jsonw_double(w, "p99_us", x->p99_ns / 1e3);
+    jsonw_double(w, "msgs_per_s", x->msgs_per_s);
+    jsonw_double(w, "max_us", x->max_ns / 1e3);
+    jsonw_u64(w, "samples", x->samples);
+    jsonw_u64(w, "throughput_msgs", x->tput_msgs);
 }
 
 /* ---- the subcommand --------------------------------------------------------------------- */
@@ -185,7 +179,7 @@ int bench_latency(int argc, char **argv)
     status = fo_run_all(&run, "latency", steps, NSIZES, subcounts, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
-            fo_print_json(&run, print_object);
+            fo_print_json(&run, "msg", print_object);
         else
             print_table(&run);
     }

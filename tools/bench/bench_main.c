@@ -14,6 +14,7 @@
 
 #include "bench.h"
 #include "shmbus.h"
+#include "toolutil.h"
 
 static const struct bench_command {
     const char *name;
@@ -29,15 +30,6 @@ static const struct bench_command {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-volatile sig_atomic_t bench_interrupted;
-
-uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t bench_cpu_ns(void)
 {
     struct timespec ts;
@@ -47,29 +39,10 @@ uint64_t bench_cpu_ns(void)
 
 int bench_error(const char *what, int status)
 {
-    fprintf(stderr, "shmbus-bench: %s: %s (%s)\n", what, shmbus_errname(status),
-            shmbus_strerror(status));
+    if (status == SHMBUS_EINTR && tool_stop_requested())
+        return 1; /* stopped by a signal: main says so once */
+    tool_error("shmbus-bench", status, "%s", what);
     return 1;
-}
-
-int bench_shmbus_error(const char *call, int status)
-{
-    const char *detail = shmbus_last_error();
-    if (!detail || !*detail)
-        return bench_error(call, status);
-    fprintf(stderr, "shmbus-bench: %s: %s (%s): %s\n", call, shmbus_errname(status),
-            shmbus_strerror(status), detail);
-    return 1;
-}
-
-void bench_size_str(uint64_t size, char *buf, size_t len)
-{
-    if (size >= (1u << 20) && size % (1u << 20) == 0)
-        snprintf(buf, len, "%llu MiB", (unsigned long long)(size >> 20));
-    else if (size >= 1024 && size % 1024 == 0)
-        snprintf(buf, len, "%llu KiB", (unsigned long long)(size >> 10));
-    else
-        snprintf(buf, len, "%llu B", (unsigned long long)size);
 }
 
 int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f))
@@ -137,12 +110,6 @@ int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f
     return -1;
 }
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    bench_interrupted = 1;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shmbus-bench [COMMAND] [OPTIONS]\n"
@@ -152,16 +119,21 @@ static void usage(FILE *f)
                 i == 0 ? " (default)" : "");
 }
 
+/* A run stopped by SIGINT/SIGTERM has cleaned up and measured nothing to print: exit 0,
+ * like every tool stopped by a signal. */
+static int stopped(int status)
+{
+    if (!tool_stop_requested())
+        return status;
+    fprintf(stderr, "shmbus-bench: stopped by a signal before the end: no results\n");
+    return TOOL_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-    /* Interrupted runs still close their domains; a partner that died must not kill us. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Interrupted runs still close their domains (the timing loops see the flag and stop
+     * with SHMBUS_EINTR); a partner that died must not kill us (SIGPIPE ignored). */
+    tool_catch_signals();
 
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
                       strcmp(argv[1], "help") == 0)) {
@@ -171,11 +143,11 @@ int main(int argc, char **argv)
     if (argc < 2 || argv[1][0] == '-') {
         /* No subcommand: the default one gets every argument. argv[0] becomes its name. */
         argv[0] = (char *)commands[0].name;
-        return commands[0].run(argc, argv);
+        return stopped(commands[0].run(argc, argv));
     }
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return stopped(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "shmbus-bench: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -66,7 +66,7 @@ struct bench {
 static void row_title(const struct row *r, char *buf, size_t len)
 {
     char sz[32];
-    bench_size_str(r->size, sz, sizeof sz);
+    tool_fmt_size_exact(sz, sizeof sz, r->size);
     snprintf(buf, len, "%s %s, %d process%s", op_names[r->op], sz, r->procs,
              r->procs > 1 ? "es" : "");
 }
@@ -123,10 +123,10 @@ static int measure_solo(struct bench *b, enum op op, uint64_t size, bench_batch_
     struct row *r = row_begin(b, op, size, 1);
     struct rep reps[REPS];
     bench_window w;
-    uint64_t t = bench_now_ns();
+    uint64_t t = tool_now_ns();
     int rc = bench_run_window(fn, ctx, t, t + b->rep_ns / WARMUP_DIV, &w);
     for (int i = 0; i < REPS && rc == 0; i++) {
-        t = bench_now_ns();
+        t = tool_now_ns();
         rc = bench_run_window(fn, ctx, t, t + b->rep_ns, &w);
         if (rc)
             break;
@@ -242,19 +242,19 @@ static int setup(struct bench *b)
     shmbus_domain_opts_init(&o);
     o.name = "bench";
     if ((rc = shmbus_domain_open(b->domain, &o, &b->d1)) != 0)
-        return bench_shmbus_error("shmbus_domain_open", rc);
+        return bench_error("shmbus_domain_open", rc);
     shmbus_pool_class classes[NSIZES];
     for (int i = 0; i < NSIZES; i++)
         classes[i] = (shmbus_pool_class){.block_size = sizes[i], .count = counts[i]};
     if ((rc = shmbus_pool_open(b->d1, BP_POOL_NAME, classes, NSIZES, &b->pool)) != 0)
-        return bench_shmbus_error("shmbus_pool_open", rc);
+        return bench_error("shmbus_pool_open", rc);
     o.name = "bench-2";
     if ((rc = shmbus_domain_open(b->domain, &o, &b->d2)) != 0)
-        return bench_shmbus_error("shmbus_domain_open (second participant)", rc);
+        return bench_error("shmbus_domain_open (second participant)", rc);
     if ((rc = shmbus_pool_loan(b->pool, sizes[0], 0, &b->held)) != 0)
-        return bench_shmbus_error("shmbus_pool_loan", rc);
+        return bench_error("shmbus_pool_loan", rc);
     if ((rc = shmbus_msg_describe(b->held, sizes[0], &b->desc)) != 0)
-        return bench_shmbus_error("shmbus_msg_describe", rc);
+        return bench_error("shmbus_msg_describe", rc);
     return 0;
 }
 
@@ -263,7 +263,7 @@ static int teardown(struct bench *b)
 {
     int rc, status = 0;
     if (b->held && (rc = shmbus_msg_release(b->held)) != 0)
-        status = bench_shmbus_error("shmbus_msg_release", rc);
+        status = bench_error("shmbus_msg_release", rc);
     if (b->pool && status == 0) { /* every loan of the run must be back */
         int n = shmbus_pool_stats(b->pool, b->stats, NSIZES);
         for (int i = 0; i < n && status == 0; i++)
@@ -271,9 +271,9 @@ static int teardown(struct bench *b)
                 status = bench_error("blocks still in use after the run", SHMBUS_EBUSY);
     }
     if (b->d2 && (rc = shmbus_domain_close(b->d2)) != 0)
-        status = bench_shmbus_error("shmbus_domain_close (second participant)", rc);
+        status = bench_error("shmbus_domain_close (second participant)", rc);
     if (b->d1 && (rc = shmbus_domain_close(b->d1)) != 0)
-        status = bench_shmbus_error("shmbus_domain_close", rc);
+        status = bench_error("shmbus_domain_close", rc);
     for (int i = 0; i < NSIZES; i++)
         if (b->naive[i])
             bp_naive_destroy(b->naive[i]);
@@ -324,7 +324,7 @@ static void print_table(const struct bench *b)
         const struct row *r = &b->rows[i];
         const struct row *base = baseline_of(b, r), *m = malloc_of(b, r);
         char sz[32], each[32] = "", vn[32] = "", vm[32] = "";
-        bench_size_str(r->size, sz, sizeof sz);
+        tool_fmt_size_exact(sz, sizeof sz, r->size);
         if (r->procs == 2)
             snprintf(each, sizeof each, "%.1f / %.1f", r->ns_each[0], r->ns_each[1]);
         if (base && base->op == OP_NAIVE)
@@ -365,29 +365,39 @@ static void print_table(const struct bench *b)
 
 static void print_json(const struct bench *b)
 {
-    printf("[\n");
+    jsonw w;
+    jsonw_init(&w, stdout, true);
+    jsonw_array(&w, NULL);
     for (int i = 0; i < b->nrows; i++) {
         const struct row *r = &b->rows[i];
         const struct row *base = baseline_of(b, r), *m = malloc_of(b, r);
-        printf("  {\"op\": \"%s\", \"size\": %llu, \"processes\": %d, \"ns_per_op\": %.3f, ",
-               op_names[r->op], (unsigned long long)r->size, r->procs, r->ns);
-        if (base)
-            printf("\"baseline\": \"%s\", \"ratio\": %.4f, ", op_names[base->op],
-                   r->ns / base->ns);
-        else
-            printf("\"baseline\": null, \"ratio\": null, ");
-        printf("\"ns_per_op_each\": [%.3f", r->ns_each[0]);
-        if (r->procs == 2)
-            printf(", %.3f", r->ns_each[1]);
-        printf("], \"mops_per_s\": %.4f, \"cpu_share\": %.3f, \"retries\": %llu, ", r->mops,
-               r->cpu_share, (unsigned long long)r->retries);
+        jsonw_object(&w, NULL);
+        jsonw_str(&w, "op", op_names[r->op]);
+        jsonw_u64(&w, "size", r->size);
+        jsonw_i64(&w, "processes", r->procs);
+        jsonw_double(&w, "ns_per_op", r->ns);
+        if (base) {
+            jsonw_str(&w, "baseline", op_names[base->op]);
+            jsonw_double(&w, "ratio", r->ns / base->ns);
+        } else {
+            jsonw_null(&w, "baseline");
+            jsonw_null(&w, "ratio");
+        }
+        jsonw_array(&w, "ns_per_op_each");
+        for (int k = 0; k < r->procs && k < 2; k++)
+            jsonw_double(&w, NULL, r->ns_each[k]);
+        jsonw_end_array(&w);
+        jsonw_double(&w, "mops_per_s", r->mops);
+        jsonw_double(&w, "cpu_share", r->cpu_share);
+        jsonw_u64(&w, "retries", r->retries);
         if (m)
-            printf("\"ratio_vs_malloc\": %.4f}", r->ns / m->ns);
+            jsonw_double(&w, "ratio_vs_malloc", r->ns / m->ns);
         else
-            printf("\"ratio_vs_malloc\": null}");
-        printf("%s\n", i + 1 < b->nrows ? "," : "");
+            jsonw_null(&w, "ratio_vs_malloc");
+        jsonw_end_object(&w);
     }
-    printf("]\n");
+    jsonw_end_array(&w);
+    jsonw_finish(&w);
 }
 
 /* ---- the subcommand --------------------------------------------------------------------- */

@@ -37,11 +37,11 @@ struct pair_result {
 int bench_run_window(bench_batch_fn fn, void *ctx, uint64_t start_ns, uint64_t end_ns,
                      bench_window *out)
 {
-    uint64_t t = bench_now_ns();
+    uint64_t t = tool_now_ns();
     while (t < start_ns) {
-        if (bench_interrupted)
+        if (tool_stop_requested())
             return SHMBUS_EINTR;
-        t = bench_now_ns();
+        t = tool_now_ns();
     }
     uint64_t t0 = t, c0 = bench_cpu_ns(), ops = 0, retries = 0;
     do {
@@ -49,9 +49,9 @@ int bench_run_window(bench_batch_fn fn, void *ctx, uint64_t start_ns, uint64_t e
         if (rc)
             return rc;
         ops += BATCH;
-        if (bench_interrupted)
+        if (tool_stop_requested())
             return SHMBUS_EINTR;
-        t = bench_now_ns();
+        t = tool_now_ns();
     } while (t < end_ns);
     out->ops = ops;
     out->ns = t - t0;
@@ -68,7 +68,7 @@ int bench_write_all(int fd, const void *buf, size_t len, bool intr)
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n < 0 && errno == EINTR) {
-            if (intr && bench_interrupted)
+            if (intr && tool_stop_requested())
                 return SHMBUS_EINTR;
             continue;
         }
@@ -86,7 +86,7 @@ int bench_read_all(int fd, void *buf, size_t len, bool intr)
     while (len > 0) {
         ssize_t n = read(fd, p, len);
         if (n < 0 && errno == EINTR) {
-            if (intr && bench_interrupted)
+            if (intr && tool_stop_requested())
                 return SHMBUS_EINTR;
             continue;
         }
@@ -207,7 +207,7 @@ fail_down:
 int bench_pair_window(bench_pair *p, bench_batch_fn fn, void *ctx, uint64_t ns,
                       bench_window out[2])
 {
-    uint64_t start = bench_now_ns() + START_DELAY_NS;
+    uint64_t start = tool_now_ns() + START_DELAY_NS;
     struct pair_cmd cmd = {.start_ns = start, .end_ns = start + ns};
     p->child_failed = false;
     int rc = write_all(p->to_child, &cmd, sizeof cmd);

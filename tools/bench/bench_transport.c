@@ -22,7 +22,7 @@
 #include "bench_fanout.h"
 #include "shmbus.h"
 
-#define RECV_SLICE_MS 100 /* receive waits in slices this long to notice bench_interrupted */
+#define RECV_SLICE_MS 100 /* receive waits in slices this long to notice tool_stop_requested() */
 
 char fo_role[32] = "bench";
 const char *const fo_transport_names[FO_NTRANSPORTS] = {"shmbus", "nng-copy"};
@@ -168,7 +168,7 @@ int bt_pub_send(bt_pub *p, uint64_t size, uint64_t *seq)
             return nng_fail("nng_msg_alloc", rv);
         unsigned char *body = nng_msg_body(m);
         memset(body, fill, (size_t)size);
-        uint64_t stamp[2] = {n, bench_now_ns()};
+        uint64_t stamp[2] = {n, tool_now_ns()};
         memcpy(body, stamp, sizeof stamp);
         if ((rv = nng_sendmsg(p->sock, m, 0)) != 0) {
             nng_msg_free(m);
@@ -252,7 +252,7 @@ static int recv_shmbus(bt_sub *s, int ms, bt_rx *rx)
         return rc;
     if (rc)
         return shmbus_fail("shmbus_sub_recv", rc);
-    uint64_t now = bench_now_ns(), ts = shmbus_msg_timestamp_ns(m);
+    uint64_t now = tool_now_ns(), ts = shmbus_msg_timestamp_ns(m);
     rx->lat_ns = now > ts ? now - ts : 0;
     rx->seq = shmbus_msg_seq(m);
     rx->len = shmbus_msg_length(m);
@@ -271,7 +271,7 @@ static int recv_nng(bt_sub *s, bt_rx *rx)
         return SHMBUS_ETIMEDOUT;
     if (rv)
         return nng_fail("nng_recvmsg", rv);
-    uint64_t now = bench_now_ns(), stamp[2] = {0, 0};
+    uint64_t now = tool_now_ns(), stamp[2] = {0, 0};
     const unsigned char *body = nng_msg_body(m);
     rx->len = nng_msg_len(m);
     if (rx->len >= sizeof stamp)
@@ -286,14 +286,14 @@ static int recv_nng(bt_sub *s, bt_rx *rx)
 
 int bt_sub_recv(bt_sub *s, int timeout_ms, bt_rx *rx)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = tool_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
-        if (bench_interrupted)
+        if (tool_stop_requested())
             return SHMBUS_EINTR;
         int rc = s->t == FO_SHMBUS ? recv_shmbus(s, RECV_SLICE_MS, rx) : recv_nng(s, rx);
         if (rc != SHMBUS_ETIMEDOUT)
             return rc;
-        if (bench_now_ns() >= deadline)
+        if (tool_now_ns() >= deadline)
             return SHMBUS_ETIMEDOUT;
     }
 }

@@ -9,13 +9,15 @@
 #include "shmbus.h"
 #include "toolutil.h"
 
-/* Exit codes (docs/cli.md). */
+/* Exit codes: the tools' common set (toolutil.h, docs/cli.md). CLI_STOPPED is no exit code:
+ * a wait ended by a signal, which the command turns into CLI_OK. */
 enum {
-    CLI_OK = 0,
-    CLI_ERROR = 1,    /* a runtime error, or `doctor` found a problem, or `clean` refused */
-    CLI_USAGE = 2,    /* bad command line */
-    CLI_NOTFOUND = 3, /* no such domain or topic */
-    CLI_CONFIG = 4,   /* the configuration file is invalid or unreadable */
+    CLI_OK = TOOL_EXIT_OK,
+    CLI_ERROR = TOOL_EXIT_ERROR, /* a runtime error, `doctor` found a problem, `clean` refused */
+    CLI_USAGE = TOOL_EXIT_USAGE,
+    CLI_NOTFOUND = TOOL_EXIT_NOTFOUND, /* no such domain or topic */
+    CLI_CONFIG = TOOL_EXIT_CONFIG,     /* the configuration file is invalid or unreadable */
+    CLI_STOPPED = -1,
 };
 
 /* Options every subcommand that works on a domain takes. */
@@ -74,12 +76,14 @@ int cli_observe(const cli_common *c, shmbus_domain **d, shmbus_snapshot **snap);
 
 /* Join the domain as a participant named `pname`, for pub/sub. With --config, that file;
  * without, the embedded default (which adds nothing to a running domain until a topic on its
- * pool is opened). A domain that is not running is started when `may_create`, else it is
- * CLI_NOTFOUND. `topic`, if not NULL and no --config is given, must exist in the running
- * domain (else CLI_NOTFOUND): subscribing tools never create a topic, or its pool, by a typo.
- * Prints why on failure. */
-int cli_join(const cli_common *c, const char *pname, bool may_create, const char *topic,
-             shmbus_domain **d);
+ * pool is opened). A domain that is not running is started when `may_create`; else it is
+ * CLI_NOTFOUND, or with `wait` waited for (saying so once on stderr). `topic`, if not NULL
+ * and no --config is given, is waited for until it exists in the running domain (saying so
+ * once, with the nearest name it has): subscribing tools never create a topic, or its pool,
+ * by a typo. With --config, a topic the file does not allow is CLI_NOTFOUND. A signal during
+ * a wait: CLI_STOPPED, nothing open. Prints why on failure. */
+int cli_join(const cli_common *c, const char *pname, bool may_create, bool wait,
+             const char *topic, shmbus_domain **d);
 
 /* Interval parsing for --window / --duration: seconds, > 0. */
 bool cli_parse_seconds(const char *s, double *out);

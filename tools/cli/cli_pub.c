@@ -204,24 +204,26 @@ int cli_pub(int argc, char **argv)
     uint64_t len = o.size;
     if (o.file && !(content = read_file(c.prog, o.file, &len)))
         return CLI_ERROR;
+    tool_catch_signals(); /* before the join: a signal never leaves a half-open domain */
     shmbus_domain *d;
-    if ((ec = cli_join(&c, "shmbus-pub", true, NULL, &d)) != CLI_OK)
+    if ((ec = cli_join(&c, "shmbus-pub", true, false, NULL, &d)) != CLI_OK)
         goto out;
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(d));
     shmbus_pub *p;
     int rc = shmbus_pub_open(d, topic, &p);
     if (rc) {
-        tool_error(c.prog, rc, "topic \"%s\"", topic);
+        tool_error(c.prog, rc, "topic \"%s\" in domain \"%s\"", topic, dom);
         ec = cli_exit_for(rc);
         shmbus_domain_close(d);
         goto out;
     }
-    tool_catch_signals();
     ec = run(&c, p, &o, content, len);
     rc = shmbus_pub_close(p);
     if (rc == 0)
         rc = shmbus_domain_close(d);
     if (rc) {
-        tool_error(c.prog, rc, "closing");
+        tool_error(c.prog, rc, "closing domain \"%s\"", dom);
         ec = ec ? ec : CLI_ERROR;
     }
 out:

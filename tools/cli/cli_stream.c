@@ -9,31 +9,46 @@
 
 #include "cli.h"
 
-/* Join, subscribe; CLI_OK or the exit code (having printed why). */
+/* Join (waiting for the topic, and with --wait for the domain), subscribe; CLI_OK, or
+ * CLI_STOPPED if a signal ended a wait, or the exit code (having printed why). */
 static int open_sub(const cli_common *c, const char *pname, const char *topic, bool history,
-                    shmbus_domain **d, shmbus_sub **s)
+                    bool wait, shmbus_domain **d, shmbus_sub **s)
 {
-    int ec = cli_join(c, pname, false, topic, d);
+    tool_catch_signals(); /* before the join: a signal never leaves a half-open domain */
+    int ec = cli_join(c, pname, false, wait, topic, d);
     if (ec)
         return ec;
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(*d));
     shmbus_sub_opts so = {.history = history};
     int rc = shmbus_sub_open(*d, topic, &so, s);
     if (rc) {
-        tool_error(c->prog, rc, "topic \"%s\"", topic);
+        tool_error(c->prog, rc, "topic \"%s\" in domain \"%s\"", topic, dom);
         shmbus_domain_close(*d);
         return cli_exit_for(rc);
     }
-    tool_catch_signals();
     return CLI_OK;
+}
+
+/* The subscriber's counters on stderr: what it received and what it lost, by cause. */
+static void print_counters(const cli_common *c, shmbus_sub *s)
+{
+    shmbus_sub_counters k;
+    if (shmbus_sub_stats(s, &k) == 0)
+        fprintf(stderr, "%s: received %" PRIu64 ", expired %" PRIu64 ", dropped %" PRIu64
+                        ", overflow %" PRIu64 ", invalid %" PRIu64 "\n", c->prog, k.received,
+                k.expired, k.dropped, k.overflow, k.invalid);
 }
 
 static int close_sub(const cli_common *c, shmbus_domain *d, shmbus_sub *s, int ec)
 {
+    char dom[TOOL_NAME_MAX];
+    snprintf(dom, sizeof dom, "%s", shmbus_domain_name(d));
     int rc = shmbus_sub_close(s);
     if (rc == 0)
         rc = shmbus_domain_close(d);
     if (rc) {
-        tool_error(c->prog, rc, "closing");
+        tool_error(c->prog, rc, "closing domain \"%s\"", dom);
         return ec ? ec : CLI_ERROR;
     }
     return ec;
@@ -47,27 +62,32 @@ static bool recv_idle(int rc)
 
 /* ---- echo --------------------------------------------------------------------------------- */
 
+#define WAIT_HELP                                                                          \
+    "  --wait          wait for the domain to start (default: exit 3 if it is not running)\n"
+
 static const char echo_usage[] =
-    "usage: shmbus echo TOPIC [--count N] [--duration S] [--bytes N] [--history]\n"
+    "usage: shmbus echo TOPIC [--count N] [--duration S] [--bytes N] [--history] [--wait]\n"
     "                   [--domain NAME] [--config FILE]\n"
     "\n"
     "Subscribe and print one line per message: its sequence number, size, latency from\n"
-    "publish to receive (CLOCK_MONOTONIC) and its first bytes in hex. The domain must be\n"
-    "running.\n"
+    "publish to receive (CLOCK_MONOTONIC) and its first bytes in hex. A topic the domain\n"
+    "does not have yet is waited for. At the end, the subscriber's counters go to stderr:\n"
+    "received, expired, dropped, overflow, invalid.\n"
     "\n"
     "  --count N       stop after N messages\n"
     "  --duration S    stop after S seconds\n"
     "  --bytes N       bytes shown in hex (default 16, 0: none)\n"
-    "  --history       first the messages the publishers still hold\n" CLI_COMMON_HELP;
+    "  --history       first the messages the publishers still hold\n" WAIT_HELP CLI_COMMON_HELP;
 
-enum { OPT_COUNT = CLI_OPT_FIRST_OWN, OPT_DURATION, OPT_BYTES, OPT_HISTORY, OPT_WINDOW };
+enum { OPT_COUNT = CLI_OPT_FIRST_OWN, OPT_DURATION, OPT_BYTES, OPT_HISTORY, OPT_WINDOW,
+       OPT_WAIT };
 
 typedef struct stream_opts {
     const cli_common *c;
     uint64_t count;    /* 0: no limit */
     double duration;   /* 0: no limit */
     uint64_t bytes;
-    bool history;
+    bool history, wait;
     double window;
 } stream_opts;
 
@@ -98,6 +118,9 @@ static bool stream_opt(int opt, const char *arg, void *ctx)
     case OPT_HISTORY:
         o->history = true;
         return true;
+    case OPT_WAIT:
+        o->wait = true;
+        return true;
     }
     return false;
 }
@@ -108,6 +131,7 @@ static const struct option echo_opts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"bytes", required_argument, NULL, OPT_BYTES},
     {"history", no_argument, NULL, OPT_HISTORY},
+    {"wait", no_argument, NULL, OPT_WAIT},
     {0},
 };
 
@@ -140,8 +164,8 @@ int cli_echo(int argc, char **argv)
         return cli_usage_error(&c, "unexpected argument \"%s\"", argv[optind + 1]);
     shmbus_domain *d;
     shmbus_sub *s;
-    if ((ec = open_sub(&c, "shmbus-echo", argv[optind], o.history, &d, &s)) != CLI_OK)
-        return ec;
+    if ((ec = open_sub(&c, "shmbus-echo", argv[optind], o.history, o.wait, &d, &s)) != CLI_OK)
+        return ec == CLI_STOPPED ? CLI_OK : ec;
     uint64_t start = tool_now_ns(), got = 0;
     uint64_t end = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
     while (!tool_stop_requested() && (o.count == 0 || got < o.count) && tool_now_ns() < end) {
@@ -160,38 +184,42 @@ int cli_echo(int argc, char **argv)
         if (ferror(stdout))
             break; /* the reader went away (EPIPE) */
     }
+    print_counters(&c, s);
     return close_sub(&c, d, s, ec);
 }
 
 /* ---- hz and bw ---------------------------------------------------------------------------- */
 
 static const char hz_usage[] =
-    "usage: shmbus hz TOPIC [--window S] [--count N] [--duration S]\n"
+    "usage: shmbus hz TOPIC [--window S] [--count N] [--duration S] [--wait]\n"
     "                 [--domain NAME] [--config FILE]\n"
     "\n"
     "Subscribe and print, every second, the message rate over the last S seconds with the\n"
-    "shortest, longest and standard deviation of the periods between messages.\n"
+    "shortest, longest and standard deviation of the periods between messages. A topic the\n"
+    "domain does not have yet is waited for.\n"
     "\n"
     "  --window S      seconds the rate is taken over (default 5)\n"
     "  --count N       stop after N reports\n"
-    "  --duration S    stop after S seconds\n" CLI_COMMON_HELP;
+    "  --duration S    stop after S seconds\n" WAIT_HELP CLI_COMMON_HELP;
 
 static const char bw_usage[] =
-    "usage: shmbus bw TOPIC [--window S] [--count N] [--duration S]\n"
+    "usage: shmbus bw TOPIC [--window S] [--count N] [--duration S] [--wait]\n"
     "                 [--domain NAME] [--config FILE]\n"
     "\n"
     "Subscribe and print, every second, the bandwidth (payload bytes per second) over the\n"
-    "last S seconds with the mean, smallest and largest message size.\n"
+    "last S seconds with the mean, smallest and largest message size. A topic the domain\n"
+    "does not have yet is waited for.\n"
     "\n"
     "  --window S      seconds the bandwidth is taken over (default 5)\n"
     "  --count N       stop after N reports\n"
-    "  --duration S    stop after S seconds\n" CLI_COMMON_HELP;
+    "  --duration S    stop after S seconds\n" WAIT_HELP CLI_COMMON_HELP;
 
 static const struct option rate_opts[] = {
     CLI_COMMON_LONGOPTS,
     {"window", required_argument, NULL, OPT_WINDOW},
     {"count", required_argument, NULL, OPT_COUNT},
     {"duration", required_argument, NULL, OPT_DURATION},
+    {"wait", no_argument, NULL, OPT_WAIT},
     {0},
 };
 
@@ -303,8 +331,9 @@ static int rate_main(int argc, char **argv, bool bw)
         return cli_usage_error(&c, "unexpected argument \"%s\"", argv[optind + 1]);
     shmbus_domain *d;
     shmbus_sub *s;
-    if ((ec = open_sub(&c, bw ? "shmbus-bw" : "shmbus-hz", argv[optind], false, &d, &s)))
-        return ec;
+    if ((ec = open_sub(&c, bw ? "shmbus-bw" : "shmbus-hz", argv[optind], false, o.wait, &d,
+                       &s)))
+        return ec == CLI_STOPPED ? CLI_OK : ec;
     window w = {0};
     uint64_t start = tool_now_ns(), next = start + 1000000000ull, reports = 0;
     uint64_t win_ns = (uint64_t)(o.window * 1e9);

@@ -83,7 +83,11 @@ int cli_info(int argc, char **argv)
         return ec;
     const shmbus_topic_info *t = sd_find_topic(s, topic);
     if (!t) {
-        fprintf(stderr, "%s: no topic \"%s\" in domain \"%s\"\n", c.prog, topic, s->domain);
+        const char *near = s->ntopics ? tool_nearest(topic, s->topics[0].def.name,
+                                                     sizeof s->topics[0], s->ntopics)
+                                      : NULL;
+        fprintf(stderr, "%s: no topic \"%s\" in domain \"%s\"%s%s%s\n", c.prog, topic,
+                s->domain, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         ec = CLI_NOTFOUND;
         goto out;
     }

@@ -55,6 +55,77 @@ void tool_error(const char *prog, int rc, const char *fmt, ...)
         fprintf(stderr, "%s: %s: %s\n", prog, what, shmbus_strerror(rc));
 }
 
+/* Levenshtein distance of two short strings (names: at most 63 bytes are compared). */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strnlen(a, 63), lb = strnlen(b, 63);
+    unsigned row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *tool_nearest(const char *name, const char *names, size_t stride, unsigned n)
+{
+    size_t len = strlen(name);
+    unsigned limit = len / 3 > 1 ? (unsigned)(len / 3) : 1, best = UINT32_MAX;
+    const char *found = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        const char *cand = names + (size_t)i * stride;
+        unsigned dist = edit_distance(name, cand);
+        if (dist > 0 && dist <= limit && dist < best) {
+            best = dist;
+            found = cand;
+        }
+    }
+    return found;
+}
+
+/* Columns of a UTF-8 string: the tools print ASCII and one-column symbols (blocks, arrows),
+ * so every character that is not a continuation byte is one column. */
+static bool utf8_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+char *tool_fit_line(char *line, size_t width)
+{
+    static const char mark[] = "..>";
+    const size_t mlen = sizeof mark - 1;
+    size_t cols = 0, keep = 0; /* keep: bytes of the first width - mlen columns */
+    for (size_t i = 0; line[i]; i++) {
+        if (utf8_cont(line[i]))
+            continue;
+        if (cols == (width > mlen ? width - mlen : width))
+            keep = i;
+        cols++;
+    }
+    if (cols <= width)
+        return line;
+    if (width <= mlen) { /* no room for the mark */
+        line[keep] = 0;
+        return line;
+    }
+    size_t cut = keep;
+    while (cut > 0 && line[cut - 1] != ' ' && line[cut] != ' ')
+        cut--; /* back to a word boundary: never half a number */
+    if (cut == 0)
+        cut = keep;
+    memcpy(line + cut, mark, mlen + 1);
+    return line;
+}
+
 /* ---- numbers in ------------------------------------------------------------------------ */
 
 bool tool_parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -159,6 +230,17 @@ const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes)
         i++;
     }
     snprintf(buf, len, v < 99.95 ? "%.1f %s" : "%.0f %s", v, u[i]);
+    return buf;
+}
+
+const char *tool_fmt_size_exact(char *buf, size_t len, uint64_t bytes)
+{
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0)
+        snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes >> 20));
+    else if (bytes >= 1024 && bytes % 1024 == 0)
+        snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
+    else
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
     return buf;
 }
 

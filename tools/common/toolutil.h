@@ -16,6 +16,16 @@
 
 #define TOOL_NAME_MAX 32 /* domain names: 31 characters and the terminator */
 
+/* Exit codes of every program in build/bin (docs/cli.md, "Exit codes"). The camera examples
+ * use the same numbers (examples/camera/app.h). */
+enum {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_ERROR = 1,    /* a runtime error, or a check found a problem */
+    TOOL_EXIT_USAGE = 2,    /* bad command line */
+    TOOL_EXIT_NOTFOUND = 3, /* no such domain, topic, file or device */
+    TOOL_EXIT_CONFIG = 4,   /* the configuration file is invalid or unreadable */
+};
+
 /* ---- domain selection ------------------------------------------------------------------ */
 
 /* Which domain a tool works on: --domain NAME wins, else the "domain" of --config FILE, else
@@ -37,6 +47,16 @@ int tool_observe(const char *name, shmbus_domain **out);
 void tool_error(const char *prog, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The name among names[0..n) (each `stride` bytes apart) nearest to `name` by edit distance,
+ * if it is near enough to be a likely typo (at most a third of its length, at least 1, and
+ * not `name` itself); NULL if none is. */
+const char *tool_nearest(const char *name, const char *names, size_t stride, unsigned n);
+
+/* Fit a line into `width` columns (bytes: the tools print ASCII): if it is longer, cut it at
+ * the last space that leaves room for the mark "..>" and end it with that mark, so a cut line
+ * never ends in the middle of a number. Returns line. */
+char *tool_fit_line(char *line, size_t width);
+
 /* ---- numbers in and out ---------------------------------------------------------------- */
 
 /* "4096", "4KiB", "1.5 MiB", "6MB" (B, KiB, MiB, GiB, TiB are powers of 1024; kB, KB, MB,
@@ -51,6 +71,9 @@ bool tool_parse_double(const char *s, double *out);
  * bytes with decimal units ("186.6 MB/s"); latencies and ages ("850 us", "12.3 ms",
  * "4.2 s", "3 min"). compact drops the space and the "/s" ("186.6M"). */
 const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes);
+/* Exact sizes for tables of sizes that are round: the largest binary unit that divides the
+ * size ("64 B", "4 KiB", "8 MiB", "1536 KiB"). */
+const char *tool_fmt_size_exact(char *buf, size_t len, uint64_t bytes);
 const char *tool_fmt_bw(char *buf, size_t len, double bytes_per_s, bool compact);
 const char *tool_fmt_ns(char *buf, size_t len, uint64_t ns);
 /* Rates in Hz with 3 significant digits or so: "0", "0.25", "30.0", "1200". */

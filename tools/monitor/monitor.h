@@ -20,8 +20,14 @@
 #include "snapdiff.h"
 #include "toolutil.h"
 
-/* Exit codes (docs/monitor.md). */
-enum { MON_EXIT_OK = 0, MON_EXIT_ERROR = 1, MON_EXIT_NODOMAIN = 2, MON_EXIT_USAGE = 64 };
+/* Exit codes: the tools' common set (docs/cli.md, "Exit codes"). */
+enum {
+    MON_EXIT_OK = TOOL_EXIT_OK,
+    MON_EXIT_ERROR = TOOL_EXIT_ERROR,
+    MON_EXIT_USAGE = TOOL_EXIT_USAGE,
+    MON_EXIT_NODOMAIN = TOOL_EXIT_NOTFOUND,
+    MON_EXIT_CONFIG = TOOL_EXIT_CONFIG,
+};
 
 #define MON_HISTORY 30 /* rate samples kept per topic: the last 30 refreshes */
 

@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: shmbus-monitor [--domain NAME | --config FILE] [--interval MS] [--wait]\n"
-    "                      [--once | --json] [--ascii]\n"
+    "                      [--once] [--json] [--ascii]\n"
     "\n"
     "A live view of a shmbus domain: topics with their rates, bandwidth, latency and rate\n"
     "history; pools with their usage and who holds their blocks; participants. It only\n"
@@ -21,14 +21,15 @@ static const char usage[] =
     "  --interval MS   refresh period, and the time between the two snapshots of --once\n"
     "                  and --json (default 1000)\n"
     "  --once          print one plain-text snapshot and exit\n"
-    "  --json          print one JSON snapshot and exit (schema: docs/monitor.md)\n"
-    "  --wait          wait for the domain to start instead of exiting with code 2\n"
+    "  --json          print one JSON snapshot and exit (schema: docs/monitor.md); with\n"
+    "                  --once the same\n"
+    "  --wait          wait for the domain to start instead of exiting with code 3\n"
     "  --ascii         draw with ASCII only (default: Unicode blocks in a UTF-8 locale)\n"
     "  -h, --help      this help\n"
     "\n"
     "Keys: q quit, Up/Down or j/k move, Enter topic details (Esc back), s sort by\n"
-    "name/rate/bandwidth, p pause. Exit codes: 0 ok, 1 error, 2 no domain running,\n"
-    "64 usage error.\n";
+    "name/rate/bandwidth, p pause. Exit codes: 0 ok, 1 error, 2 usage error, 3 no domain\n"
+    "running, 4 invalid configuration file (docs/cli.md).\n";
 
 enum { OPT_DOMAIN = 1000, OPT_CONFIG, OPT_INTERVAL, OPT_ONCE, OPT_JSON, OPT_WAIT, OPT_ASCII };
 
@@ -94,18 +95,18 @@ static int parse(int argc, char **argv, mon_opts *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (o->once && o->json)
-        return usage_error("%s", "give --once or --json, not both");
+    if (o->json)
+        o->once = false; /* --once --json: the one JSON snapshot */
     int rc = tool_resolve_domain(domain, config, o->domain, NULL);
     if (rc) {
         tool_error("shmbus-monitor", rc, "configuration %s", config);
-        return MON_EXIT_ERROR;
+        return MON_EXIT_CONFIG;
     }
     return -1;
 }
 
 /* First snapshot of a running domain: 0, or the exit code having said why on stderr. With
- * --wait, waits (until a signal) for a domain with a live process. */
+ * --wait, waits for a domain with a live process; -1 if a signal ended that wait. */
 static int first_snapshot(mon_model *m, const mon_opts *o)
 {
     bool said = false;
@@ -133,7 +134,7 @@ static int first_snapshot(mon_model *m, const mon_opts *o)
         mon_model_free(m);
         tool_sleep_ns(200 * 1000000ull);
         if (tool_stop_requested())
-            return MON_EXIT_NODOMAIN;
+            return -1; /* stopped while waiting: nothing to show, nothing wrong */
     }
 }
 
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
     snprintf(m.domain, sizeof m.domain, "%s", o.domain);
     if ((ec = first_snapshot(&m, &o)) != 0) {
         mon_model_free(&m);
-        return ec;
+        return ec < 0 ? MON_EXIT_OK : ec;
     }
     if (o.once || o.json) {
         tool_sleep_ns((uint64_t)o.interval_ms * 1000000ull);

@@ -29,15 +29,19 @@ typedef struct line {
 
 static int color(const ui *u, int pair) { return u->colors ? COLOR_PAIR(pair) : 0; }
 
-/* Draw s at (y, 0), cut to the screen's width, the rest of the row cleared. */
+/* Draw s at (y, 0), the rest of the row cleared. A line wider than the screen is cut at a
+ * word and ends with a visible mark ("..>"), never in the middle of a number. */
 static void put(int y, const char *s, int attr)
 {
     if (y < 0 || y >= LINES)
         return;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    tool_fit_line(buf, COLS > 0 ? (size_t)COLS : 0);
     move(y, 0);
     clrtoeol();
     attron(attr);
-    mvaddstr(y, 0, s);
+    mvaddstr(y, 0, buf);
     attroff(attr);
 }
 

@@ -1,5 +1,5 @@
-/* Plain data types shared by every layer and the public API (api/shmbus.h includes this).
- * They live in the lowest layer because dependencies only point down; they contain no
+/* Plain data types shared by every layer and the public API (shmbus.h includes this).
+ * Lower layers include them from the public include folder; they contain no
  * pointers and no library state, so changing one is an API change: bump SHMBUS_VERSION. */
 #ifndef SHMBUS_TYPES_H
 #define SHMBUS_TYPES_H

@@ -1,8 +1,8 @@
 /* shmbus status codes: the one list every layer returns.
  *
- * Public: api/shmbus.h includes this file, so the codes are part of the supported API.
- * It lives in the lowest layer (shmpool/) because every layer returns these codes and
- * dependencies only point down. 0 is success; every error is a negative SHMBUS_E* value.
+ * Public: shmbus.h includes this file, so the codes are part of the supported API. Every
+ * layer (shmpool, bus) returns these codes and includes this plain header from the public
+ * include folder. 0 is success; every error is a negative SHMBUS_E* value.
  * Never renumber a code: tools print the numbers and users match on them.
  */
 #ifndef SHMBUS_ERRORS_H

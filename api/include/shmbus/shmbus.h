@@ -1,6 +1,9 @@
 /* shmbus: zero-copy publish/subscribe for processes on one Linux host.
  *
- * This umbrella header is the whole supported API. Tools and examples use nothing else.
+ * This umbrella header is the whole supported C API (with shmbus_frame.h, the camera frame
+ * format). Tools and examples use nothing else. Include it as <shmbus.h> or
+ * <shmbus/shmbus.h>; link libshmbus.so (pkg-config shmbus, or CMake shmbus::shmbus). C++:
+ * <shmbus/shmbus.hpp> (docs/cpp.md).
  *
  * Conventions
  *   - Every function returning int returns 0 or a negative SHMBUS_E* code (shmbus_errors.h);
@@ -28,7 +31,8 @@ extern "C" {
 #define SHMBUS_API __attribute__((visibility("default")))
 
 #define SHMBUS_VERSION_MAJOR 0
-#define SHMBUS_VERSION_MINOR 1
+#define SHMBUS_VERSION_MINOR 2
+#define SHMBUS_VERSION_PATCH 0
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
@@ -36,6 +40,25 @@ extern "C" {
 SHMBUS_API const char *shmbus_strerror(int status);
 /* The code's name ("SHMBUS_EACCES"); never NULL. Thread-safe. */
 SHMBUS_API const char *shmbus_errname(int status);
+
+/* ---- names and limits -------------------------------------------------------------------- */
+
+/* Every name given to a call or written in a configuration file follows the rule of its kind,
+ * checked the same way everywhere (docs/config.md, "Names"). A name that breaks it is refused,
+ * never truncated or changed: SHMBUS_EINVAL from a call (SHMBUS_ECONFIG in a file), with
+ * shmbus_last_error() saying what is wrong, e.g.
+ * "invalid topic name \"../up\": it starts with '.' (allowed: ...)".
+ *   domain       1..31 of A-Z a-z 0-9 _ -
+ *   pool         1..31 of A-Z a-z 0-9 . _ -     not starting with '.'
+ *   participant  1..31 of A-Z a-z 0-9 . _ - +   not starting with '.'
+ *   topic        1..63 of A-Z a-z 0-9 . _ - /   in '/'-separated parts, each not empty and
+ *                                               not starting with '.'
+ *   node         1..47, as a topic */
+#define SHMBUS_DOMAIN_NAME_MAX 31
+#define SHMBUS_POOL_NAME_MAX 31
+#define SHMBUS_PARTICIPANT_NAME_MAX 31
+#define SHMBUS_TOPIC_NAME_MAX 63
+#define SHMBUS_NODE_NAME_MAX 47
 
 /* ---- domain ----------------------------------------------------------------------------- */
 
@@ -48,8 +71,10 @@ typedef struct shmbus_sub shmbus_sub;
 typedef struct shmbus_msg shmbus_msg;
 
 /* The detail of the last failed call in this thread, e.g.
- * "cam.json: $.topics[1].pool: pool \"big\" is not defined"; "" if it gave none. Valid until
- * the next shmbus call in this thread. */
+ * "cam.json: $.topics[1].pool: pool \"big\" is not defined". Every call that returns a status
+ * clears it first and sets it when it fails, so after a failure it always describes that
+ * call (at least "<call>: <status>"); after a success it is "". Valid until the next shmbus
+ * call in this thread. */
 SHMBUS_API const char *shmbus_last_error(void);
 
 typedef struct shmbus_domain_opts {
@@ -58,8 +83,11 @@ typedef struct shmbus_domain_opts {
     const char *runtime_dir;  /* where the domain's ipc endpoints go, as <dir>/shmbus.<name>;
                                  NULL: the config's, else $SHMBUS_RUNTIME_DIR, else /tmp */
     const char *shm_dir;      /* NULL: $SHMBUS_SHM_DIR or /dev/shm */
-    const char *name;         /* this participant's name in tools; NULL: the process name */
-    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread; 0: 100 ms */
+    const char *name;         /* this participant's name in tools (a participant name, see
+                                 "names" above); NULL: the process name */
+    unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread, used only
+                                   while a peer is in another PID namespace (others are
+                                   watched by pidfd); 0: 100 ms */
     bool observe;             /* watch only (monitors): join nothing, create nothing, write
                                  nothing; SHMBUS_ENOENT if the domain is not running. Only
                                  shmbus_snapshot_take and shmbus_domain_close work on it. */
@@ -68,16 +96,19 @@ typedef struct shmbus_domain_opts {
 /* Fill opts with the defaults. */
 SHMBUS_API void shmbus_domain_opts_init(shmbus_domain_opts *opts);
 
-/* Open (create if needed) the domain `name` ([A-Za-z0-9_-], at most 31 characters; NULL: the
+/* Open (create if needed) the domain `name` (a domain name, see "names" above; NULL: the
  * config's "domain", else "default") and join it as a participant; opts may be NULL. Creates
  * the config's pools and topics, or checks them against the running domain's. Starts two
  * threads: a reaper that reclaims the blocks of peers that die, and discovery, which connects
  * subscribers to new publishers. If every earlier participant is dead, the domain starts
  * clean. Blocks briefly on the domain's open/close lock. *out is the caller's:
  * shmbus_domain_close(). On error shmbus_last_error() says what and where.
- * Errors: EINVAL, ECONFIG (bad file), EINCOMPAT (the running domain defines a pool or topic
- * differently), EACCES (not allowed by the segments' mode), ENOSPC, EBADSEG (a segment of
- * another layout version), ELIMIT (48 participants already), ESYS. */
+ * Errors: EINVAL (a bad name, see "names"), ECONFIG (bad file), EINCOMPAT (the running domain
+ * defines a pool or topic differently, or keeps its endpoints in another runtime directory),
+ * EACCES (not allowed by the segments' mode, or a runtime directory that is refused: a
+ * symbolic link, owned by another user, or writable by others; docs/config.md), ENOSPC (the
+ * shm directory is full), EBADSEG (a segment of another layout version), ELIMIT (48
+ * participants already), ESYS (e.g. the runtime directory cannot be made). */
 SHMBUS_API int shmbus_domain_open(const char *name, const shmbus_domain_opts *opts,
                                   shmbus_domain **out);
 
@@ -248,11 +279,15 @@ SHMBUS_API uint64_t shmbus_latency_percentile_ns(const uint64_t hist[SHMBUS_LAT_
 SHMBUS_API const char *shmbus_domain_name(const shmbus_domain *d);
 
 /* Domains that have a control segment in shm_dir (NULL: $SHMBUS_SHM_DIR or /dev/shm): copies
- * up to max names, returns how many there are. */
-SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[32], unsigned max);
+ * up to max names, returns how many there are. Files whose name part is not a valid domain
+ * name are not domains and are left out. */
+SHMBUS_API int shmbus_domain_list(const char *shm_dir, char (*names)[SHMBUS_DOMAIN_NAME_MAX + 1],
+                                  unsigned max);
 
 /* Remove what a domain left behind (its segments and runtime directory) without joining it:
- * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. */
+ * for a domain whose processes all died. SHMBUS_EBUSY while any participant is alive. The
+ * runtime directory removed is $SHMBUS_RUNTIME_DIR/shmbus.<name> (else /tmp/shmbus.<name>):
+ * no path is taken from the domain's shared memory. */
 SHMBUS_API int shmbus_domain_remove(const char *name, const char *shm_dir);
 
 #ifdef __cplusplus

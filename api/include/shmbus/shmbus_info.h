@@ -1,10 +1,10 @@
 /* Plain data types of the public API that describe a domain: its configuration and the
- * read-only snapshot tools take of a running one (api/shmbus.h includes this).
+ * read-only snapshot tools take of a running one (shmbus.h includes this).
  *
- * They sit with shmbus_types.h in shmpool/include/, the public vocabulary every layer may
- * fill, because dependencies only point down: the bus layer fills them, the API returns
- * them, and neither includes a header of a layer above it. No pointers into shared memory:
- * a snapshot is a private copy. */
+ * They sit with shmbus_types.h in the public include folder, the vocabulary every layer may
+ * fill: the bus layer fills them, the API returns them. They are plain types (no functions,
+ * no library state), so the lower layers include them without depending on the library. No
+ * pointers into shared memory: a snapshot is a private copy. */
 #ifndef SHMBUS_INFO_H
 #define SHMBUS_INFO_H
 
