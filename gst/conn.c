@@ -1,10 +1,14 @@
 /* The shared, counted connection to a topic (conn.h). */
 #include "conn.h"
 
+#include <string.h>
+
 GST_DEBUG_CATEGORY_EXTERN(shmbus_gst_debug);
 #define GST_CAT_DEFAULT shmbus_gst_debug
 
-/* "gst:<pipeline>/<element>": how shmbus-monitor lists the element. */
+/* "gst.<pipeline>.<element>": how shmbus-monitor lists the element. A participant name is
+ * 1..31 of A-Z a-z 0-9 . _ - + (shmbus.h, "names"): other characters become '_', and a longer
+ * name is cut. */
 static gchar *participant_name(GstElement *element)
 {
     GstObject *top = GST_OBJECT(element);
@@ -13,9 +17,14 @@ static gchar *participant_name(GstElement *element)
         top = parent;
     gchar *el = gst_object_get_name(GST_OBJECT(element));
     gchar *pl = top == GST_OBJECT(element) ? g_strdup("-") : gst_object_get_name(top);
-    gchar *name = g_strdup_printf("gst:%s/%s", pl, el);
+    gchar *name = g_strdup_printf("gst.%s.%s", pl, el);
     g_free(el);
     g_free(pl);
+    for (gchar *c = name; *c; c++)
+        if (!g_ascii_isalnum(*c) && !strchr("._-+", *c))
+            *c = '_';
+    if (strlen(name) > SHMBUS_PARTICIPANT_NAME_MAX)
+        name[SHMBUS_PARTICIPANT_NAME_MAX] = '\0';
     return name;
 }
 

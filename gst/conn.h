@@ -39,7 +39,7 @@ void shmbus_where_clear(shmbus_where *w);
 gboolean shmbus_where_set(shmbus_where *w, guint id, const GValue *v);
 gboolean shmbus_where_get(const shmbus_where *w, guint id, GValue *v);
 
-/* Open the domain as participant "gst:<pipeline>/<element>" and a publisher (publish) or a
+/* Open the domain as participant "gst.<pipeline>.<element>" and a publisher (publish) or a
  * subscriber (history: starting with the frames the publishers hold) on where's topic, read
  * under element's object lock. Returns NULL and posts an error on element's bus if it fails. */
 shmbus_conn *shmbus_conn_open(GstElement *element, const shmbus_where *where, gboolean publish,

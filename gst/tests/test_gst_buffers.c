@@ -1,7 +1,7 @@
 /* shmbussrc's buffers are the shared-memory blocks themselves, released when downstream frees
  * them; a slow pipeline loses frames, counted, while the publisher and a fast subscriber go
  * on; a pipeline killed with SIGKILL gives its blocks back; the monitor names each element
- * "gst:<pipeline>/<element>". */
+ * "gst.<pipeline>.<element>". */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,7 +110,7 @@ static void test_slow_pipeline_loses_frames_counted_while_the_publisher_goes_on(
     ASSERT_SUMMARY(f, "fast.json", "lost", ==, 0);
 }
 
-/* Name of the participant/sub/pub entries: "gst:<pipeline>/<element>". */
+/* Name of the participant/sub/pub entries: "gst.<pipeline>.<element>". */
 static bool snapshot_has(shmbus_domain *d, const char *sub_name, const char *pub_suffix,
                          unsigned *sub_held)
 {
@@ -121,7 +121,7 @@ static bool snapshot_has(shmbus_domain *d, const char *sub_name, const char *pub
         for (unsigned i = 0; i < s->topics[t].nsubs; i++)
             sub |= strcmp(s->topics[t].subs[i].name, sub_name) == 0;
         for (unsigned i = 0; i < s->topics[t].npubs; i++)
-            pub |= g_str_has_prefix(s->topics[t].pubs[i].name, "gst:pipeline") &&
+            pub |= g_str_has_prefix(s->topics[t].pubs[i].name, "gst.pipeline") &&
                    g_str_has_suffix(s->topics[t].pubs[i].name, pub_suffix);
     }
     *sub_held = 0;
@@ -145,12 +145,12 @@ static void test_killed_pipeline_gives_its_blocks_back_and_elements_show_by_name
                               gt_props(f));
     unsigned held = 0;
     for (int waited = 0; waited < 30000; waited += 20) {
-        if (snapshot_has(d, "gst:pipeline0/victim", "/pub", &held) && held > 0)
+        if (snapshot_has(d, "gst.pipeline0.victim", ".pub", &held) && held > 0)
             break;
         g_usleep(20000);
     }
     if (held == 0)
-        fail_msg("the victim pipeline never showed as gst:pipeline0/victim holding a block");
+        fail_msg("the victim pipeline never showed as gst.pipeline0.victim holding a block");
     kill(victim, SIGKILL);
     ct_expect_exit(f, victim, 128 + SIGKILL, 10000);
     gt_stop(tx); /* the publisher leaves too: every block must come back */
