@@ -52,7 +52,7 @@ install(FILES ${PROJECT_BINARY_DIR}/shmbus.pc DESTINATION ${SHMBUS_PC_DIR}
 # The programs. They find libshmbus.so next to them: RPATH $ORIGIN/<bin to lib>.
 file(RELATIVE_PATH _bin_to_lib /prefix/${CMAKE_INSTALL_BINDIR} /prefix/${CMAKE_INSTALL_LIBDIR})
 set(SHMBUS_PROGRAMS shmbus-cli shmbus-monitor camera-pub frame-sink frame-stats shmbus-bench
-                    shmbus-chaos)
+                    shmbus-chaos shmbus-bridge shmbus-bench-bridge)
 foreach(prog ${SHMBUS_PROGRAMS})
   if(TARGET ${prog}) # the fuzz build makes no programs
     set_target_properties(${prog} PROPERTIES INSTALL_RPATH "$ORIGIN/${_bin_to_lib}")

@@ -18,7 +18,7 @@
 #define STEP_MS 200 /* longest wait between two looks at the stop flag */
 
 static const char usage[] =
-    "usage: hello [pub | sub | both]\n"
+    "usage: hello [pub | sub | both | --help]\n"
     "\n"
     "Publish and receive five messages on topic \"" TOPIC "\" of domain \"default\".\n"
     "  pub    publish them (waits for a subscriber, then for it to take all five)\n"

@@ -36,8 +36,14 @@ def test_received_frame_array_lies_in_the_pools_shared_mapping_and_is_read_only(
     path = line.split()[-1]
     assert path.startswith(f"{SHM_DIR}/shmbus.{bus.name}."), line
     assert "s" in line.split()[1], "a shared mapping"  # r--s / rw-s
-    # the very bytes the publisher wrote: same block, same address in this process
-    assert data_pointer(img) == loan_ptr
+    # the very bytes the publisher wrote, seen through the pool's read-only mapping: the
+    # loan was written through this process's writable mapping of the same file
+    assert line.split()[1].startswith("r--"), f"a read-only mapping: {line}"
+    loan_line = mapping_of(loan_ptr)
+    assert loan_line is not None and loan_line.split()[-1] == path, loan_line
+    assert loan_line.split()[1].startswith("rw"), loan_line
+    assert data_pointer(img) - int(line.split()[0].split("-")[0], 16) == \
+        loan_ptr - int(loan_line.split()[0].split("-")[0], 16), "the same offset in the pool"
     assert not img.flags.writeable
     with pytest.raises(ValueError):
         img[0, 0, 0] = 1

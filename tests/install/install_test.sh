@@ -55,7 +55,7 @@ extra=$(cd "$P/lib" && find . \( -type f -o -type l \) | sort | grep -v -x -e ./
 for f in shmbusConfig.cmake shmbusConfigVersion.cmake shmbusTargets.cmake; do
   [ -f "$P/lib/cmake/shmbus/$f" ] || fail "no lib/cmake/shmbus/$f"
 done
-progs="camera-pub frame-sink frame-stats shmbus shmbus-bench shmbus-chaos shmbus-monitor"
+progs="camera-pub frame-sink frame-stats shmbus shmbus-bench shmbus-bench-bridge shmbus-bridge shmbus-chaos shmbus-monitor"
 [ "$(ls "$P/bin" | sort | tr '\n' ' ')" = "$progs " ] || fail "bin/ has: $(ls "$P/bin")"
 for f in README.md config.md ownership.md install.md cpp.md; do
   [ -f "$P/share/doc/shmbus/$f" ] || fail "no share/doc/shmbus/$f"

@@ -21,7 +21,8 @@ static const char doctor_usage[] =
     "\n"
     "Check the host before running a domain: free space in the shm directory against what\n"
     "the configuration needs, systemd-logind's RemoveIPC, the open-file limit, segments\n"
-    "left behind by domains whose processes died, and the runtime directory. One line per\n"
+    "left behind by domains whose processes died, the runtime directory, and\n"
+    "net.core.rmem_max (large frames over shmbus-bridge). One line per\n"
     "finding; each problem comes with a one-line fix. Exit code 0: all ok, 1: a problem.\n"
     "\n" CLI_COMMON_HELP;
 
@@ -308,6 +309,33 @@ static void check_leftovers(doctor *dr)
     }
 }
 
+/* shmbus-bridge over DDS: a best-effort reader loses any frame larger than its UDP socket
+ * receive buffer, which net.core.rmem_max caps (the kernel gives twice the value). 16 MiB
+ * holds a 4K rgb24 frame (24.9 MB). SHMBUS_SYSCTL_DIR replaces /proc/sys (the tests). */
+#define RMEM_WANTED (16u << 20)
+
+static void check_rmem(doctor *dr)
+{
+    const char *base = getenv("SHMBUS_SYSCTL_DIR");
+    char path[300];
+    snprintf(path, sizeof path, "%s/net/core/rmem_max", base && *base ? base : "/proc/sys");
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    bool ok = f && fscanf(f, "%llu", &v) == 1;
+    if (f) fclose(f);
+    if (!ok) {
+        finding(dr, true, "rmem_max", "", "%s cannot be read (only matters for shmbus-bridge)",
+                path);
+        return;
+    }
+    char fix[160];
+    snprintf(fix, sizeof fix, "sysctl -w net.core.rmem_max=%u (and in /etc/sysctl.d/ to keep it)",
+             2 * RMEM_WANTED);
+    finding(dr, v >= RMEM_WANTED, "rmem_max", fix,
+            "net.core.rmem_max %llu (want >= %u: shmbus-bridge's best-effort DDS readers lose "
+            "frames larger than twice it, e.g. 4K rgb24)", v, RMEM_WANTED);
+}
+
 static void check_rundir(doctor *dr)
 {
     const char *env = getenv("SHMBUS_RUNTIME_DIR");
@@ -354,6 +382,7 @@ int cli_doctor(int argc, char **argv)
     check_nofile(&dr);
     check_leftovers(&dr);
     check_rundir(&dr);
+    check_rmem(&dr);
     if (dr.problems)
         printf("%u problem(s) found\n", dr.problems);
     else
