@@ -18,7 +18,7 @@ static tt_result r;
 static const char *const programs[] = {
     "shmbus", "shmbus-monitor", "shmbus-bench", "shmbus-chaos", "camera-pub",
     "frame-sink", "frame-stats", "hello", "pool-demo", "camera-sub-cpp", "share-mem-origin",
-    "shmbus-bridge", "shmbus-bench-bridge",
+    "shmbus-bridge", "shmbus-bench-bridge", "shmbus-gst-bench",
 };
 #define NPROGRAMS (sizeof programs / sizeof programs[0])
 
