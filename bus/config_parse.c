@@ -1,12 +1,12 @@
 /* Domain configuration, the tree side: bus_config_parse turns the text into a cJSON tree
- * (bus_config_syntax, config.c), then walks it, checking every key, type and limit. The walk
+ * (bus_config_syntax, config_syntax.c), then walks it, checking every key, type and limit. The walk
  * keeps the JSON path of the object it is in ("$.topics[1]"); an error about one of its keys
  * adds the key ("$.topics[1].pool"). The result is built in a scratch config and copied out
  * only when all of it is valid. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getgrnam_r, sysconf */
 #endif
-#include "config.h"
+#include "config_parse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_syntax.h"
 #include "config_walk.h"
 #include "shmpool.h"
 
