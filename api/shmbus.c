@@ -17,6 +17,9 @@ _Static_assert(SHMBUS_DOMAIN_NAME_MAX == BUS_NAME_MAX && SHMBUS_POOL_NAME_MAX ==
                    SHMBUS_NODE_NAME_MAX == SHMPOOL_NODE_NAME_MAX &&
                    SHMBUS_DOMAIN_NAME_MAX == SHMPOOL_NAME_MAX,
                "the public name limits are the layers' limits");
+_Static_assert(SHMBUS_MAX_POOLS == BUS_MAX_POOLS && SHMBUS_MAX_TOPICS == BUS_MAX_TOPICS &&
+                   SHMBUS_MAX_CLASSES == BUS_MAX_CLASSES,
+               "the public summary's arrays hold what a configuration may have");
 
 /* Every entry point that returns a status starts with no error detail (so that
  * shmbus_last_error() always describes the last call) and leaves one on every failure: the

@@ -7,6 +7,9 @@
 
 #include "shmpool.h"
 
+_Static_assert(BUS_MAX_POOLS == SHMPOOL_MAX_POOLS && BUS_MAX_CLASSES == SHMPOOL_MAX_CLASSES,
+               "a configuration's pools and classes are what the pool layer holds");
+
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
 

@@ -11,9 +11,9 @@
 #include "config_names.h"
 #include "shmbus_types.h"
 
-#define BUS_MAX_POOLS 16
-#define BUS_MAX_TOPICS 64
-#define BUS_MAX_CLASSES 8
+#define BUS_MAX_POOLS 16  /* = SHMPOOL_MAX_POOLS, SHMBUS_MAX_POOLS (asserted) */
+#define BUS_MAX_TOPICS 64 /* = SHMBUS_MAX_TOPICS (asserted) */
+#define BUS_MAX_CLASSES 8 /* = SHMPOOL_MAX_CLASSES, SHMBUS_MAX_CLASSES (asserted) */
 #define BUS_MAX_HISTORY 64
 #define BUS_MAX_HELD 1024        /* a topic's max_held */
 #define BUS_MAX_QUEUE_DEPTH 1024 /* a topic's queue_depth */

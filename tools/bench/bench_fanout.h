@@ -27,10 +27,11 @@
 
 #include "bench.h"
 #include "jsonw.h"
+#include "shmbus.h"
 
 #define FO_MAX_SUBS 8
-#define FO_MAX_CLASSES 8
-#define FO_MAX_STEPS (FO_MAX_CLASSES - 1) /* payload sizes of a run: a class each, and probes */
+#define FO_MAX_CLASSES SHMBUS_MAX_CLASSES /* the pool of a run: a class per step, and probes */
+#define FO_MAX_STEPS (FO_MAX_CLASSES - 1) /* payload sizes of a run */
 #define FO_MAX_GROUPS 4                    /* subscriber counts of a run */
 #define FO_TOPIC "bench"
 #define FO_POOL "bench"
