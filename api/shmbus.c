@@ -178,6 +178,18 @@ SHMBUS_API int shmbus_config_load(const char *path, shmbus_config_summary *out)
     return 0;
 }
 
+SHMBUS_API int shmbus_parse_size(const char *text, uint64_t *out)
+{
+    bus_clear_error();
+    char why[160], quoted[200];
+    int rc = bus_parse_size(text, out, why, sizeof why);
+    if (rc && text)
+        bus_set_error("bad size %s: %s", bus_name_quote(quoted, sizeof quoted, text), why);
+    else if (rc)
+        bus_set_error("%s: %s", __func__, why);
+    return rc;
+}
+
 SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out)
 {
     return CALL(bus_snapshot_take(d, out));
