@@ -1,7 +1,8 @@
 /* shmbus-bench latency and camera, private: one publisher process fanning messages out to N
  * subscriber processes, through shmbus or through plain nng pub/sub copying the payload.
- * Names start with fo_ (the process tree and its protocol, bench_fanout.c; the subscribers
- * and the environment, bench_fanout_sub.c) and bt_ (the two transports, bench_transport.c).
+ * Names start with fo_ (the command's side, bench_fanout.c; the leader, bench_fanout_leader.c;
+ * the subscribers and the environment, bench_fanout_sub.c) and bt_ (the two transports,
+ * bench_transport.c).
  *
  * Processes. The calling process (the bench command) never touches nng nor opens a domain:
  * nng aborts a forked child that uses it after its parent did. For each group (a subscriber
