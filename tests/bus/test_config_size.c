@@ -102,8 +102,7 @@ static void test_parse_size_rejects_bad_text_with_a_reason(void **state)
 
 /* ---- the public entry -------------------------------------------------------------------- */
 
-static void test_public_parse_size_is_the_config_grammar_with_the_reason_in_the_detail(
-    void **state)
+static void test_public_parse_size_gives_the_config_grammar_and_its_reason(void **state)
 {
     (void)state;
     static const char *const texts[] = {
@@ -140,7 +139,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_size_accepts_units_and_fractions),
         cmocka_unit_test(test_parse_size_rejects_bad_text_with_a_reason),
-        cmocka_unit_test(test_public_parse_size_is_the_config_grammar_with_the_reason_in_the_detail),
+        cmocka_unit_test(test_public_parse_size_gives_the_config_grammar_and_its_reason),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL) ? 1 : 0;
 }
