@@ -17,6 +17,9 @@ _Static_assert(SHMBUS_DOMAIN_NAME_MAX == BUS_NAME_MAX && SHMBUS_POOL_NAME_MAX ==
                    SHMBUS_NODE_NAME_MAX == SHMPOOL_NODE_NAME_MAX &&
                    SHMBUS_DOMAIN_NAME_MAX == SHMPOOL_NAME_MAX,
                "the public name limits are the layers' limits");
+_Static_assert(SHMBUS_MAX_POOLS == BUS_MAX_POOLS && SHMBUS_MAX_TOPICS == BUS_MAX_TOPICS &&
+                   SHMBUS_MAX_CLASSES == BUS_MAX_CLASSES,
+               "the public summary's arrays hold what a configuration may have");
 
 /* Every entry point that returns a status starts with no error detail (so that
  * shmbus_last_error() always describes the last call) and leaves one on every failure: the
@@ -194,6 +197,18 @@ SHMBUS_API int shmbus_config_load(const char *path, shmbus_config_summary *out)
     }
     bus_config_summarize(&c, out);
     return 0;
+}
+
+SHMBUS_API int shmbus_parse_size(const char *text, uint64_t *out)
+{
+    bus_clear_error();
+    char why[160], quoted[200];
+    int rc = bus_parse_size(text, out, why, sizeof why);
+    if (rc && text)
+        bus_set_error("bad size %s: %s", bus_name_quote(quoted, sizeof quoted, text), why);
+    else if (rc)
+        bus_set_error("%s: %s", __func__, why);
+    return rc;
 }
 
 SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out)

@@ -1,12 +1,12 @@
 /* Domain configuration, the tree side: bus_config_parse turns the text into a cJSON tree
- * (bus_config_syntax, config.c), then walks it, checking every key, type and limit. The walk
+ * (bus_config_syntax, config_syntax.c), then walks it, checking every key, type and limit. The walk
  * keeps the JSON path of the object it is in ("$.topics[1]"); an error about one of its keys
  * adds the key ("$.topics[1].pool"). The result is built in a scratch config and copied out
  * only when all of it is valid. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getgrnam_r, sysconf */
 #endif
-#include "config.h"
+#include "config_parse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,13 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_syntax.h"
 #include "config_walk.h"
 #include "shmpool.h"
 
-#define TiB (1ull << 40)
-#define MAX_MEMORY TiB /* per pool and for all pools together, headers included */
-#define MAX_BLOCK_SIZE TiB
-#define MAX_COUNT (1u << 20)
+#define MAX_MEMORY (1ull << 40) /* per pool and for all pools together, headers included */
 #define MAX_GID 4294967294ll /* (gid_t)-1 means "no change" to chown */
 #define RUNTIME_DIR_MAX 199
 
@@ -138,13 +136,14 @@ static int parse_permissions(pctx *c, const cJSON *obj)
 
 /* ---- pools -------------------------------------------------------------------------------- */
 
+/* A class's block size and count: within what the pool layer accepts (shmpool.h). */
 static int parse_class(pctx *c, const cJSON *obj, shmbus_pool_class *cls)
 {
     int rc;
     if ((rc = cw_require(c, obj, "block_size")) || (rc = cw_require(c, obj, "count")) ||
-        (rc = cw_get_size(c, obj, "block_size", 1, MAX_BLOCK_SIZE, &cls->block_size)))
+        (rc = cw_get_size(c, obj, "block_size", 1, SHMPOOL_MAX_BLOCK_SIZE, &cls->block_size)))
         return rc;
-    return cw_get_u32(c, obj, "count", 1, MAX_COUNT, &cls->count);
+    return cw_get_u32(c, obj, "count", 1, SHMPOOL_MAX_BLOCKS, &cls->count);
 }
 
 static int parse_classes(pctx *c, const cJSON *arr, bus_pool_cfg *p)

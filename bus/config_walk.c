@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_size.h"
+
 /* ---- text for messages ------------------------------------------------------------------ */
 
 /* Text from the file, quoted and escaped for a one-line message, cut after 40 bytes. */

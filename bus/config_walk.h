@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config_model.h"
 
 typedef struct pctx {
     const char *src;

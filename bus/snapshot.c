@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+_Static_assert(REG_LAT_BUCKETS == SHMBUS_LAT_BUCKETS, "the snapshot copies the registry's histogram");
+
 static void topic_def(shmbus_topic_def *o, const char *name, const char *pool, uint32_t history,
                       uint32_t max_held, uint32_t queue_depth, int32_t wait_ms, uint64_t max_size)
 {

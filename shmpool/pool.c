@@ -18,7 +18,6 @@
 #include "internal.h"
 
 #define PAGE 4096u
-#define MAX_BLOCK_SIZE (1ull << 40)
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -29,7 +28,7 @@ int pool_layout(const shmpool_class *classes, unsigned n, struct pool_class_shm 
         return SHMBUS_EINVAL;
     uint64_t off = sizeof(struct pool_seg_hdr);
     for (unsigned i = 0; i < n; i++) {
-        if (classes[i].block_size == 0 || classes[i].block_size > MAX_BLOCK_SIZE ||
+        if (classes[i].block_size == 0 || classes[i].block_size > SHMPOOL_MAX_BLOCK_SIZE ||
             classes[i].count == 0 || classes[i].count > SHMPOOL_MAX_BLOCKS)
             return SHMBUS_EINVAL;
         if (i > 0 && classes[i].block_size <= classes[i - 1].block_size)

@@ -39,6 +39,7 @@
 #define SHMPOOL_MAX_PARTICIPANTS 48  /* holder bits in a block's 64-bit state word */
 #define SHMPOOL_MAX_NODES 64         /* named nodes per domain */
 #define SHMPOOL_MAX_BLOCKS (1u << 20) /* blocks per class */
+#define SHMPOOL_MAX_BLOCK_SIZE (1ull << 40) /* bytes of a block */
 #define SHMPOOL_DESC_SIZE 64         /* bytes of an encoded descriptor */
 
 typedef struct shmpool_domain shmpool_domain;

@@ -202,6 +202,20 @@ static void test_pub_sends_a_file_that_echo_receives(void **state)
     stop_ok(keeper, "shmbus pub");
 }
 
+/* --size reads sizes as configuration files do (shmbus_parse_size): units are case-sensitive. */
+static void test_pub_size_takes_the_config_size_grammar(void **state)
+{
+    tt_env *e = TT_ENV(state);
+    TT_RUN(&r, 5000, CLI, "pub", "sized", "--config", e->config, "--size", "8KB");
+    tt_assert_exit(&r, 2);
+    tt_assert_contains(r.err, "--size: bad size \"8KB\": unknown unit \"KB\"");
+    pid_t pub = start_pub(e, "sized", "1.5 KiB", "100");
+    TT_RUN(&r, 15000, CLI, "echo", "sized", "--domain", e->dom, "--count", "1");
+    tt_assert_exit(&r, 0);
+    tt_assert_contains(r.out, "size 1536 ");
+    stop_ok(pub, "shmbus pub");
+}
+
 static void test_echo_of_a_topic_the_config_does_not_allow_exits_3(void **state)
 {
     tt_env *e = TT_ENV(state);
@@ -523,6 +537,7 @@ int main(void)
         TT_TEST(test_info_of_an_unknown_topic_exits_3),
         TT_TEST(test_echo_prints_sequence_size_latency_and_first_bytes),
         TT_TEST(test_pub_sends_a_file_that_echo_receives),
+        TT_TEST(test_pub_size_takes_the_config_size_grammar),
         TT_TEST(test_echo_of_a_topic_the_config_does_not_allow_exits_3),
         TT_TEST(test_echo_waits_for_a_missing_topic_and_suggests_the_nearest),
         TT_TEST(test_echo_with_wait_waits_for_the_domain_to_start),

@@ -1,7 +1,8 @@
 /* shmbus-bench latency and camera, private: one publisher process fanning messages out to N
  * subscriber processes, through shmbus or through plain nng pub/sub copying the payload.
- * Names start with fo_ (the process tree and its protocol, bench_fanout.c; the subscribers
- * and the environment, bench_fanout_sub.c) and bt_ (the two transports, bench_transport.c).
+ * Names start with fo_ (the command's side, bench_fanout.c; the leader, bench_fanout_leader.c;
+ * the subscribers and the environment, bench_fanout_sub.c) and bt_ (the two transports,
+ * bench_transport.c).
  *
  * Processes. The calling process (the bench command) never touches nng nor opens a domain:
  * nng aborts a forked child that uses it after its parent did. For each group (a subscriber
@@ -27,10 +28,11 @@
 
 #include "bench.h"
 #include "jsonw.h"
+#include "shmbus.h"
 
 #define FO_MAX_SUBS 8
-#define FO_MAX_CLASSES 8
-#define FO_MAX_STEPS (FO_MAX_CLASSES - 1) /* payload sizes of a run: a class each, and probes */
+#define FO_MAX_CLASSES SHMBUS_MAX_CLASSES /* the pool of a run: a class per step, and probes */
+#define FO_MAX_STEPS (FO_MAX_CLASSES - 1) /* payload sizes of a run */
 #define FO_MAX_GROUPS 4                    /* subscriber counts of a run */
 #define FO_TOPIC "bench"
 #define FO_POOL "bench"

@@ -1,6 +1,6 @@
-/* shmbus-bench latency and camera, private to bench_fanout.c (the leader, which publishes,
- * and the command's side) and bench_fanout_sub.c (the subscriber processes): the protocol
- * between the processes of a group, over pipes.
+/* shmbus-bench latency and camera, private to bench_fanout.c (the command's side),
+ * bench_fanout_leader.c (the leader, which publishes) and bench_fanout_sub.c (the subscriber
+ * processes): the protocol between the processes of a group, over pipes.
  *
  * Every record is small enough (< PIPE_BUF) to be written and read whole:
  *   leader -> subscriber  fo_cmd: PROBE, SYNC, PHASE, QUIT
@@ -8,7 +8,7 @@
  *                         message of a latency phase (with its latency) or of every
  *                         `ack_every`-th of a throughput phase; DONE at the end of a phase
  *                         (its totals); BYE after QUIT, with the close status
- *   leader -> command     up_msg (bench_fanout.c): one RESULT per step, then END
+ *   leader -> command     up_msg: one RESULT per step, then END
  * Connecting: each subscriber opens both transports and says READY; the leader opens a
  * publisher on each, waits for the subscribers (shmbus), then sends 64-byte probes, 1 ms
  * apart and backing off, until every subscriber acknowledged one; SYNC then makes each read
@@ -55,6 +55,16 @@ struct fo_rec {
 
 _Static_assert(sizeof(struct fo_rec) <= 512, "written whole");
 
+enum { UP_RESULT = 1, UP_END };
+
+struct up_msg {
+    int32_t kind;
+    int32_t status;
+    fo_result r[FO_NTRANSPORTS];
+};
+
+_Static_assert(sizeof(struct up_msg) <= 512, "written whole");
+
 /* Pipes: bench_write_all and bench_read_all (bench.h). Every write, and every read but the
  * command's, stops with SHMBUS_EINTR when interrupted (`intr`); the command keeps reading
  * until its leader has cleaned up. */
@@ -68,5 +78,8 @@ uint64_t fo_proc_faults(void);
 
 /* Subscriber k of group g, in the forked child: commands from `in`, records to `out`. */
 _Noreturn void fo_sub_main(const fo_group *g, int k, int in, int out);
+
+/* The leader of group g, in the forked child: results and the end to `up`. */
+_Noreturn void fo_leader_main(const fo_group *g, int up);
 
 #endif

@@ -50,7 +50,11 @@ static bool pub_opt(int opt, const char *arg, void *ctx)
     const char *prog = o->c->prog;
     switch (opt) {
     case OPT_SIZE:
-        if (tool_parse_size(arg, &o->size) && o->size > 0) {
+        if (shmbus_parse_size(arg, &o->size) != 0) {
+            fprintf(stderr, "%s: --size: %s\n", prog, shmbus_last_error());
+            return false;
+        }
+        if (o->size > 0) {
             o->has_size = true;
             return true;
         }

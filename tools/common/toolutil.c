@@ -154,66 +154,6 @@ bool tool_parse_double(const char *s, double *out)
     return true;
 }
 
-bool tool_parse_size(const char *s, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {
-        {"", 1},
-        {"B", 1},
-        {"KiB", 1ull << 10},
-        {"MiB", 1ull << 20},
-        {"GiB", 1ull << 30},
-        {"TiB", 1ull << 40},
-        {"kB", 1000ull},
-        {"KB", 1000ull},
-        {"MB", 1000000ull},
-        {"GB", 1000000000ull},
-        {"TB", 1000000000000ull},
-    };
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    uint64_t whole = 0, frac = 0, frac_div = 1;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (whole > (UINT64_MAX - 9) / 10)
-            return false;
-        whole = whole * 10 + (uint64_t)(*p - '0');
-    }
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            if (frac_div >= 1000000000000ull)
-                return false; /* more digits than any size needs */
-            frac = frac * 10 + (uint64_t)(*p - '0');
-            frac_div *= 10;
-        }
-    }
-    if (*p == ' ')
-        p++;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(p, units[i].unit) != 0)
-            continue;
-        uint64_t m = units[i].mult;
-        if (whole > UINT64_MAX / m)
-            return false;
-        uint64_t v = whole * m;
-        /* the fraction must come out as whole bytes: "1.5KiB" yes, "1.3B" no */
-        unsigned __int128 f = (unsigned __int128)frac * m;
-        if (f % frac_div != 0)
-            return false;
-        uint64_t add = (uint64_t)(f / frac_div);
-        if (v > UINT64_MAX - add)
-            return false;
-        *out = v + add;
-        return true;
-    }
-    return false;
-}
-
 /* ---- numbers out ----------------------------------------------------------------------- */
 
 const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes)

@@ -59,9 +59,7 @@ char *tool_fit_line(char *line, size_t width);
 
 /* ---- numbers in and out ---------------------------------------------------------------- */
 
-/* "4096", "4KiB", "1.5 MiB", "6MB" (B, KiB, MiB, GiB, TiB are powers of 1024; kB, KB, MB,
- * GB, TB powers of 1000) -> bytes. Returns false on anything else, overflow included. */
-bool tool_parse_size(const char *s, uint64_t *out);
+/* Sizes ("4KiB", "1.5 MiB") are read by shmbus_parse_size (the configuration's grammar). */
 /* A non-negative decimal integer <= max. */
 bool tool_parse_uint(const char *s, uint64_t max, uint64_t *out);
 /* A finite non-negative decimal number ("2.5"). */

@@ -302,6 +302,14 @@ SHMBUS_API int shmbus_node_unlock(shmbus_msg *node);
  * "<file>:<line>:<col>: syntax error: ..."); SHMBUS_ENOENT/EACCES if it cannot be read. */
 SHMBUS_API int shmbus_config_load(const char *path, shmbus_config_summary *out);
 
+/* A size written as text, in the grammar of configuration files (docs/config.md, "Sizes"):
+ * a non-negative number, optionally with a fraction, optionally one space, then nothing
+ * (bytes), B, KiB, MiB, GiB, TiB (powers of 1024) or kB, MB, GB, TB (powers of 1000):
+ * "4096", "8MiB", "1.5 MiB", "6MB". The result must be a whole number of bytes that fits in
+ * 64 bits. Returns 0 with the bytes in *out, or SHMBUS_EINVAL with *out unchanged and
+ * shmbus_last_error() = "bad size \"8KB\": unknown unit \"KB\" (use ...)". */
+SHMBUS_API int shmbus_parse_size(const char *text, uint64_t *out);
+
 /* ---- introspection (tools) ---------------------------------------------------------------- */
 
 /* Copy the state of a running domain: topics with their publishers and subscribers and all

@@ -1,16 +1,16 @@
-/* Configuration: the JSON schema, its error messages, sizes with units and the default.
+/* Configuration errors: every mistake in a file is one line naming the file, the JSON path (or
+ * the line and column) and the reason, and leaves the caller's configuration untouched; bad,
+ * truncated, mutated, deep or huge input fails cleanly.
  *
  * The sample files are the specification of the error messages: every file under
- * configs/broken/ has a row in broken_table naming a piece of the message it must produce
- * (with the JSON path or the line and column); every file under configs/valid/ and every
- * example under examples/config/ is parsed and its values checked.
+ * configs/broken/ has a row in broken_table naming a piece of the message it must produce.
  *
- * Usage: test_config [CONFIGS_DIR [EXAMPLES_DIR]] (defaults are compiled in).
+ * Usage: test_config_errors [CONFIGS_DIR [EXAMPLES_DIR]] (defaults are compiled in).
  */
 #include <dirent.h>
-#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,93 +21,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "shmpool.h"
-
-#define KiB (1ull << 10)
-#define MiB (1ull << 20)
-#define GiB (1ull << 30)
-#define TiB (1ull << 40)
-
-static const char *g_configs = SHMBUS_TEST_CONFIG_DIR;
-static const char *g_examples = SHMBUS_EXAMPLES_CONFIG_DIR;
-
-/* ---- helpers ----------------------------------------------------------------------------- */
-
-static char *path_in(char *buf, size_t len, const char *dir, const char *sub, const char *file)
-{
-    snprintf(buf, len, "%s/%s%s%s", dir, sub, *sub ? "/" : "", file);
-    return buf;
-}
-
-/* The whole file in a buffer of exactly its size (no terminator: overreads trip ASan). */
-static char *read_exact(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void load_ok(const char *dir, const char *sub, const char *file, bus_config *cfg)
-{
-    char path[512], err[BUS_ERR_MAX];
-    int rc = bus_config_load(path_in(path, sizeof path, dir, sub, file), cfg, err, sizeof err);
-    if (rc != 0)
-        fail_msg("%s: rc %d: %s", path, rc, err);
-}
-
-/* Every error is one line that starts with the source name. */
-static void assert_one_line_from(const char *err, const char *source)
-{
-    if (strncmp(err, source, strlen(source)) != 0)
-        fail_msg("error does not start with \"%s\": %s", source, err);
-    if (strchr(err, '\n') || strchr(err, '\r'))
-        fail_msg("error is not one line: %s", err);
-}
-
-static const bus_topic_cfg *topic(const bus_config *cfg, const char *name)
-{
-    const bus_topic_cfg *t = bus_config_topic(cfg, name);
-    if (!t)
-        fail_msg("topic %s is missing", name);
-    return t;
-}
-
-static const bus_pool_cfg *pool(const bus_config *cfg, const char *name)
-{
-    const bus_pool_cfg *p = bus_config_pool(cfg, name);
-    if (!p)
-        fail_msg("pool %s is missing", name);
-    return p;
-}
-
-static void assert_topic(const bus_topic_cfg *t, const char *pool_name, uint32_t history,
-                         uint64_t max_message_size, uint32_t max_held, int32_t full_wait_ms,
-                         uint32_t queue_depth)
-{
-    assert_string_equal(t->pool, pool_name);
-    assert_int_equal(t->history, history);
-    assert_int_equal(t->max_message_size, max_message_size);
-    assert_int_equal(t->max_held, max_held);
-    assert_int_equal(t->full_wait_ms, full_wait_ms);
-    assert_int_equal(t->queue_depth, queue_depth);
-}
-
-static void assert_class(const bus_pool_cfg *p, unsigned i, uint64_t block_size, uint32_t count)
-{
-    assert_true(i < p->nclasses);
-    assert_int_equal(p->classes[i].block_size, block_size);
-    assert_int_equal(p->classes[i].count, count);
-}
+#include "config_testutil.h"
 
 /* ---- broken files: each must fail with SHMBUS_ECONFIG and this piece of message ------------ */
 
@@ -328,185 +242,6 @@ static void test_every_broken_file_has_a_table_row(void **state)
     assert_true(NBROKEN >= 30);
 }
 
-/* ---- valid files --------------------------------------------------------------------------- */
-
-static void test_empty_object_gives_default_pool_and_template(void **state)
-{
-    (void)state;
-    bus_config cfg, def;
-    load_ok(g_configs, "valid", "empty_object.json", &cfg);
-    bus_config_default(&def);
-    assert_memory_equal(&cfg, &def, sizeof cfg);
-}
-
-/* The default as docs/config.md writes it out is the default. */
-static void test_default_written_out_is_the_default(void **state)
-{
-    (void)state;
-    bus_config cfg, def;
-    load_ok(g_configs, "valid", "default_written_out.json", &cfg);
-    bus_config_default(&def);
-    assert_memory_equal(&cfg, &def, sizeof cfg);
-}
-
-static void test_full_config_sets_every_field(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "full.json", &cfg);
-    assert_string_equal(cfg.domain, "lab-2_cams");
-    assert_int_equal(cfg.mode, 0640);
-    assert_int_equal(cfg.gid, 4242);
-    assert_string_equal(cfg.group, "4242");
-    assert_string_equal(cfg.runtime_dir, "/run/shmbus/lab");
-
-    assert_int_equal(cfg.npools, 2);
-    assert_string_equal(cfg.pools[0].name, "frames");
-    assert_int_equal(cfg.pools[0].nclasses, 1);
-    assert_class(&cfg.pools[0], 0, 8 * MiB, 8);
-    const bus_pool_cfg *mixed = pool(&cfg, "mixed");
-    assert_int_equal(mixed->nclasses, 3); /* sorted by block size */
-    assert_class(mixed, 0, 256, 1048576);
-    assert_class(mixed, 1, 4 * KiB, 64);
-    assert_class(mixed, 2, 1 * MiB, 65);
-
-    assert_int_equal(cfg.ntopics, 4);
-    assert_string_equal(cfg.topics[0].name, "camera/front"); /* file order */
-    assert_topic(topic(&cfg, "camera/front"), "frames", 4, 6 * MiB, 4, 50, 16);
-    assert_topic(topic(&cfg, "camera/rear"), "frames", 4, 8 * MiB, 8, 100, 16);
-    assert_topic(topic(&cfg, "lidar/points"), "mixed", 64, 1 * MiB, 1024, 0, 1024);
-    assert_topic(topic(&cfg, "status.v1_a-b"), "mixed", 4, 1500, 8, 60000, 16);
-
-    assert_true(cfg.has_default_topic);
-    assert_string_equal(cfg.default_topic.name, "");
-    assert_topic(&cfg.default_topic, "mixed", 2, 64 * KiB, 3, 100, 32);
-}
-
-static void test_topics_without_pools_use_default_pool_and_no_template(void **state)
-{
-    (void)state;
-    bus_config cfg, def;
-    load_ok(g_configs, "valid", "topics_only.json", &cfg);
-    bus_config_default(&def);
-    assert_int_equal(cfg.npools, 1);
-    assert_memory_equal(&cfg.pools[0], &def.pools[0], sizeof def.pools[0]);
-    assert_int_equal(cfg.ntopics, 1);
-    assert_topic(topic(&cfg, "imu"), "default", 4, 4 * KiB, 8, 100, 16);
-    assert_false(cfg.has_default_topic); /* topics are listed: no template unless given */
-}
-
-static void test_pools_without_topics_get_template_on_first_pool(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "pools_only.json", &cfg);
-    assert_int_equal(cfg.npools, 2);
-    assert_class(pool(&cfg, "small"), 0, 2 * KiB, 32);
-    assert_class(pool(&cfg, "small"), 1, 64 * KiB, 4);
-    assert_class(pool(&cfg, "big"), 0, 16 * MiB, 2);
-    assert_int_equal(cfg.ntopics, 0);
-    assert_true(cfg.has_default_topic);
-    /* history 4 would hold all 4 blocks of the 64 KiB class: the template keeps one free */
-    assert_topic(&cfg.default_topic, "small", 3, 64 * KiB, 8, 100, 16);
-}
-
-static void test_sizes_are_accepted_in_every_form(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "sizes.json", &cfg);
-    const bus_pool_cfg *p = pool(&cfg, "sizes.v2");
-    assert_int_equal(p->nclasses, 8);
-    static const uint64_t want[] = {1, 100, 1536, 2000, 512 * KiB, 1250000, 3 * MiB, 1000000000};
-    for (unsigned i = 0; i < 8; i++)
-        assert_class(p, i, want[i], i == 7 ? 2 : 1);
-    assert_int_equal(cfg.default_topic.max_message_size, 1000000000);
-}
-
-static void test_on_full_fail_means_no_wait(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "on_full_fail.json", &cfg);
-    assert_int_equal(topic(&cfg, "drop-when-full")->full_wait_ms, 0);
-    assert_int_equal(topic(&cfg, "wait-default")->full_wait_ms, 100);
-    assert_true(cfg.has_default_topic);
-    assert_topic(&cfg.default_topic, "default", 4, 1 * MiB, 8, 0, 16);
-}
-
-static void test_group_by_name_and_by_number(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "group_by_name.json", &cfg);
-    assert_int_equal(cfg.mode, 0600); /* 384 decimal */
-    assert_int_equal(cfg.gid, 0);
-    assert_string_equal(cfg.group, "root");
-    load_ok(g_configs, "valid", "group_numeric_string.json", &cfg);
-    assert_int_equal(cfg.mode, 0777);
-    assert_int_equal(cfg.gid, 54321);
-    assert_string_equal(cfg.group, "54321");
-}
-
-static void test_byte_order_mark_and_crlf_are_accepted(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "bom_crlf.json", &cfg);
-    assert_string_equal(cfg.domain, "crlf");
-    assert_int_equal(cfg.ntopics, 0); /* "topics": [] lists none: the template applies */
-    assert_true(cfg.has_default_topic);
-}
-
-static void test_camera_example(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    char path[512], err[BUS_ERR_MAX];
-    int rc = bus_config_load(path_in(path, sizeof path, g_examples, "", "camera.json"), &cfg,
-                             err, sizeof err);
-    struct group *gr = getgrnam("video");
-    if (!gr) { /* a host without the group: the example cannot apply here, and says so */
-        assert_int_equal(rc, SHMBUS_ECONFIG);
-        assert_non_null(strstr(err, "$.permissions.group: unknown group \"video\""));
-        skip();
-    }
-    if (rc != 0)
-        fail_msg("%s", err);
-    assert_string_equal(cfg.domain, "camera");
-    assert_int_equal(cfg.mode, 0660);
-    assert_int_equal(cfg.gid, (long)gr->gr_gid);
-    assert_string_equal(cfg.group, "video");
-    assert_string_equal(cfg.runtime_dir, "");
-    assert_int_equal(cfg.npools, 2);
-    assert_class(pool(&cfg, "frames"), 0, 8 * MiB, 12);
-    assert_class(pool(&cfg, "small"), 0, 4 * KiB, 256);
-    assert_class(pool(&cfg, "small"), 1, 64 * KiB, 64);
-    assert_int_equal(cfg.ntopics, 4);
-    assert_topic(topic(&cfg, "camera/front/image"), "frames", 2, 6 * MiB, 4, 50, 8);
-    assert_topic(topic(&cfg, "camera/rear/image"), "frames", 2, 6 * MiB, 4, 0, 16);
-    assert_topic(topic(&cfg, "camera/front/info"), "small", 4, 4 * KiB, 8, 100, 16);
-    assert_topic(topic(&cfg, "imu"), "small", 16, 256, 8, 100, 256);
-    assert_true(cfg.has_default_topic);
-    assert_topic(&cfg.default_topic, "small", 4, 64 * KiB, 8, 100, 16);
-}
-
-static void test_minimal_example(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_examples, "", "minimal.json", &cfg);
-    assert_string_equal(cfg.domain, "demo");
-    assert_int_equal(cfg.mode, 0600);
-    assert_int_equal(cfg.gid, -1);
-    assert_string_equal(cfg.group, "");
-    assert_int_equal(cfg.npools, 1);
-    assert_class(pool(&cfg, "msgs"), 0, 64 * KiB, 32);
-    assert_int_equal(cfg.ntopics, 0);
-    assert_true(cfg.has_default_topic);
-    assert_topic(&cfg.default_topic, "msgs", 4, 64 * KiB, 8, 100, 16);
-}
-
 /* ---- robustness -------------------------------------------------------------------------- */
 
 /* Parse text of exactly len bytes; it must succeed or fail cleanly with one line. */
@@ -644,172 +379,11 @@ static void test_load_reports_missing_and_unreadable_files(void **state)
     unlink(tmp);
 }
 
-/* ---- sizes ------------------------------------------------------------------------------- */
-
-static void test_parse_size_accepts_units_and_fractions(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *s;
-        uint64_t v;
-    } good[] = {
-        {"0", 0},
-        {"1", 1},
-        {"4096", 4096},
-        {"8MiB", 8 * MiB},
-        {"8 MiB", 8 * MiB},
-        {"1.5MiB", 3 * 512 * KiB},
-        {"0.5KiB", 512},
-        {"1.25 KiB", 1280},
-        {"1.0B", 1},
-        {"100B", 100},
-        {"1kB", 1000},
-        {"1.5kB", 1500},
-        {"2MB", 2000000},
-        {"3GB", 3000000000ull},
-        {"1TB", 1000000000000ull},
-        {"4KiB", 4096},
-        {"2GiB", 2 * GiB},
-        {"1TiB", TiB},
-        {"0.0009765625MiB", 1024},
-        {"16777215TiB", 16777215ull * TiB},
-        {"18446744073709551615", UINT64_MAX},
-        {"007KiB", 7 * KiB},
-    };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        uint64_t v = 12345;
-        char err[128] = "";
-        int rc = bus_parse_size(good[i].s, &v, err, sizeof err);
-        if (rc != 0 || v != good[i].v)
-            fail_msg("\"%s\": rc %d value %llu (%s), expected %llu", good[i].s, rc,
-                     (unsigned long long)v, err, (unsigned long long)good[i].v);
-    }
-}
-
-static void test_parse_size_rejects_bad_text_with_a_reason(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *s;
-        const char *why;
-    } bad[] = {
-        {"", "empty size"},
-        {"MiB", "expected a number"},
-        {"-1", "cannot be negative"},
-        {"-1MiB", "cannot be negative"},
-        {"+1MiB", "expected a number"},
-        {" 8MiB", "expected a number"},
-        {".5MiB", "expected a number"},
-        {"1.MiB", "expected a digit after '.'"},
-        {"1.5", "not a whole number of bytes"},
-        {"1.3KiB", "not a whole number of bytes"},
-        {"0.1B", "not a whole number of bytes"},
-        {"0.0000000000001TB", "not a whole number of bytes"},
-        {"8mib", "unknown unit \"mib\""},
-        {"8 KB", "unknown unit \"KB\""},
-        {"8K", "unknown unit \"K\""},
-        {"8MiB ", "unknown unit \"MiB \""},
-        {"8 ", "expected a unit after the space"},
-        {"8  MiB", "unknown unit \" MiB\""},
-        {"8MiB/s", "unknown unit \"MiB/s\""},
-        {"1e3", "unknown unit \"e3\""},
-        {"0x10", "unknown unit \"x10\""},
-        {"18446744073709551616", "too large"},
-        {"16777216TiB", "too large"},
-        {"99999999999999999999999", "too large"},
-        {"1.00000000000000000001KiB", "too many decimal places"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        uint64_t v = 777;
-        char err[160] = "";
-        int rc = bus_parse_size(bad[i].s, &v, err, sizeof err);
-        if (rc != SHMBUS_EINVAL || v != 777 || !strstr(err, bad[i].why))
-            fail_msg("\"%s\": rc %d value %llu err \"%s\", expected \"%s\"", bad[i].s, rc,
-                     (unsigned long long)v, err, bad[i].why);
-    }
-    uint64_t v;
-    assert_int_equal(bus_parse_size(NULL, &v, NULL, 0), SHMBUS_EINVAL);
-    assert_int_equal(bus_parse_size("8MiB", NULL, NULL, 0), SHMBUS_EINVAL);
-}
-
-/* ---- the default, lookups, memory -------------------------------------------------------- */
-
-static void test_default_config(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    memset(&cfg, 0x5a, sizeof cfg);
-    bus_config_default(&cfg);
-    assert_string_equal(cfg.domain, "default");
-    assert_int_equal(cfg.mode, 0600);
-    assert_int_equal(cfg.gid, -1);
-    assert_string_equal(cfg.group, "");
-    assert_string_equal(cfg.runtime_dir, "");
-    assert_int_equal(cfg.npools, 1);
-    const bus_pool_cfg *p = pool(&cfg, "default");
-    assert_int_equal(p->nclasses, 5);
-    assert_class(p, 0, 4 * KiB, 256);
-    assert_class(p, 1, 64 * KiB, 64);
-    assert_class(p, 2, 1 * MiB, 16);
-    assert_class(p, 3, 8 * MiB, 8);
-    assert_class(p, 4, 24 * MiB, 6);
-    assert_int_equal(cfg.ntopics, 0);
-    assert_true(cfg.has_default_topic);
-    assert_string_equal(cfg.default_topic.name, "");
-    assert_topic(&cfg.default_topic, "default", 2, 24 * MiB, 4, 100, 16);
-}
-
-static void test_lookup_by_name(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    load_ok(g_configs, "valid", "full.json", &cfg);
-    assert_ptr_equal(bus_config_topic(&cfg, "camera/rear"), &cfg.topics[1]);
-    assert_ptr_equal(bus_config_pool(&cfg, "mixed"), &cfg.pools[1]);
-    assert_null(bus_config_topic(&cfg, "camera"));
-    assert_null(bus_config_topic(&cfg, ""));
-    assert_null(bus_config_pool(&cfg, "frame"));
-    assert_null(bus_config_pool(NULL, "mixed"));
-    assert_null(bus_config_topic(&cfg, NULL));
-}
-
-static uint64_t sum_pool_sizes(const bus_config *cfg)
-{
-    uint64_t total = 0;
-    for (unsigned i = 0; i < cfg->npools; i++) {
-        uint64_t sz = 0;
-        assert_int_equal(shmpool_pool_size(cfg->pools[i].classes, cfg->pools[i].nclasses, &sz),
-                         0);
-        assert_true(sz > 0);
-        total += sz;
-    }
-    return total;
-}
-
-static void test_config_memory_is_the_sum_of_pool_sizes(void **state)
-{
-    (void)state;
-    bus_config cfg;
-    bus_config_default(&cfg);
-    uint64_t payload = 256 * 4 * KiB + 64 * 64 * KiB + 16 * MiB + 8 * 8 * MiB + 6 * 24 * MiB;
-    assert_int_equal(bus_config_memory(&cfg), sum_pool_sizes(&cfg));
-    assert_true(bus_config_memory(&cfg) > payload);
-    load_ok(g_configs, "valid", "full.json", &cfg);
-    assert_int_equal(bus_config_memory(&cfg), sum_pool_sizes(&cfg));
-    load_ok(g_examples, "", "minimal.json", &cfg);
-    assert_int_equal(bus_config_memory(&cfg), sum_pool_sizes(&cfg));
-    cfg.npools = 0;
-    assert_int_equal(bus_config_memory(&cfg), 0);
-}
-
 /* ---- main -------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        g_configs = argv[1];
-    if (argc > 2)
-        g_examples = argv[2];
+    config_test_args(argc, argv);
 
     struct CMUnitTest broken[NBROKEN];
     for (size_t i = 0; i < NBROKEN; i++)
@@ -820,27 +394,11 @@ int main(int argc, char **argv)
         };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_broken_file_has_a_table_row),
-        cmocka_unit_test(test_empty_object_gives_default_pool_and_template),
-        cmocka_unit_test(test_default_written_out_is_the_default),
-        cmocka_unit_test(test_full_config_sets_every_field),
-        cmocka_unit_test(test_topics_without_pools_use_default_pool_and_no_template),
-        cmocka_unit_test(test_pools_without_topics_get_template_on_first_pool),
-        cmocka_unit_test(test_sizes_are_accepted_in_every_form),
-        cmocka_unit_test(test_on_full_fail_means_no_wait),
-        cmocka_unit_test(test_group_by_name_and_by_number),
-        cmocka_unit_test(test_byte_order_mark_and_crlf_are_accepted),
-        cmocka_unit_test(test_camera_example),
-        cmocka_unit_test(test_minimal_example),
         cmocka_unit_test(test_truncated_and_mutated_files_fail_cleanly),
         cmocka_unit_test(test_deep_nesting_and_long_keys_fail_cleanly),
         cmocka_unit_test(test_error_buffer_is_never_overrun),
         cmocka_unit_test(test_parse_rejects_bad_arguments),
         cmocka_unit_test(test_load_reports_missing_and_unreadable_files),
-        cmocka_unit_test(test_parse_size_accepts_units_and_fractions),
-        cmocka_unit_test(test_parse_size_rejects_bad_text_with_a_reason),
-        cmocka_unit_test(test_default_config),
-        cmocka_unit_test(test_lookup_by_name),
-        cmocka_unit_test(test_config_memory_is_the_sum_of_pool_sizes),
     };
     int failed = _cmocka_run_group_tests("broken configs", broken, NBROKEN, NULL, NULL);
     failed += cmocka_run_group_tests_name("config", tests, NULL, NULL);
