@@ -79,6 +79,10 @@ struct pool_class_shm {
 };
 _Static_assert(sizeof(struct pool_class_shm) == 128, "class record is two cache lines");
 
+/* Top bit of a class's free_seq: a loaner may be sleeping on it. The next free clears it and
+ * wakes everyone, so a sleeper that died leaves at most one needless wake behind. */
+#define FREE_SLEEPER 0x80000000u
+
 struct pool_seg_hdr {
     /* immutable after creation; magic is written last, so a half-made segment reads 0 */
     _Atomic uint64_t magic;
