@@ -2,6 +2,7 @@
  * under the domain's serialisation, with a header of its own (magic written last). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,16 +11,23 @@
 
 #include "internal.h"
 
-#define AUX_MAGIC 0x31585541424d4853ull /* "SHMBAUX1" */
+#define AUX_MAGIC 0x32585541424d4853ull /* "SHMBAUX2" */
+#define AUX_VERSION 2u /* 2: version and header size in the header */
 
-/* Header of an auxiliary segment; the caller's data starts 64 bytes in. `magic` is written
- * after init() returns, so a zero magic means its creator died half-way. */
+/* Header of an auxiliary segment; the caller's data starts 64 bytes in. All immutable after
+ * creation; `magic` is written after init() returns, so a zero magic means its creator died
+ * half-way. */
 struct aux_hdr {
     _Atomic uint64_t magic;
-    uint64_t size;
-    char tag[48];
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t size; /* the caller's part, after this header */
+    char tag[40];
 };
 _Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
+_Static_assert(offsetof(struct aux_hdr, version) == 8 && offsetof(struct aux_hdr, size) == 16 &&
+                   offsetof(struct aux_hdr, tag) == 24,
+               "aux header offsets");
 
 struct aux_req {
     shmpool_domain *d;
@@ -40,13 +48,16 @@ static int aux_map(struct aux_req *r, int fd, bool fresh)
     struct aux_hdr *h = m;
     int rc = 0;
     if (fresh) {
+        h->version = AUX_VERSION;
+        h->header_size = (uint32_t)sizeof *h;
         h->size = r->size;
         snprintf(h->tag, sizeof h->tag, "%s", r->tag);
         rc = r->init ? r->init((uint8_t *)m + sizeof *h, r->ctx) : 0;
         if (rc == 0)
             atomic_store_explicit(&h->magic, AUX_MAGIC, memory_order_release);
     } else if (atomic_load_explicit(&h->magic, memory_order_acquire) != AUX_MAGIC ||
-               h->size != r->size || strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
+               h->version != AUX_VERSION || h->header_size != sizeof *h || h->size != r->size ||
+               strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
         /* magic 0: its creator is still initialising it; an observer may retry */
         rc = atomic_load(&h->magic) == 0 && r->d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
     }
@@ -100,7 +111,8 @@ static int aux_open_locked(void *arg)
 int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
                          int (*init)(void *map, void *ctx), void *ctx, void **map)
 {
-    if (!d || !tag || !*tag || strchr(tag, '/') || !strcmp(tag, "ctl") ||
+    if (!d || !tag || !*tag || strlen(tag) >= sizeof((struct aux_hdr *)0)->tag ||
+        strchr(tag, '/') || !strcmp(tag, "ctl") ||
         !strncmp(tag, "pool.", 5) || size == 0 || !map)
         return SHMBUS_EINVAL;
     struct aux_req r = {.d = d, .tag = tag, .size = size, .init = init, .ctx = ctx};
