@@ -8,6 +8,7 @@
  * Segments of domain D (in the shm directory, /dev/shm by default):
  *   shmbus.D.ctl          control: participants, pool directory, named nodes
  *   shmbus.D.pool.P       one per pool: class table, block headers, then payloads
+ *   shmbus.D.<tag>        auxiliary segments of the layers above (segment.c)
  */
 #ifndef SHMPOOL_LAYOUT_H
 #define SHMPOOL_LAYOUT_H
@@ -241,5 +242,25 @@ _Static_assert(offsetof(struct ctl_hdr, participants) == 320 + CTL_MUTEX_SIZE &&
 _Static_assert(sizeof(struct ctl_hdr) ==
                    offsetof(struct ctl_hdr, nodes) + sizeof(struct ctl_node) * SHMPOOL_MAX_NODES,
                "ctl segment size");
+
+/* ---- auxiliary segments --------------------------------------------------------------- */
+
+#define AUX_MAGIC 0x32585541424d4853ull /* "SHMBAUX2" */
+#define AUX_VERSION 2u /* 2: version and header size in the header */
+
+/* Header of an auxiliary segment; the caller's data starts 64 bytes in. All immutable after
+ * creation; `magic` is written after init() returns, so a zero magic means its creator died
+ * half-way. */
+struct aux_hdr {
+    _Atomic uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t size; /* the caller's part, after this header */
+    char tag[40];
+};
+_Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
+_Static_assert(offsetof(struct aux_hdr, version) == 8 && offsetof(struct aux_hdr, size) == 16 &&
+                   offsetof(struct aux_hdr, tag) == 24,
+               "aux header offsets");
 
 #endif

@@ -2,7 +2,6 @@
  * under the domain's serialisation, with a header of its own (magic written last). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,24 +9,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#define AUX_MAGIC 0x32585541424d4853ull /* "SHMBAUX2" */
-#define AUX_VERSION 2u /* 2: version and header size in the header */
-
-/* Header of an auxiliary segment; the caller's data starts 64 bytes in. All immutable after
- * creation; `magic` is written after init() returns, so a zero magic means its creator died
- * half-way. */
-struct aux_hdr {
-    _Atomic uint64_t magic;
-    uint32_t version;
-    uint32_t header_size;
-    uint64_t size; /* the caller's part, after this header */
-    char tag[40];
-};
-_Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
-_Static_assert(offsetof(struct aux_hdr, version) == 8 && offsetof(struct aux_hdr, size) == 16 &&
-                   offsetof(struct aux_hdr, tag) == 24,
-               "aux header offsets");
 
 struct aux_req {
     shmpool_domain *d;

@@ -295,6 +295,56 @@ static void test_opening_a_segment_with_wrong_magic_version_or_size_is_ebadseg(v
     assert_ok(shmpool_domain_close(d1));
 }
 
+/* An auxiliary segment carries magic, layout version, header size and size like the others:
+ * a mismatch in any of them is EBADSEG for the next process that opens it. */
+static void test_auxiliary_segment_with_wrong_magic_version_or_size_is_ebadseg(void **state)
+{
+    const char *dom = TU_DOM(state);
+    char aux[512];
+    snprintf(aux, sizeof aux, "%s/shmbus.%s.aux", tu_shm_dir(), dom);
+    shmpool_domain *d1 = tu_open_domain(dom), *d2 = tu_open_domain(dom);
+    void *m1 = NULL, *m2 = NULL;
+    assert_ok(shmpool_segment_open(d1, "aux", 64, NULL, NULL, &m1));
+    uint8_t junk[8] = {0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef}, saved[8];
+    const struct {
+        off_t off;
+        size_t len;
+    } fields[] = {{offsetof(struct aux_hdr, magic), 8},
+                  {offsetof(struct aux_hdr, version), 4},
+                  {offsetof(struct aux_hdr, header_size), 4},
+                  {offsetof(struct aux_hdr, size), 8}};
+    for (unsigned i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        patch_file(aux, fields[i].off, junk, fields[i].len, saved);
+        assert_rc(shmpool_segment_open(d2, "aux", 64, NULL, NULL, &m2), SHMBUS_EBADSEG);
+        patch_file(aux, fields[i].off, saved, fields[i].len, NULL);
+    }
+    /* a size that does not match the file is refused before the header is read */
+    assert_rc(shmpool_segment_open(d2, "aux", 128, NULL, NULL, &m2), SHMBUS_EBADSEG);
+    assert_ok(shmpool_segment_open(d2, "aux", 64, NULL, NULL, &m2));
+    shmpool_segment_close(m2, 64);
+    shmpool_segment_close(m1, 64);
+    assert_ok(shmpool_domain_close(d2));
+    assert_ok(shmpool_domain_close(d1));
+}
+
+/* The tag is kept in the segment's header: one that would not fit is refused up front. */
+static void test_auxiliary_segment_tag_longer_than_its_header_holds_is_einval(void **state)
+{
+    const char *dom = TU_DOM(state);
+    shmpool_domain *d = tu_open_domain(dom);
+    char tag[sizeof((struct aux_hdr *)0)->tag + 1];
+    memset(tag, 'a', sizeof tag - 1);
+    tag[sizeof tag - 1] = 0; /* 40 characters: no room for the terminator */
+    void *m = NULL, *again = NULL;
+    assert_rc(shmpool_segment_open(d, tag, 64, NULL, NULL, &m), SHMBUS_EINVAL);
+    tag[sizeof tag - 2] = 0; /* 39 characters: fits */
+    assert_ok(shmpool_segment_open(d, tag, 64, NULL, NULL, &m));
+    assert_ok(shmpool_segment_open(d, tag, 64, NULL, NULL, &again)); /* and is found again */
+    shmpool_segment_close(again, 64);
+    shmpool_segment_close(m, 64);
+    assert_ok(shmpool_domain_close(d));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +355,8 @@ int main(void)
         TU_TEST(test_last_participant_out_removes_every_segment),
         TU_TEST(test_shm_dir_option_and_environment_place_every_segment),
         TU_TEST(test_opening_a_segment_with_wrong_magic_version_or_size_is_ebadseg),
+        TU_TEST(test_auxiliary_segment_with_wrong_magic_version_or_size_is_ebadseg),
+        TU_TEST(test_auxiliary_segment_tag_longer_than_its_header_holds_is_einval),
     };
     tu_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);
