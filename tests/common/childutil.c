@@ -19,11 +19,16 @@ void tu_child_close_pipes(tu_child *c)
     close(c->to_parent[1]);
 }
 
-shmbus_pool *tu_child_join(const tu_child *c, const char *dom, bool reaper, shmpool_domain **d)
+pid_t tu_child_start(tu_child *c, const char *dom, bool reaper)
 {
-    CHILD_CHECK(tu_await(c->to_child[0], 'g', 20000) == 0);
-    *d = tu_child_open(dom, reaper);
-    return tu_child_pool(*d, NULL, 0);
+    c->d = NULL;
+    c->p = NULL;
+    if (tu_child_fork(c) == 0) {
+        CHILD_CHECK(tu_await(c->to_child[0], 'g', 20000) == 0);
+        c->d = tu_child_open(dom, reaper);
+        c->p = tu_child_pool(c->d, NULL, 0);
+    }
+    return c->pid;
 }
 
 shmpool_domain *tu_child_open(const char *dom, bool reaper)

@@ -1,29 +1,32 @@
 /* Helpers for tests with children that join the same domain (on top of testutil.h).
  *
- * The usual child: tu_child_fork() makes a pipe each way and forks; the child waits for the
- * parent's 'g' (sent once the parent has made the domain and its pool "p") and joins with
- * tu_child_join(). Functions named tu_child_* run in the child: no cmocka there, a failure
- * is _exit(CHILD_FAIL). The others run in the parent and assert.
+ * The usual child: tu_child_start() makes a pipe each way and forks; the child waits for the
+ * parent's 'g' (sent once the parent has made the domain and its pool "p") and joins them.
+ * Functions named tu_child_* run in the child (tu_child_fork and tu_child_start in both): no
+ * cmocka there, a failure is _exit(CHILD_FAIL). The others run in the parent and assert.
  */
 #ifndef SHMBUS_CHILDUTIL_H
 #define SHMBUS_CHILDUTIL_H
 
 #include "testutil.h"
 
-/* A forked child and the two pipes to talk with it. */
+/* A forked child, the two pipes to talk with it, and (in the child, after tu_child_start)
+ * the domain and pool it joined. */
 typedef struct tu_child {
     pid_t pid;
     int to_child[2];  /* the parent writes [1], the child reads [0] */
     int to_parent[2]; /* the child writes [1], the parent reads [0] */
+    shmpool_domain *d;
+    shmbus_pool *p;
 } tu_child;
 
 /* Make both pipes and fork: 0 in the child, the child's pid in the parent. */
 pid_t tu_child_fork(tu_child *c);
 /* Parent: close the four pipe ends. */
 void tu_child_close_pipes(tu_child *c);
-/* Child: wait (20 s at most) for the parent's 'g', then open dom (with or without its
- * reaper) and the pool "p" that the parent made; *d gets the domain. */
-shmbus_pool *tu_child_join(const tu_child *c, const char *dom, bool reaper, shmpool_domain **d);
+/* tu_child_fork, and in the child: wait (20 s at most) for the parent's 'g', then open dom
+ * (with or without its reaper) into c->d and the pool "p" that the parent made into c->p. */
+pid_t tu_child_start(tu_child *c, const char *dom, bool reaper);
 
 /* Child: open dom, with or without the reaper. */
 shmpool_domain *tu_child_open(const char *dom, bool reaper);

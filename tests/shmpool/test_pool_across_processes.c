@@ -107,11 +107,9 @@ static void test_block_outlives_its_loaner_process_while_another_holds_it(void *
 {
     const char *dom = TU_DOM(state);
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
-        shmbus_block *b = tu_child_loan(p, 200);
+        shmbus_block *b = tu_child_loan(ch.p, 200);
         shmpool_desc desc;
         CHILD_OK(shmpool_block_describe(b, 200, 0, &desc));
         uint8_t wire[SHMPOOL_DESC_SIZE];
@@ -119,7 +117,7 @@ static void test_block_outlives_its_loaner_process_while_another_holds_it(void *
         CHILD_CHECK(tu_write_all(ch.to_parent[1], wire, sizeof wire) == 0);
         CHILD_CHECK(tu_await(ch.to_child[0], 'x', 20000) == 0);
         CHILD_OK(shmpool_block_release(b));
-        CHILD_OK(shmpool_domain_close(d));
+        CHILD_OK(shmpool_domain_close(ch.d));
         _exit(0);
     }
     shmpool_domain *d = tu_open_domain(dom);

@@ -116,13 +116,11 @@ static void test_killed_child_holds_are_reclaimed_within_one_second(void **state
 static pid_t spawn_holder(const char *dom, unsigned n, uint32_t *slot_out)
 {
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
         for (unsigned i = 0; i < n; i++)
-            tu_child_loan(p, 256);
-        uint32_t slot = shmpool_domain_slot(d);
+            tu_child_loan(ch.p, 256);
+        uint32_t slot = shmpool_domain_slot(ch.d);
         CHILD_CHECK(tu_write_all(ch.to_parent[1], &slot, sizeof slot) == 0);
         tu_child_park();
     }
@@ -259,12 +257,10 @@ static void run_reclaim_with_live_helper(void **state, bool spawn)
 {
     const char *dom = TU_DOM(state);
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
-        tu_child_loan(p, 256);
-        tu_child_loan(p, 256);
+        tu_child_loan(ch.p, 256);
+        tu_child_loan(ch.p, 256);
         pid_t helper;
         if (spawn) { /* a program started the way system() and posix_spawn() do it */
             char *argv[] = {"sleep", "30", NULL};

@@ -155,13 +155,23 @@ static void mutate(struct fuzz *fz, shmpool_desc *d, uint64_t *s)
     }
 }
 
+/* Open a loaner d1 and an acquirer d2 of dom, set the fuzz up between them, and return the
+ * seed (printed, so that a failure can be replayed). */
+static uint64_t fuzz_start(struct fuzz *fz, const char *dom, shmpool_domain **d1,
+                           shmpool_domain **d2, uint64_t seed)
+{
+    *d1 = tu_open_domain(dom);
+    *d2 = tu_open_domain(dom);
+    fuzz_setup(fz, *d1, *d2);
+    print_message("    seed %#llx\n", (unsigned long long)seed);
+    return seed;
+}
+
 static void test_random_descriptors_never_acquire_anything_but_a_live_block(void **state)
 {
-    shmpool_domain *d1 = tu_open_domain(TU_DOM(state)), *d2 = tu_open_domain(TU_DOM(state));
     struct fuzz fz;
-    fuzz_setup(&fz, d1, d2);
-    uint64_t seed = 0xdecafbad;
-    print_message("    seed %#llx\n", (unsigned long long)seed);
+    shmpool_domain *d1, *d2;
+    uint64_t seed = fuzz_start(&fz, TU_DOM(state), &d1, &d2, 0xdecafbad);
     for (int it = 0; it < 100000; it++) {
         shmpool_desc d;
         unsigned kind = (unsigned)(tu_rand(&seed) % 10);
@@ -192,11 +202,9 @@ static void test_random_descriptors_never_acquire_anything_but_a_live_block(void
 
 static void test_mutated_wire_descriptors_are_rejected_or_name_exactly_a_live_block(void **state)
 {
-    shmpool_domain *d1 = tu_open_domain(TU_DOM(state)), *d2 = tu_open_domain(TU_DOM(state));
     struct fuzz fz;
-    fuzz_setup(&fz, d1, d2);
-    uint64_t seed = 0xfeedf00d;
-    print_message("    seed %#llx\n", (unsigned long long)seed);
+    shmpool_domain *d1, *d2;
+    uint64_t seed = fuzz_start(&fz, TU_DOM(state), &d1, &d2, 0xfeedf00d);
     unsigned decoded = 0;
     for (int it = 0; it < 100000; it++) {
         uint8_t wire[SHMPOOL_DESC_SIZE], again[SHMPOOL_DESC_SIZE];

@@ -167,19 +167,24 @@ static void test_node_lock_excludes_other_threads(void **state)
 
 /* ---- named nodes across processes -------------------------------------------------------- */
 
+/* In a child: a handle on the existing 64-byte node `name` (the parent made it). */
+static shmbus_block *child_node_get(shmbus_pool *p, const char *name)
+{
+    shmbus_block *n = NULL;
+    bool created = true;
+    CHILD_OK(shmpool_node_get(p, name, 64, &n, &created));
+    CHILD_CHECK(!created);
+    return n;
+}
+
 static void test_named_node_is_shared_between_processes_and_destroyed_after_both_release(
     void **state)
 {
     const char *dom = TU_DOM(state);
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
-        shmbus_block *n = NULL;
-        bool created = true;
-        CHILD_OK(shmpool_node_get(p, "aaa", 64, &n, &created));
-        CHILD_CHECK(!created);
+        shmbus_block *n = child_node_get(ch.p, "aaa");
         uint64_t *v = shmpool_block_data(n);
         CHILD_OK(shmpool_node_lock(n));
         CHILD_CHECK(v[0] == 1);
@@ -192,7 +197,7 @@ static void test_named_node_is_shared_between_processes_and_destroyed_after_both
         CHILD_CHECK(v[0] == 3);
         CHILD_OK(shmpool_node_unlock(n));
         CHILD_OK(shmpool_block_release(n)); /* the last holder: the node goes */
-        CHILD_OK(shmpool_domain_close(d));
+        CHILD_OK(shmpool_domain_close(ch.d));
         _exit(0);
     }
     shmpool_domain *d = tu_open_domain(dom);
@@ -287,14 +292,9 @@ static void test_node_lock_reports_owner_dead_after_its_holder_is_killed(void **
 {
     const char *dom = TU_DOM(state);
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
-        shmbus_block *n = NULL;
-        bool created = true;
-        CHILD_OK(shmpool_node_get(p, "aaa", 64, &n, &created));
-        CHILD_CHECK(!created);
+        shmbus_block *n = child_node_get(ch.p, "aaa");
         CHILD_OK(shmpool_node_lock(n));
         strcpy(shmpool_block_data(n), "half-written");
         CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);

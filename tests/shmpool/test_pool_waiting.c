@@ -102,18 +102,16 @@ static void test_waiting_loan_is_woken_by_a_release_in_another_thread(void **sta
 static pid_t spawn_exhauster(const char *dom, int *to_child_w, int *from_child_r)
 {
     tu_child ch;
-    pid_t pid = tu_child_fork(&ch);
+    pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
-        shmpool_domain *d;
-        shmbus_pool *p = tu_child_join(&ch, dom, true, &d);
-        shmbus_block *b[2] = {tu_child_loan(p, 4096), tu_child_loan(p, 4096)};
+        shmbus_block *b[2] = {tu_child_loan(ch.p, 4096), tu_child_loan(ch.p, 4096)};
         CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);
         for (int i = 0; i < 2; i++) {
             CHILD_CHECK(tu_await(ch.to_child[0], 'x', 60000) == 0);
             tu_sleep_ms(200); /* let the parent go to sleep in its loan */
             CHILD_OK(shmpool_block_release(b[i]));
         }
-        CHILD_OK(shmpool_domain_close(d));
+        CHILD_OK(shmpool_domain_close(ch.d));
         _exit(0);
     }
     close(ch.to_child[0]);
@@ -123,26 +121,42 @@ static pid_t spawn_exhauster(const char *dom, int *to_child_w, int *from_child_r
     return pid;
 }
 
+/* The parent's side of a pool that another process exhausted. */
+struct exhausted {
+    shmpool_domain *d;
+    shmbus_pool *p; /* "p", {4096, 2} */
+    pid_t pid;      /* the exhausting child */
+    int w, r;       /* pipes to and from it */
+};
+
+/* Start the exhausting child, open the domain and its pool, and wait until the child holds
+ * every block. */
+static void exhaust_by_child(const char *dom, struct exhausted *x)
+{
+    x->pid = spawn_exhauster(dom, &x->w, &x->r);
+    x->d = tu_open_domain(dom);
+    x->p = tu_open_pool(x->d, "p", (shmpool_class[]){{4096, 2}}, 1);
+    assert_int_equal(tu_signal(x->w, 'g'), 0);
+    assert_int_equal(tu_await(x->r, 'r', 20000), 0);
+}
+
 static void test_loan_waits_for_a_block_released_by_another_process(void **state)
 {
-    const char *dom = TU_DOM(state);
-    int w, r;
-    pid_t pid = spawn_exhauster(dom, &w, &r);
-    shmpool_domain *d = tu_open_domain(dom);
-    shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{4096, 2}}, 1);
-    assert_int_equal(tu_signal(w, 'g'), 0);
-    assert_int_equal(tu_await(r, 'r', 20000), 0);
+    struct exhausted x;
+    exhaust_by_child(TU_DOM(state), &x);
+    shmpool_domain *d = x.d;
+    shmbus_pool *p = x.p;
     assert_int_equal(tu_pool_used(p), 2);
 
     shmbus_block *b[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(tu_signal(w, 'x'), 0);
+        assert_int_equal(tu_signal(x.w, 'x'), 0);
         uint64_t t0 = tu_now_ns();
         assert_ok(shmpool_loan(p, 4096, 20000, &b[i]));
         print_message("    loan %d waited %.1f ms for the other process's release\n", i,
                       (double)(tu_now_ns() - t0) / 1e6);
     }
-    tu_expect_child_ok(pid, 20000, "exhausting child");
+    tu_expect_child_ok(x.pid, 20000, "exhausting child");
     shmpool_class_stats st;
     tu_class_stats(p, 0, &st);
     assert_int_equal(st.used, 2);
@@ -150,8 +164,8 @@ static void test_loan_waits_for_a_block_released_by_another_process(void **state
     assert_int_equal(tu_pool_holders(p, NULL), 1ull << shmpool_domain_slot(d));
     for (int i = 0; i < 2; i++)
         assert_ok(shmpool_block_release(b[i]));
-    close(w);
-    close(r);
+    close(x.w);
+    close(x.r);
     assert_ok(shmpool_domain_close(d));
 }
 
@@ -165,13 +179,10 @@ static double thread_cpu_ms(void)
 static void test_loan_fails_at_once_or_times_out_while_another_process_holds_every_block(
     void **state)
 {
-    const char *dom = TU_DOM(state);
-    int w, r;
-    pid_t pid = spawn_exhauster(dom, &w, &r);
-    shmpool_domain *d = tu_open_domain(dom);
-    shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{4096, 2}}, 1);
-    assert_int_equal(tu_signal(w, 'g'), 0);
-    assert_int_equal(tu_await(r, 'r', 20000), 0);
+    struct exhausted x;
+    exhaust_by_child(TU_DOM(state), &x);
+    shmpool_domain *d = x.d;
+    shmbus_pool *p = x.p;
 
     shmbus_block *b = NULL;
     uint64_t t0 = tu_now_ns();
@@ -194,12 +205,12 @@ static void test_loan_fails_at_once_or_times_out_while_another_process_holds_eve
     tu_class_stats(p, 0, &st);
     assert_int_equal(st.failed_loans, 2);
     assert_int_equal(st.used, 2);
-    assert_int_equal(tu_signal(w, 'x'), 0);
-    assert_int_equal(tu_signal(w, 'x'), 0);
-    tu_expect_child_ok(pid, 20000, "exhausting child");
+    assert_int_equal(tu_signal(x.w, 'x'), 0);
+    assert_int_equal(tu_signal(x.w, 'x'), 0);
+    tu_expect_child_ok(x.pid, 20000, "exhausting child");
     assert_int_equal(tu_pool_used(p), 0);
-    close(w);
-    close(r);
+    close(x.w);
+    close(x.r);
     assert_ok(shmpool_domain_close(d));
 }
 
