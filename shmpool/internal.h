@@ -110,8 +110,16 @@ struct shmpool_domain {
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
 };
 
+/* The header of block `index` of class `cls`. */
+static inline struct pool_block_hdr *pool_bh(const struct shmbus_pool *p, unsigned cls,
+                                             uint32_t index)
+{
+    return &p->bh[cls][index];
+}
+
 /* Declarations by file, from the bottom up: a file calls only the files listed above it
- * (and itself).
+ * (and itself). domain.c, segment.c, node.c, introspect.c and desc.c stand on top: they
+ * define only the public functions of shmpool.h.
  */
 
 /* sys.c */
@@ -171,11 +179,6 @@ int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t l
 bool pool_check_size(struct shmbus_pool *p);
 
 /* state.c */
-static inline struct pool_block_hdr *pool_bh(const struct shmbus_pool *p, unsigned cls,
-                                             uint32_t index)
-{
-    return &p->bh[cls][index];
-}
 uint64_t pool_release_bit(struct shmbus_pool *p, unsigned cls, uint32_t index, uint64_t bit);
 uint64_t pool_reclaim_bit(struct shmbus_pool *p, uint64_t bit);
 
