@@ -82,7 +82,7 @@ struct shmpool_domain {
     unsigned slot;
     uint64_t bit;             /* 1 << slot */
     uint64_t uid;
-    unsigned fork_epoch;      /* g_fork_epoch at open; differs in a forked child */
+    unsigned fork_epoch;      /* the fork epoch at open (fork.c); differs in a forked child */
     pid_t pid;
     uint64_t pidns;
     pthread_mutex_t pools_lock; /* guards mapping pools into `pools`; never held while
@@ -101,7 +101,7 @@ struct shmpool_domain {
     pthread_t reaper;
     pthread_t watcher;        /* sleeps on the ctl's membership futex */
     int reaper_evfd;          /* wakes the reaper: stop, or the membership moved */
-    int trace_fd;             /* $SHMBUS_REAPER_TRACE, or -1 */
+    int trace_fd;             /* $SHMBUS_REAPER_TRACE (trace.c), or -1 */
     sem_t handover;           /* the watcher took over the liveness lock (or could not) */
     pid_t token_tid;          /* the watcher's tid if it holds the lock, else 0 */
     unsigned sweep_interval_ms;
@@ -110,37 +110,65 @@ struct shmpool_domain {
     struct shmpool_domain *next_open; /* list of open domains, for the atfork handler */
 };
 
-/* domain.c */
-bool pool_forked(const shmpool_domain *d);
-bool pool_valid_name(const char *s, size_t max);
-void pool_wipe_domain(shmpool_domain *d);
+/* The header of block `index` of class `cls`. */
+static inline struct pool_block_hdr *pool_bh(const struct shmbus_pool *p, unsigned cls,
+                                             uint32_t index)
+{
+    return &p->bh[cls][index];
+}
+
+/* Declarations by file, from the bottom up: a file calls only the files listed above it
+ * (and itself). domain.c, segment.c, node.c, introspect.c and desc.c stand on top: they
+ * define only the public functions of shmpool.h.
+ */
+
+/* sys.c */
 int pool_errno_status(int err);
 uint64_t pool_now_ns(void);
-int pool_map_all(shmpool_domain *d);
-int pool_domain_lock_op(shmpool_domain *d, int op);
-int pool_ctl_reopen(shmpool_domain *d, int flags);
-
-/* liveness.c */
+bool pool_valid_name(const char *s, size_t max);
 uint64_t pool_proc_start_time(pid_t pid);
 uint64_t pool_self_pidns(void);
-int pool_liveness_lock(int fd, unsigned slot, short type);
-bool pool_liveness_held(int fd, unsigned slot);
-bool pool_any_live(shmpool_domain *d);
-int pool_join(shmpool_domain *d, const char *pname);
 void pool_process_name(char *buf, size_t len);
-void pool_membership_changed(shmpool_domain *d);
-int pool_sweep(shmpool_domain *d, uint64_t woke_ns);
 
-/* reaper.c */
-int pool_reaper_start(shmpool_domain *d);
-void pool_reaper_stop(shmpool_domain *d);
-void pool_token_release(shmpool_domain *d);
+/* error.c */
+int pool_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pool_clear_error(void);
+
+/* fork.c */
+void pool_fork_register(void);
+unsigned pool_fork_epoch(void);
+bool pool_forked(const shmpool_domain *d);
+void pool_open_list_add(shmpool_domain *d);
+void pool_open_list_remove(shmpool_domain *d);
+
+/* guard.c */
+void pool_guard(void *base, size_t len, int prot, _Atomic bool *broken);
+void pool_unguard(void *base);
+
+/* trust.c */
+int pool_check_ctl(shmpool_domain *d, int fd);
+int pool_check_segment(const shmpool_domain *d, int fd, const char *path, struct stat *st);
+
+/* files.c */
+int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size);
+int pool_unlink_segment(const shmpool_domain *d, const char *path);
+int pool_wipe_files(const shmpool_domain *d);
+void pool_wipe_domain(shmpool_domain *d);
+
+/* ctl.c */
+int pool_domain_lock_op(shmpool_domain *d, int op);
+int pool_ctl_reopen(shmpool_domain *d, int flags);
+int pool_ctl_init(shmpool_domain *d);
+int pool_ctl_map(shmpool_domain *d);
+
+/* trace.c */
 void pool_trace_open(shmpool_domain *d);
 void pool_trace_reclaim(shmpool_domain *d, unsigned slot, uint32_t dead_pid, uint64_t woke_ns,
                         uint64_t locked_ns, const uint64_t *pool_ns, bool won);
 
 /* pool.c */
 int pool_map(shmpool_domain *d, unsigned dir_index, struct shmbus_pool **out);
+int pool_map_all(shmpool_domain *d);
 void pool_unmap(struct shmbus_pool *p);
 int pool_create(shmpool_domain *d, unsigned dir_index, const char *name,
                 const shmpool_class *classes, unsigned nclasses);
@@ -150,29 +178,24 @@ int pool_make_writable(struct shmbus_pool *p);
 int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len);
 bool pool_check_size(struct shmbus_pool *p);
 
-/* trust.c */
-int pool_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void pool_clear_error(void);
-int pool_check_ctl(shmpool_domain *d, int fd);
-int pool_check_segment(const shmpool_domain *d, int fd, const char *path, struct stat *st);
-
-/* guard.c */
-void pool_guard(void *base, size_t len, int prot, _Atomic bool *broken);
-void pool_unguard(void *base);
-
-/* segment.c */
-int pool_wipe_files(const shmpool_domain *d);
-int pool_unlink_segment(const shmpool_domain *d, const char *path);
-int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size);
-
-/* block.c */
-static inline struct pool_block_hdr *pool_bh(const struct shmbus_pool *p, unsigned cls,
-                                             uint32_t index)
-{
-    return &p->bh[cls][index];
-}
+/* state.c */
 uint64_t pool_release_bit(struct shmbus_pool *p, unsigned cls, uint32_t index, uint64_t bit);
 uint64_t pool_reclaim_bit(struct shmbus_pool *p, uint64_t bit);
+
+/* liveness.c */
+int pool_liveness_lock(int fd, unsigned slot, short type);
+bool pool_liveness_held(int fd, unsigned slot);
+bool pool_any_live(shmpool_domain *d);
+int pool_join(shmpool_domain *d, const char *pname);
+void pool_membership_changed(shmpool_domain *d);
+int pool_sweep(shmpool_domain *d, uint64_t woke_ns);
+
+/* reaper.c */
+int pool_reaper_start(shmpool_domain *d);
+void pool_reaper_stop(shmpool_domain *d);
+void pool_token_release(shmpool_domain *d);
+
+/* block.c */
 int pool_acquire_exact(struct shmbus_pool *p, unsigned cls, uint32_t index, uint16_t gen,
                        uint64_t seq, const uint64_t *owner_uid, shmbus_block **out);
 

@@ -8,6 +8,7 @@
  * Segments of domain D (in the shm directory, /dev/shm by default):
  *   shmbus.D.ctl          control: participants, pool directory, named nodes
  *   shmbus.D.pool.P       one per pool: class table, block headers, then payloads
+ *   shmbus.D.<tag>        auxiliary segments of the layers above (segment.c)
  */
 #ifndef SHMPOOL_LAYOUT_H
 #define SHMPOOL_LAYOUT_H
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shmpool.h"
@@ -54,6 +56,13 @@ struct pool_block_hdr {
     uint64_t reserved;
 };
 _Static_assert(sizeof(struct pool_block_hdr) == 64, "block header is one cache line");
+_Static_assert(offsetof(struct pool_block_hdr, state) == 0 &&
+                   offsetof(struct pool_block_hdr, seq) == 8 &&
+                   offsetof(struct pool_block_hdr, owner_uid) == 16 &&
+                   offsetof(struct pool_block_hdr, length) == 24 &&
+                   offsetof(struct pool_block_hdr, timestamp_ns) == 32 &&
+                   offsetof(struct pool_block_hdr, loan_ns) == 48,
+               "block header offsets");
 
 /* Per size class, in the pool header. */
 struct pool_class_shm {
@@ -78,6 +87,15 @@ struct pool_class_shm {
     uint64_t pad1[3];
 };
 _Static_assert(sizeof(struct pool_class_shm) == 128, "class record is two cache lines");
+_Static_assert(offsetof(struct pool_class_shm, count) == 32 &&
+                   offsetof(struct pool_class_shm, cursor) == 40 &&
+                   offsetof(struct pool_class_shm, free_seq) == 44 &&
+                   offsetof(struct pool_class_shm, loans) == 56,
+               "class record offsets");
+
+/* Top bit of a class's free_seq: a loaner may be sleeping on it. The next free clears it and
+ * wakes everyone, so a sleeper that died leaves at most one needless wake behind. */
+#define FREE_SLEEPER 0x80000000u
 
 struct pool_seg_hdr {
     /* immutable after creation; magic is written last, so a half-made segment reads 0 */
@@ -94,6 +112,14 @@ struct pool_seg_hdr {
 };
 _Static_assert(sizeof(struct pool_seg_hdr) == 128 + 128 * SHMPOOL_MAX_CLASSES, "pool header size");
 _Static_assert(alignof(struct pool_seg_hdr) <= 64, "pool header alignment");
+_Static_assert(offsetof(struct pool_seg_hdr, magic) == 0 &&
+                   offsetof(struct pool_seg_hdr, version) == 8 &&
+                   offsetof(struct pool_seg_hdr, header_size) == 12 &&
+                   offsetof(struct pool_seg_hdr, total_size) == 16 &&
+                   offsetof(struct pool_seg_hdr, name) == 32 &&
+                   offsetof(struct pool_seg_hdr, next_seq) == 64 &&
+                   offsetof(struct pool_seg_hdr, classes) == 128,
+               "pool header offsets");
 
 /* ---- control segment ------------------------------------------------------------------ */
 
@@ -118,6 +144,14 @@ struct ctl_participant {
     uint64_t pad[2];
 };
 _Static_assert(sizeof(struct ctl_participant) == 96, "participant record size");
+_Static_assert(offsetof(struct ctl_participant, pid) == 4 &&
+                   offsetof(struct ctl_participant, uid) == 8 &&
+                   offsetof(struct ctl_participant, start_time) == 16 &&
+                   offsetof(struct ctl_participant, pidns) == 24 &&
+                   offsetof(struct ctl_participant, join_ns) == 32 &&
+                   offsetof(struct ctl_participant, name) == 40 &&
+                   offsetof(struct ctl_participant, token_tid) == 72,
+               "participant record offsets");
 
 enum { DIR_EMPTY = 0, DIR_READY = 1 };
 
@@ -132,6 +166,14 @@ struct ctl_pool_entry {
     char name[SHMPOOL_NAME_MAX + 1];
     shmpool_class classes[SHMPOOL_MAX_CLASSES]; /* sorted by block_size */
 };
+_Static_assert(sizeof(shmpool_class) == 16, "class entry size");
+_Static_assert(sizeof(struct ctl_pool_entry) == 56 + 16 * SHMPOOL_MAX_CLASSES,
+               "pool directory entry size");
+_Static_assert(offsetof(struct ctl_pool_entry, pool_id) == 4 &&
+                   offsetof(struct ctl_pool_entry, total_size) == 16 &&
+                   offsetof(struct ctl_pool_entry, name) == 24 &&
+                   offsetof(struct ctl_pool_entry, classes) == 56,
+               "pool directory entry offsets");
 
 /* Named node. `lock` (robust, process-shared) guards the node's payload for its users.
  * The table fields are guarded by ctl_hdr.nodes_lock. An entry whose block no longer holds
@@ -146,6 +188,15 @@ struct ctl_node {
     uint64_t seq;
     char name[SHMPOOL_NODE_NAME_MAX + 1];
 };
+/* pthread_mutex_t is 40 bytes on x86-64 glibc, 48 on arm64: the offsets count from it. */
+#define CTL_MUTEX_SIZE sizeof(pthread_mutex_t)
+_Static_assert(CTL_MUTEX_SIZE % 8 == 0, "mutex keeps the next field 8-aligned");
+_Static_assert(sizeof(struct ctl_node) == CTL_MUTEX_SIZE + 72, "node entry size");
+_Static_assert(offsetof(struct ctl_node, used) == CTL_MUTEX_SIZE &&
+                   offsetof(struct ctl_node, index) == CTL_MUTEX_SIZE + 12 &&
+                   offsetof(struct ctl_node, seq) == CTL_MUTEX_SIZE + 16 &&
+                   offsetof(struct ctl_node, name) == CTL_MUTEX_SIZE + 24,
+               "node entry offsets");
 
 struct ctl_hdr {
     /* immutable after creation; magic is written last */
@@ -171,5 +222,45 @@ struct ctl_hdr {
     struct ctl_pool_entry pools[SHMPOOL_MAX_POOLS];
     struct ctl_node nodes[SHMPOOL_MAX_NODES];
 };
+_Static_assert(offsetof(struct ctl_hdr, magic) == 0 && offsetof(struct ctl_hdr, version) == 8 &&
+                   offsetof(struct ctl_hdr, header_size) == 12 &&
+                   offsetof(struct ctl_hdr, total_size) == 16 &&
+                   offsetof(struct ctl_hdr, max_participants) == 24 &&
+                   offsetof(struct ctl_hdr, next_uid) == 40 &&
+                   offsetof(struct ctl_hdr, membership) == 48 &&
+                   offsetof(struct ctl_hdr, reclaimed_participants) == 56 &&
+                   offsetof(struct ctl_hdr, recorded_dir) == 64 &&
+                   offsetof(struct ctl_hdr, nodes_lock) == 320,
+               "ctl header offsets");
+_Static_assert(offsetof(struct ctl_hdr, participants) == 320 + CTL_MUTEX_SIZE &&
+                   offsetof(struct ctl_hdr, pools) ==
+                       320 + CTL_MUTEX_SIZE + 96 * SHMPOOL_MAX_PARTICIPANTS &&
+                   offsetof(struct ctl_hdr, nodes) ==
+                       offsetof(struct ctl_hdr, pools) +
+                           sizeof(struct ctl_pool_entry) * SHMPOOL_MAX_POOLS,
+               "ctl tables offsets");
+_Static_assert(sizeof(struct ctl_hdr) ==
+                   offsetof(struct ctl_hdr, nodes) + sizeof(struct ctl_node) * SHMPOOL_MAX_NODES,
+               "ctl segment size");
+
+/* ---- auxiliary segments --------------------------------------------------------------- */
+
+#define AUX_MAGIC 0x32585541424d4853ull /* "SHMBAUX2" */
+#define AUX_VERSION 2u /* 2: version and header size in the header */
+
+/* Header of an auxiliary segment; the caller's data starts 64 bytes in. All immutable after
+ * creation; `magic` is written after init() returns, so a zero magic means its creator died
+ * half-way. */
+struct aux_hdr {
+    _Atomic uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t size; /* the caller's part, after this header */
+    char tag[40];
+};
+_Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
+_Static_assert(offsetof(struct aux_hdr, version) == 8 && offsetof(struct aux_hdr, size) == 16 &&
+                   offsetof(struct aux_hdr, tag) == 24,
+               "aux header offsets");
 
 #endif

@@ -26,34 +26,6 @@
 
 #include "internal.h"
 
-/* Process start time (clock ticks after boot), field 22 of /proc/PID/stat; 0 if unknown. */
-uint64_t pool_proc_start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-    if (!p)
-        return 0;
-    /* after ") " comes field 3; starttime is field 22 */
-    for (int field = 2; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
-uint64_t pool_self_pidns(void)
-{
-    struct stat st;
-    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 /* OFD lock (F_WRLCK) or unlock (F_UNLCK) of a slot's liveness byte, without waiting.
  * Returns 0 on success, SHMBUS_EBUSY if another open file description holds it. */
 int pool_liveness_lock(int fd, unsigned slot, short type)
@@ -204,22 +176,6 @@ int pool_join(shmpool_domain *d, const char *pname)
                       "domain %s: all %d participant slots are taken (a domain admits at most "
                       "%d processes at a time)",
                       d->name, SHMPOOL_MAX_PARTICIPANTS, SHMPOOL_MAX_PARTICIPANTS);
-}
-
-void pool_process_name(char *buf, size_t len)
-{
-    buf[0] = 0;
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, len - 1);
-        close(fd);
-        if (n > 0) {
-            buf[n] = 0;
-            buf[strcspn(buf, "\n")] = 0;
-        }
-    }
-    if (!buf[0])
-        snprintf(buf, len, "pid%d", (int)getpid());
 }
 
 bool shmpool_participant_live(shmpool_domain *d, uint64_t uid)

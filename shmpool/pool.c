@@ -313,6 +313,23 @@ void pool_unmap(struct shmbus_pool *p)
     free(p);
 }
 
+/* Map every pool in the directory that this process has not mapped yet. */
+int pool_map_all(shmpool_domain *d)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < SHMPOOL_MAX_POOLS; i++) {
+        if (atomic_load_explicit(&d->ctl->pools[i].state, memory_order_acquire) != DIR_READY)
+            continue;
+        if (atomic_load_explicit(&d->pools[i], memory_order_acquire))
+            continue;
+        struct shmbus_pool *p;
+        int r = pool_map(d, i, &p);
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
 /* Map the payload area a second time, writable, for the blocks this process may write. */
 int pool_make_writable(struct shmbus_pool *p)
 {

@@ -1,6 +1,5 @@
-/* Files of a domain: shaping new segments (mode, group, size, reservation), auxiliary
- * segments for the layers above, and removing everything when the domain is wiped. */
-#include <dirent.h>
+/* Auxiliary segments: a file of the domain (shmbus.D.<tag>) for the layers above, made once
+ * under the domain's serialisation, with a header of its own (magic written last). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,117 +9,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#define AUX_MAGIC 0x31585541424d4853ull /* "SHMBAUX1" */
-
-/* Header of an auxiliary segment; the caller's data starts 64 bytes in. `magic` is written
- * after init() returns, so a zero magic means its creator died half-way. */
-struct aux_hdr {
-    _Atomic uint64_t magic;
-    uint64_t size;
-    char tag[48];
-};
-_Static_assert(sizeof(struct aux_hdr) == 64, "aux header is one cache line");
-
-/* Give a freshly created segment file its exact mode (no umask), its group and its size, and
- * reserve every page so that a full tmpfs fails here and not with SIGBUS on first touch. */
-int pool_shape_file(const shmpool_domain *d, int fd, uint64_t size)
-{
-    if (fchmod(fd, d->mode) != 0 || (d->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)d->gid) != 0))
-        return pool_errno_status(errno);
-    if (ftruncate(fd, (off_t)size) != 0)
-        return pool_errno_status(errno);
-    int err = posix_fallocate(fd, 0, (off_t)size);
-    if (err)
-        errno = err; /* posix_fallocate returns its error; callers report errno */
-    return err ? pool_errno_status(err) : 0;
-}
-
-/* May this process remove the file it found at `st`? A regular file of the domain (trust.c's
- * rule), or one of this user's own. Anything else under a domain's name is left alone. */
-static bool removable(const shmpool_domain *d, const struct stat *st)
-{
-    if (!S_ISREG(st->st_mode))
-        return false;
-    return st->st_uid == geteuid() || st->st_uid == d->owner_uid ||
-           (d->group_shared && st->st_gid == d->owner_gid);
-}
-
-/* Unlink dir/name if it is the domain's own regular file. Returns 1 if it removed it. */
-static int unlink_checked(const shmpool_domain *d, int dirfd, const char *name)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !removable(d, &st))
-        return 0;
-    return unlinkat(dirfd, name, 0) == 0;
-}
-
-int pool_unlink_segment(const shmpool_domain *d, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return 0;
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return 0;
-    int n = unlink_checked(d, dfd, slash + 1);
-    close(dfd);
-    return n;
-}
-
-/* Empty and remove this process's own directory of domain files (its wipe_dir option, never
- * a path read from shared memory): only if it is a real directory (not a symlink) owned by
- * this user or the domain's owner, and in it only the sockets owned by them. */
-static void wipe_dir(const shmpool_domain *d)
-{
-    int fd = open(d->wipe_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct stat st;
-    DIR *dir = NULL;
-    if (fstat(fd, &st) != 0 || (st.st_uid != geteuid() && st.st_uid != d->owner_uid) ||
-        (dir = fdopendir(fd)) == NULL) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        struct stat es;
-        if (fstatat(fd, e->d_name, &es, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(es.st_mode) &&
-            (es.st_uid == geteuid() || es.st_uid == d->owner_uid))
-            unlinkat(fd, e->d_name, 0);
-    }
-    closedir(dir);
-    rmdir(d->wipe_dir); /* only if nothing else is left in it */
-}
-
-/* Remove every file of the domain but the ctl file (its caller removes that last).
- * Returns how many segment files it removed, or an error. */
-int pool_wipe_files(const shmpool_domain *d)
-{
-    char prefix[SHMPOOL_NAME_MAX + 16], ctl[SHMPOOL_NAME_MAX + 16];
-    snprintf(prefix, sizeof prefix, "shmbus.%s.", d->name);
-    snprintf(ctl, sizeof ctl, "shmbus.%s.ctl", d->name);
-    if (d->wipe_dir[0])
-        wipe_dir(d);
-    int fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!dir) {
-        int rc = pool_errno_status(errno);
-        if (fd >= 0)
-            close(fd);
-        return rc;
-    }
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(dir)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strcmp(e->d_name, ctl) != 0)
-            n += unlink_checked(d, fd, e->d_name);
-    closedir(dir);
-    return n;
-}
 
 struct aux_req {
     shmpool_domain *d;
@@ -141,13 +29,16 @@ static int aux_map(struct aux_req *r, int fd, bool fresh)
     struct aux_hdr *h = m;
     int rc = 0;
     if (fresh) {
+        h->version = AUX_VERSION;
+        h->header_size = (uint32_t)sizeof *h;
         h->size = r->size;
         snprintf(h->tag, sizeof h->tag, "%s", r->tag);
         rc = r->init ? r->init((uint8_t *)m + sizeof *h, r->ctx) : 0;
         if (rc == 0)
             atomic_store_explicit(&h->magic, AUX_MAGIC, memory_order_release);
     } else if (atomic_load_explicit(&h->magic, memory_order_acquire) != AUX_MAGIC ||
-               h->size != r->size || strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
+               h->version != AUX_VERSION || h->header_size != sizeof *h || h->size != r->size ||
+               strncmp(h->tag, r->tag, sizeof h->tag) != 0) {
         /* magic 0: its creator is still initialising it; an observer may retry */
         rc = atomic_load(&h->magic) == 0 && r->d->observer ? SHMBUS_EAGAIN : SHMBUS_EBADSEG;
     }
@@ -201,7 +92,8 @@ static int aux_open_locked(void *arg)
 int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
                          int (*init)(void *map, void *ctx), void *ctx, void **map)
 {
-    if (!d || !tag || !*tag || strchr(tag, '/') || !strcmp(tag, "ctl") ||
+    if (!d || !tag || !*tag || strlen(tag) >= sizeof((struct aux_hdr *)0)->tag ||
+        strchr(tag, '/') || !strcmp(tag, "ctl") ||
         !strncmp(tag, "pool.", 5) || size == 0 || !map)
         return SHMBUS_EINVAL;
     struct aux_req r = {.d = d, .tag = tag, .size = size, .init = init, .ctx = ctx};

@@ -117,7 +117,8 @@ bool shmpool_domain_forked(const shmpool_domain *d);
  * runs init(map, ctx) on it before anyone else can see it; later callers map the same
  * segment. Removed with the domain. *map is RW (RO for observers); unmap it with
  * shmpool_segment_close(map, size) before closing the domain.
- * Errors: EBADSEG (exists with another size), ENOSPC, EACCES, ENOENT (observer, absent). */
+ * Errors: EINVAL (tag empty, of 40 characters or more, or with a '/'), EBADSEG (exists with
+ * another size), ENOSPC, EACCES, ENOENT (observer, absent). */
 int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
                          int (*init)(void *map, void *ctx), void *ctx, void **map);
 void shmpool_segment_close(void *map, size_t size);

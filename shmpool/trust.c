@@ -1,4 +1,4 @@
-/* What a process accepts from the shm directory, and the detail of the last error.
+/* What a process accepts from the shm directory.
  *
  * Nothing a process opens, maps or removes is named by shared memory: every path is built
  * here from the domain's name and the process's own options. Every segment file is checked
@@ -7,28 +7,10 @@
  * user, or by a member of the domain's group; writable by no one outside that group.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-static _Thread_local char t_error[256];
-
-const char *shmpool_last_error(void) { return t_error; }
-
-int pool_error(int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t_error, sizeof t_error, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-void pool_clear_error(void) { t_error[0] = 0; }
 
 static bool member_of(gid_t g)
 {

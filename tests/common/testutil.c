@@ -477,6 +477,14 @@ bool tu_has_pattern(const shmbus_block *b, uint64_t seq)
     return first == seq && last == ~seq;
 }
 
+shmbus_block *tu_loan(shmbus_pool *p, uint64_t size)
+{
+    shmbus_block *b = NULL;
+    assert_ok(shmpool_loan(p, size, 0, &b));
+    assert_non_null(b);
+    return b;
+}
+
 void tu_opts_no_reaper(shmpool_domain_opts *o)
 {
     shmpool_domain_opts_init(o);

@@ -151,6 +151,9 @@ shmpool_block_info tu_info(const shmbus_block *b);
 void tu_write_pattern(shmbus_block *b);
 bool tu_has_pattern(const shmbus_block *b, uint64_t seq);
 
+/* Loan `size` bytes without waiting, asserting success; not for children. */
+shmbus_block *tu_loan(shmbus_pool *p, uint64_t size);
+
 /* Domain options with the reaper off (tests that sweep by hand). */
 void tu_opts_no_reaper(shmpool_domain_opts *o);
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "childutil.h"
 #include "testutil.h"
 
 #define CHILD_SKIP 77 /* a child's exit status: the environment does not allow the test */
@@ -67,12 +68,10 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
 {
     require_root();
     const char *dom = TU_DOM(state);
-    int to_child[2], to_parent[2];
-    tu_pipe(to_child);
-    tu_pipe(to_parent);
-    pid_t pid = tu_fork();
+    tu_child ch;
+    pid_t pid = tu_child_fork(&ch);
     if (pid == 0) {
-        CHILD_CHECK(tu_await(to_child[0], 'g', 20000) == 0);
+        CHILD_CHECK(tu_await(ch.to_child[0], 'g', 20000) == 0);
         child_become(65534, 65534);
         int rc[2];
         shmpool_domain *d = NULL;
@@ -81,7 +80,7 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
         shmpool_domain_opts_init(&o);
         o.observer = true; /* not even reading */
         rc[1] = shmpool_domain_open(dom, &o, &d);
-        CHILD_CHECK(tu_write_all(to_parent[1], rc, sizeof rc) == 0);
+        CHILD_CHECK(tu_write_all(ch.to_parent[1], rc, sizeof rc) == 0);
         _exit(0);
     }
     shmpool_domain_opts o;
@@ -94,9 +93,9 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
     assert_int_equal(file_mode(dom, "pool.p", NULL), 0600);
     int before = tu_count_segments(tu_shm_dir(), dom, false);
 
-    assert_int_equal(tu_signal(to_child[1], 'g'), 0);
+    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
     int rc[2];
-    int got = tu_read_all(to_parent[0], rc, sizeof rc, 20000);
+    int got = tu_read_all(ch.to_parent[0], rc, sizeof rc, 20000);
     expect_child_ok_or_skip(pid, "unprivileged child", "cannot change uid in this sandbox");
     assert_int_equal(got, 0);
     for (int i = 0; i < 2; i++) {
