@@ -1,8 +1,8 @@
 /* Shared-memory layout of shmpool (private to shmpool/).
  *
  * Everything here lives in POSIX shared memory, mapped at a different address in every
- * process: it holds sizes, offsets and indices, never pointers (invariant 4). Each struct
- * says which fields never change after creation and which atomic guards the rest.
+ * process: it holds sizes, offsets and indices, never pointers (docs/design.md, invariant 4).
+ * Each struct says which fields never change after creation and which atomic guards the rest.
  * Changing anything here means bumping the matching *_VERSION.
  *
  * Segments of domain D (in the shm directory, /dev/shm by default):

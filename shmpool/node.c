@@ -1,7 +1,8 @@
 /* Named nodes: get-or-create a block by name, as in the origin design's shared-memory smart
- * pointer. The table lives in the ctl segment, guarded by a robust process-shared mutex; each
- * node has its own robust mutex for its users. A node needs no explicit removal: when its last
- * holder releases it, its block is freed and the entry goes stale (its generation moved on). */
+ * pointer (docs/design.md). The table lives in the ctl segment, guarded by a robust
+ * process-shared mutex; each node has its own robust mutex for its users. A node needs no
+ * explicit removal: when its last holder releases it, its block is freed and the entry goes
+ * stale (its generation moved on). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>

@@ -2,7 +2,7 @@
  *
  * A pool's layout is a pure function of its sorted class list. Every process recomputes it
  * from the list in the domain directory and checks the segment against it, so no offset read
- * from shared memory is ever trusted (invariant 6).
+ * from shared memory is ever trusted (docs/design.md, invariant 6).
  */
 #include <errno.h>
 #include <fcntl.h>

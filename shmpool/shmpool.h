@@ -178,8 +178,8 @@ uint32_t shmpool_pool_id(const shmbus_pool *p);
  * The block's payload is writable until it is described (see shmpool_block_describe). */
 int shmpool_loan(shmbus_pool *p, uint64_t size, int timeout_ms, shmbus_block **out);
 
-/* One more handle on the same hold (the origin design's use count). Never fails; lock-free.
- * Returns b. Each handle is released once. */
+/* One more handle on the same hold (the origin design's use count: docs/design.md). Never
+ * fails; lock-free. Returns b. Each handle is released once. */
 shmbus_block *shmpool_block_clone(shmbus_block *b);
 
 /* Release one handle. The last handle of this process drops its hold; the last hold in any
@@ -241,7 +241,7 @@ void shmpool_desc_encode(const shmpool_desc *desc, uint8_t out[SHMPOOL_DESC_SIZE
 /* Checks magic, version, size and reserved bytes: EBADDESC on any mismatch or len != 64. */
 int shmpool_desc_decode(const void *buf, size_t len, shmpool_desc *out);
 
-/* ---- named nodes (get-or-create a block by name, as in the origin design) --------------- */
+/* ---- named nodes (get-or-create a block by name: the origin design, docs/design.md) ----- */
 
 /* Get the block named `name` in pool p, or create it with capacity >= size (zero-filled) if
  * no participant holds it. *created says which. The node lives while any process holds it and

@@ -71,7 +71,7 @@ static void try_acquire(const shmpool_desc *d)
     int rc = shmpool_acquire(g_dom, d, &b);
     if (rc == 0) {
         if (!names_live_block(d))
-            abort(); /* acquired something that is not a live block: invariant 2 broken */
+            abort(); /* acquired something that is not a live block: docs/design.md invariant 2 broken */
         shmpool_block_release(b);
     } else if (rc != SHMBUS_EEXPIRED && rc != SHMBUS_EBADDESC && rc != SHMBUS_ENOENT) {
         abort(); /* an unexpected error code for bad input */

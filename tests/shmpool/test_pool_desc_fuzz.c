@@ -1,5 +1,5 @@
 /* Random and mutated descriptors: whatever a descriptor says, acquiring it gives a hold on
- * exactly the live block it names (invariant 2) or an error code, never a crash, a hang or
+ * exactly the live block it names (docs/design.md, invariant 2) or an error code, never a crash, a hang or
  * wrong data (invariant 6). */
 #include <stdlib.h>
 #include <string.h>

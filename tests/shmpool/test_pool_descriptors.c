@@ -1,6 +1,6 @@
 /* Descriptors: the wire format, acquiring in another participant, and every way a descriptor
  * can be wrong (stale, wrapped, forged, truncated, random). A descriptor may only ever give a
- * hold on exactly the live block it names (invariant 2); everything else is an error code,
+ * hold on exactly the live block it names (docs/design.md, invariant 2); everything else is an error code,
  * never a crash, hang or wrong data (invariant 6). */
 #include <stdlib.h>
 #include <string.h>
