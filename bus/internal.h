@@ -140,17 +140,29 @@ struct shmbus_sub {
     struct shmbus_sub *next; /* in d->subs, guarded by d->lock */
 };
 
-/* domain.c */
+/* error.c: record a detail for status rc (keeping errno's text for OS errors); returns rc */
 int bus_errno(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* registry.c */
+int bus_reg_init(void *map, void *ctx); /* a new registry segment's header */
 bool bus_owner_live(bus_domain *d, uint64_t uid);
+/* Bump the registry's epoch and wake every discovery thread of the domain. */
 void bus_wake_discovery(bus_domain *d);
+
+/* discovery.c: this participant's discovery thread */
+int bus_discovery_start(bus_domain *d);
+void bus_discovery_stop(bus_domain *d);
+
+/* topic.c */
 int bus_topic_index(bus_domain *d, const char *name, unsigned *idx);
 /* A process-local copy of topic entry idx, checked (EBADSEG saying what is wrong): what a
  * publisher or subscriber uses, so that later writes to the registry cannot change it. */
 int bus_topic_copy(bus_domain *d, unsigned idx, struct reg_topic *out);
 int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out);
+
+/* nng_close.c */
 int bus_nng_status(int nng_rv);
-/* nng_close, but give up waiting after timeout_ms (see domain.c). Returns whether it closed;
+/* nng_close, but give up waiting after timeout_ms (see nng_close.c). Returns whether it closed;
  * if not, memory the socket's callbacks use must stay allocated. */
 bool bus_nng_close(nng_socket sock, int timeout_ms);
 #define BUS_CLOSE_TIMEOUT_MS 2000
