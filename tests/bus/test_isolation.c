@@ -90,6 +90,8 @@ static void grp_exchange(shmbus_pub *p, shmbus_sub *s, uint32_t src, _Atomic uns
         }
         atomic_fetch_add(got, 1);
     }
+    if (ps_check_accounting(s, false) != 1) /* the identity of its one pair (stderr: why) */
+        note(err, errlen, "its subscriber's counters do not add up to what was published");
 }
 
 /* Both sides, once their publisher and subscriber are open: say ready, exchange on 'x', say
@@ -450,6 +452,7 @@ static int ro_reader(const ps_env *e, ps_chan *c, void *arg)
     shmbus_sub_counters st = ps_sub_stats(s);
     PS_CHECK(st.received == RO_N && st.expired + st.dropped + st.overflow + st.invalid == 0,
              PS_SUB_FMT, PS_SUB_ARGS(st));
+    PS_CHECK(ps_check_accounting(s, false) == 1, "the accounting identity of its one publisher");
     child_tell(c, 'd');
     child_hear(c, 'q');
     PS_OK(shmbus_sub_close(s));
