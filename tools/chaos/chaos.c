@@ -34,6 +34,7 @@ enum role { ROLE_PUB, ROLE_SUB, ROLE_PUBSUB };
 /* One worker slot in the counters file; written only by the worker living in it. */
 struct counters {
     _Atomic uint64_t published, received, expired, dropped, overflow, mismatches, failures;
+    _Atomic uint64_t unaccounted; /* pairs whose counters did not add up (accounting_ok) */
     _Atomic int pid;
     uint64_t pad[8];
 };
@@ -93,6 +94,27 @@ static bool check(const uint8_t *p, uint64_t len)
 
 /* ---- worker ----------------------------------------------------------------------------- */
 
+/* Does every (publisher, sub) pair account for each message once: last_seq - base ==
+ * received + expired + dropped + overflow + invalid (shmbus_sub_peer_counters)? */
+static bool accounting_ok(shmbus_sub *sub)
+{
+    shmbus_peer_counters pc[64];
+    int n = shmbus_sub_peer_counters(sub, pc, 64);
+    if (n < 0)
+        return false;
+    for (int i = 0; i < n && i < 64; i++) {
+        const shmbus_peer_counters *p = &pc[i];
+        uint64_t counted = p->received + p->expired + p->dropped + p->overflow + p->invalid;
+        if (p->last_seq < p->base || p->last_seq - p->base != counted) {
+            fprintf(stderr, "chaos worker %d: publisher %" PRIu64 ": %" PRIu64
+                    " messages after its base, %" PRIu64 " counted\n", (int)getpid(),
+                    p->publisher, p->last_seq - p->base, counted);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int worker(enum role role, const char *domain, const char *config, struct counters *c,
                   uint64_t seed)
 {
@@ -146,10 +168,14 @@ static int worker(enum role role, const char *domain, const char *config, struct
             atomic_store(&c->expired, st.expired);
             atomic_store(&c->dropped, st.dropped);
             atomic_store(&c->overflow, st.overflow);
+            if (rnd(&s) % 16 == 0 && !accounting_ok(sub))
+                atomic_fetch_add(&c->unaccounted, 1);
         }
         if (pub && rnd(&s) % 64 == 0)
             usleep(200); /* let subscribers breathe now and then */
     }
+    if (sub && !accounting_ok(sub))
+        atomic_fetch_add(&c->unaccounted, 1);
     if (pub)
         shmbus_pub_close(pub);
     if (sub)
@@ -360,7 +386,7 @@ static int controller(const struct opts *o)
     snprintf(probe, sizeof probe, "%s/shmbus.%s", tmp, dom);
     leftovers |= access(probe, F_OK) == 0;
 
-    uint64_t tot[7] = {0};
+    uint64_t tot[8] = {0};
     for (int i = 0; i < nworkers; i++) {
         tot[0] += atomic_load(&cnt[i].published);
         tot[1] += atomic_load(&cnt[i].received);
@@ -369,6 +395,7 @@ static int controller(const struct opts *o)
         tot[4] += atomic_load(&cnt[i].overflow);
         tot[5] += atomic_load(&cnt[i].mismatches);
         tot[6] += atomic_load(&cnt[i].failures);
+        tot[7] += atomic_load(&cnt[i].unaccounted);
     }
     munmap(cnt, csize);
     reclaim_read_trace(&g_log, trace);
@@ -379,27 +406,28 @@ static int controller(const struct opts *o)
     unlink(cfg);
     rmdir(tmp);
     bool ok = tot[5] == 0 && in_use == 0 && max_reclaim_ms <= 1000 && !leftovers &&
-              bad_exits == 0 && tot[6] == 0 && tot[1] > 0;
+              bad_exits == 0 && tot[6] == 0 && tot[7] == 0 && tot[1] > 0;
     if (o->json)
         printf("{\"published\": %" PRIu64 ", \"received\": %" PRIu64 ", \"expired\": %" PRIu64
                ", \"dropped\": %" PRIu64 ", \"overflow\": %" PRIu64
                ", \"payload_mismatches\": %" PRIu64 ", \"blocks_in_use_after\": %" PRIu64
                ", \"max_reclaim_ms\": %.1f, \"reclaim_p50_ms\": %.2f, \"reclaim_p99_ms\": %.2f"
-               ", \"kills\": %d, \"stops\": %d, \"worker_failures\": %"
-               PRIu64 ", \"bad_exits\": %d, \"leftovers\": %s, \"seed\": %" PRIu64
-               ", \"ok\": %s}\n",
+               ", \"kills\": %d, \"stops\": %d, \"worker_failures\": %" PRIu64
+               ", \"unaccounted\": %" PRIu64 ", \"bad_exits\": %d, \"leftovers\": %s"
+               ", \"seed\": %" PRIu64 ", \"ok\": %s}\n",
                tot[0], tot[1], tot[2], tot[3], tot[4], tot[5], in_use, max_reclaim_ms,
                reclaim_percentile_ms(&g_log, 50), reclaim_percentile_ms(&g_log, 99), kills,
-               stops, tot[6], bad_exits, leftovers ? "true" : "false", o->seed,
+               stops, tot[6], tot[7], bad_exits, leftovers ? "true" : "false", o->seed,
                ok ? "true" : "false");
     fprintf(o->json ? stderr : stdout,
             "shmbus-chaos %s: %.0f s, %d publishers + %d subscribers + 1 both, seed %" PRIu64
             ": published %" PRIu64 ", received %" PRIu64 ", expired %" PRIu64 ", dropped %" PRIu64
             ", overflow %" PRIu64 ", payload mismatches %" PRIu64 ", blocks in use after %" PRIu64
             ", kills %d (max reclaim %.1f ms), stops %d, worker failures %" PRIu64
-            ", bad exits %d%s\n",
+            ", pairs not adding up %" PRIu64 ", bad exits %d%s\n",
             ok ? "OK" : "FAILED", o->seconds, o->pubs, o->subs, o->seed, tot[0], tot[1], tot[2],
-            tot[3], tot[4], tot[5], in_use, kills, max_reclaim_ms, stops, tot[6], bad_exits,
+            tot[3], tot[4], tot[5], in_use, kills, max_reclaim_ms, stops, tot[6], tot[7],
+            bad_exits,
             leftovers ? ", LEFTOVERS in /dev/shm or the runtime dir" : "");
     reclaim_report(&g_log, o->json ? stderr : stdout);
     fprintf(o->json ? stderr : stdout, "  killed before joining (nothing to reclaim): %u\n",
@@ -414,7 +442,8 @@ static void usage(FILE *f)
                "Runs P publisher and N subscriber processes (plus one that does both) on a\n"
                "private domain at full speed with checksummed payloads of random sizes, SIGKILLs\n"
                "and restarts them and SIGSTOPs/SIGCONTs them at random, then checks: no payload\n"
-               "mismatch, no block in use after all left, every kill reclaimed within 1 s, nothing\n"
+               "mismatch, every (publisher, subscriber) pair's counters add up, no block in use\n"
+               "after all left, every kill reclaimed within 1 s, nothing\n"
                "left in /dev/shm. Exit 0 if all hold, 1 if not, 2 on bad usage. Prints the\n"
                "kill-to-reclaim distribution, split by the participants' reaper trace into death,\n"
                "sweeper wake-up, slot lock, pool walk and this controller noticing.\n"
