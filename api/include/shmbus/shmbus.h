@@ -190,7 +190,8 @@ SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
  * history, drain with recv(s, 0) first: history does not make the fd readable. */
 SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
 
-/* Publishers connected now; wait (1 ms steps) until at least n are. */
+/* Publishers connected now; wait (on connection events, timeout_ms < 0: forever) until at
+ * least n are (SHMBUS_ETIMEDOUT with how many did). */
 SHMBUS_API int shmbus_sub_publishers(shmbus_sub *s);
 SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms);
 
