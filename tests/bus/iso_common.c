@@ -30,7 +30,8 @@ const char *shm_dir(void)
     return s && *s ? s : "/dev/shm";
 }
 
-int entries(const char *dir, const char *prefix, char *names, size_t len)
+int entries_matching(const char *dir, const char *prefix, const char *suffix, char *names,
+                     size_t len)
 {
     if (names && len)
         names[0] = 0;
@@ -40,8 +41,10 @@ int entries(const char *dir, const char *prefix, char *names, size_t len)
     int n = 0;
     struct dirent *de;
     while ((de = readdir(dp)) != NULL) {
+        size_t l = strlen(de->d_name), sl = strlen(suffix);
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-            strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            strncmp(de->d_name, prefix, strlen(prefix)) != 0 || l < sl ||
+            strcmp(de->d_name + l - sl, suffix) != 0)
             continue;
         if (names && strlen(names) + strlen(de->d_name) + 2 < len)
             strcat(strcat(names, " "), de->d_name);
@@ -49,6 +52,11 @@ int entries(const char *dir, const char *prefix, char *names, size_t len)
     }
     closedir(dp);
     return n;
+}
+
+int entries(const char *dir, const char *prefix, char *names, size_t len)
+{
+    return entries_matching(dir, prefix, "", names, len);
 }
 
 int leftovers(const char *dom, char *names, size_t len)

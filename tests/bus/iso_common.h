@@ -22,6 +22,9 @@ const char *shm_dir(void);
 /* Entries of dir whose names start with prefix ("" : all), listed into names (may be NULL);
  * how many, or -1 if dir cannot be read. */
 int entries(const char *dir, const char *prefix, char *names, size_t len);
+/* The same for names that also end with suffix ("" : any). */
+int entries_matching(const char *dir, const char *prefix, const char *suffix, char *names,
+                     size_t len);
 /* shmbus.<dom>.* in the shm directory, listed into names (may be NULL): how many. */
 int leftovers(const char *dom, char *names, size_t len);
 void remove_leftovers(const char *dom);

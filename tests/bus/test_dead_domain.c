@@ -7,7 +7,6 @@
  * end that nothing named shmbus.<domain>.* is left in the shm directory. Each test has its own
  * domain "iso<pid>x<n>" and a runtime directory under its own mkdtemp directory.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -21,26 +20,6 @@
 #include <sys/wait.h>
 
 #include "iso_common.h"
-
-/* ---- helpers ------------------------------------------------------------------------------- */
-
-/* Entries of a directory whose names end with `suffix`; -1 if it cannot be read. */
-static int count_entries(const char *dir, const char *suffix)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        size_t l = strlen(de->d_name), s = strlen(suffix);
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && l >= s &&
-            strcmp(de->d_name + l - s, suffix) == 0)
-            n++;
-    }
-    closedir(dp);
-    return n;
-}
 
 /* ---- a domain whose every process crashed ---------------------------------------------------- */
 
@@ -109,7 +88,7 @@ static void crash_start(ps_env *e, ps_chan *ch, unsigned first)
     rundir_of(e, rd, sizeof rd);
     /* The premise: a running domain has segments and a publisher's socket. */
     assert_true(leftovers(e->dom, NULL, 0) >= 3);
-    assert_int_equal(count_entries(rd, ".ipc"), 1);
+    assert_int_equal(entries_matching(rd, "", ".ipc", NULL, 0), 1);
 }
 
 /* Opened after the crash: a late subscriber asking for history, then a new publisher. */
@@ -199,9 +178,9 @@ static void test_domain_whose_every_process_crashed_starts_clean_for_the_next_op
              "%llu loans (expected a fresh pool)", t.used, t.total, (unsigned long long)t.loans);
     char rd[256];
     rundir_of(e, rd, sizeof rd);
-    if (count_entries(rd, ".ipc") != 0)
-        note(problems, sizeof problems, "%d stale socket files in %s", count_entries(rd, ".ipc"),
-             rd);
+    int stale = entries_matching(rd, "", ".ipc", NULL, 0);
+    if (stale != 0)
+        note(problems, sizeof problems, "%d stale socket files in %s", stale, rd);
     /* The dead publisher held node "n" and its lock: the node is new and its lock free. */
     shmbus_pool *pool = NULL;
     shmbus_msg *node = NULL;
@@ -264,7 +243,7 @@ static void test_domain_remove_refuses_while_a_participant_lives_and_clears_a_de
     /* Alive: refused, and nothing changes for the running processes. */
     ps_assert_rc(shmbus_domain_remove(e->dom, NULL), SHMBUS_EBUSY);
     assert_int_equal(leftovers(e->dom, NULL, 0), segs);
-    assert_int_equal(count_entries(rd, ".ipc"), 1);
+    assert_int_equal(entries_matching(rd, "", ".ipc", NULL, 0), 1);
     ps_tell_child(&ch[CPUB], 'm');
     ps_hear_child(&ch[CSUB], 'm', PS_CHILD_MS, "the pair still works after a refused remove");
 
