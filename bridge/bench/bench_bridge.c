@@ -11,8 +11,8 @@
  * Each host is a temporary directory under /dev/shm (its SHMBUS_SHM_DIR and
  * SHMBUS_RUNTIME_DIR) with its own domain and bridge; DDS runs on 127.0.0.1 only, on a
  * domain id from the pid. Everything is removed at the end. */
-#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -134,24 +134,15 @@ static int host_setup(host *h, char name)
     return h->bridge > 0 && rc == 0 ? 0 : -1;
 }
 
-static void remove_tree(const char *path)
+/* Remove path and everything below it, following no symbolic link. */
+static int remove_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    DIR *d = opendir(path);
-    if (d) {
-        for (struct dirent *de; (de = readdir(d));) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[PATH_MAX];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(sub);
-            else
-                unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
+    (void)sb, (void)flag, (void)ftw;
+    remove(p); /* best effort: go on with the rest */
+    return 0;
 }
+
+static void remove_tree(const char *path) { nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 static void *bridge_rx(void *arg)
 {
