@@ -41,7 +41,6 @@ int bus_name_check(enum bus_name_kind kind, const char *s);
 
 int bus_domain_open(const char *name, const bus_domain_opts *opts, bus_domain **out);
 int bus_domain_close(bus_domain *d);
-const bus_config *bus_domain_config(const bus_domain *d);
 const char *bus_domain_name(const bus_domain *d);
 
 int bus_pool_open(bus_domain *d, const char *name, const shmbus_pool_class *classes,
@@ -61,7 +60,6 @@ int bus_pub_loan(bus_pub *p, uint64_t size, bus_msg **out);
 int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length);
 int bus_pub_subscribers(bus_pub *p);
 int bus_pub_wait_subscribers(bus_pub *p, int n, int timeout_ms);
-uint64_t bus_pub_id(const bus_pub *p);
 
 int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out);
 int bus_sub_close(bus_sub *s);

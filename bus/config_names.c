@@ -25,8 +25,6 @@ static const struct name_rule rules[] = {
                               "1..31 of A-Z a-z 0-9 . _ - +, not starting with '.'"},
 };
 
-const char *bus_name_kind_text(enum bus_name_kind kind) { return rules[kind].kind; }
-
 const char *bus_name_quote(char *buf, size_t len, const char *s)
 {
     size_t o = 0;

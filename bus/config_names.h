@@ -21,9 +21,6 @@ enum bus_name_kind {
     BUS_NAME_PARTICIPANT, /* 1..31 of A-Z a-z 0-9 . _ - + */
 };
 
-/* "domain", "pool", "topic", "node", "participant". */
-const char *bus_name_kind_text(enum bus_name_kind kind);
-
 /* Is s (may be NULL) a valid name of this kind? If not and why != NULL, writes the reason:
  * "topic name \"a b\": character ' ' at offset 1 is not allowed (the rule)". */
 bool bus_name_valid(enum bus_name_kind kind, const char *s, char *why, size_t len);

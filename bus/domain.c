@@ -185,5 +185,4 @@ int bus_domain_close(bus_domain *d)
     return rc;
 }
 
-const bus_config *bus_domain_config(const bus_domain *d) { return &d->cfg; }
 const char *bus_domain_name(const bus_domain *d) { return d->name; }

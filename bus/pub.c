@@ -462,5 +462,3 @@ int bus_pub_wait_subscribers(bus_pub *p, int n, int timeout_ms)
 {
     return p ? bus_pipes_wait(&p->pipes, n, timeout_ms) : SHMBUS_EINVAL;
 }
-
-uint64_t bus_pub_id(const bus_pub *p) { return p->id; }

@@ -315,7 +315,6 @@ bool shmpool_domain_holds(const shmpool_domain *d)
 unsigned shmpool_domain_slot(const shmpool_domain *d) { return d->slot; }
 uint64_t shmpool_domain_uid(const shmpool_domain *d) { return d->uid; }
 const char *shmpool_domain_name(const shmpool_domain *d) { return d->name; }
-const char *shmpool_domain_wipe_dir(const shmpool_domain *d) { return d->wipe_dir; }
 const char *shmpool_domain_recorded_dir(const shmpool_domain *d) { return d->recorded_dir; }
 
 const char *shmpool_domain_pname(const shmpool_domain *d)

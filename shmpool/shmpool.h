@@ -123,10 +123,6 @@ int shmpool_segment_open(shmpool_domain *d, const char *tag, size_t size,
                          int (*init)(void *map, void *ctx), void *ctx, void **map);
 void shmpool_segment_close(void *map, size_t size);
 
-/* The directory of domain files this process removes with the domain (its own wipe_dir
- * option: no path is ever taken from shared memory). */
-const char *shmpool_domain_wipe_dir(const shmpool_domain *d);
-
 /* The domain creator's wipe_dir as recorded in the ctl segment, for comparison only (a bad
  * writer may have changed it): nothing opens or removes it. */
 const char *shmpool_domain_recorded_dir(const shmpool_domain *d);
