@@ -113,7 +113,7 @@ void require_root(const char *why)
 
 int iso_wait_or_skip(pid_t pid, const char *skip_reason)
 {
-    int rc = ps_wait(pid, PS_CHILD_MS);
+    int rc = proc_wait(pid, PS_CHILD_MS);
     if (rc == CHILD_SKIP) {
         print_message("    skipped: %s\n", skip_reason);
         skip();
@@ -170,7 +170,7 @@ void iso_fork_children(const ps_env *e, ps_chan *ch, pid_t *pid, unsigned n,
     for (unsigned i = 0; i < n; i++)
         ps_chan_make(&ch[i]);
     for (unsigned i = 0; i < n; i++) {
-        if ((pid[i] = ps_fork()) == 0) {
+        if ((pid[i] = proc_fork()) == 0) {
             child_chans(ch, n, i);
             _exit(run[i](e, &ch[i], arg));
         }
@@ -181,11 +181,11 @@ void iso_fork_children(const ps_env *e, ps_chan *ch, pid_t *pid, unsigned n,
 
 void child_hear(ps_chan *c, char token)
 {
-    PS_CHECK(ps_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
+    PS_CHECK(proc_hear(c->down[0], token, PS_SAFETY_MS) == 0, "no '%c' from the test process",
              token);
 }
 
 void child_tell(ps_chan *c, char token)
 {
-    PS_CHECK(ps_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
+    PS_CHECK(proc_tell(c->up[1], token) == 0, "cannot tell the test process '%c'", token);
 }

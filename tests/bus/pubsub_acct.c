@@ -47,7 +47,7 @@ int ps_check_accounting(shmbus_sub *s, bool all_closed)
 
 int64_t ps_drain_until_closed(shmbus_sub *s, unsigned pairs)
 {
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     int64_t got = 0;
     for (;;) {
         shmbus_msg *m = NULL;
@@ -72,7 +72,7 @@ int64_t ps_drain_until_closed(shmbus_sub *s, unsigned pairs)
             closed &= pc[i].closed;
         if (closed)
             return ps_check_accounting(s, true) < 0 ? -1 : got;
-        if (ps_now_ns() > deadline) {
+        if (proc_now_ns() > deadline) {
             fprintf(stderr, "child %d: %d of %u pairs, not all closed after %d ms\n",
                     (int)getpid(), n, pairs, PS_SAFETY_MS);
             ps_check_accounting(s, true);

@@ -93,7 +93,7 @@ int ps_teardown(void **state)
 {
     ps_env *e = *state;
     int rc = 0;
-    ps_kill_children();
+    proc_kill_children();
     if (e->d && shmbus_domain_close(e->d) != 0)
         print_message("[  ERROR   ] a failed test left domain %s open with pubs, subs or "
                       "messages; its segments are removed by hand\n", e->dom);
@@ -183,95 +183,13 @@ shmbus_class_stats ps_pool_totals(shmbus_domain *d, const char *name)
 
 /* ---- children ------------------------------------------------------------------------------ */
 
-#define MAX_CHILDREN 32
-static pid_t g_children[MAX_CHILDREN];
-
-pid_t ps_fork(void)
-{
-    pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        memset(g_children, 0, sizeof g_children);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(PS_FAIL);
-        int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-            signal(sigs[i], SIG_DFL);
-        return 0;
-    }
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (g_children[i] == 0) {
-            g_children[i] = pid;
-            break;
-        }
-    return pid;
-}
-
-void ps_forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (g_children[i] == pid)
-            g_children[i] = 0;
-}
-
-int ps_wait(pid_t pid, int timeout_ms)
-{
-    uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            ps_forget(pid);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-        }
-        if (r < 0 && errno != EINTR) {
-            ps_forget(pid);
-            return -1;
-        }
-        if (ps_now_ns() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            ps_forget(pid);
-            return -1;
-        }
-        ps_sleep_ms(2);
-    }
-}
-
-void ps_expect_ok(pid_t pid, int timeout_ms, const char *what)
-{
-    int rc = ps_wait(pid, timeout_ms);
-    if (rc == -1)
-        fail_msg("%s (pid %d) still ran after %d ms and was killed", what, (int)pid, timeout_ms);
-    if (rc > 128)
-        fail_msg("%s (pid %d) was killed by signal %d (%s)", what, (int)pid, rc - 128,
-                 strsignal(rc - 128));
-    if (rc != 0)
-        fail_msg("%s (pid %d) exited with status %d (its stderr says why)", what, (int)pid, rc);
-}
-
 void ps_kill9(pid_t pid, const char *what)
 {
     assert_int_equal(kill(pid, SIGKILL), 0);
-    int rc = ps_wait(pid, PS_SAFETY_MS);
+    int rc = proc_wait(pid, PS_SAFETY_MS);
     if (rc != 128 + SIGKILL)
         fail_msg("%s (pid %d) ended with %d before it was killed (see its stderr)", what,
                  (int)pid, rc);
-}
-
-void ps_kill_children(void)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (g_children[i] > 0) {
-            kill(g_children[i], SIGKILL);
-            waitpid(g_children[i], NULL, 0);
-            g_children[i] = 0;
-        }
 }
 
 /* ---- handshakes ---------------------------------------------------------------------------- */
@@ -307,67 +225,20 @@ void ps_chan_close(ps_chan *c)
     }
 }
 
-int ps_tell(int fd, char c)
-{
-    for (;;) {
-        ssize_t n = write(fd, &c, 1);
-        if (n == 1)
-            return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        return -1;
-    }
-}
-
-int ps_hear(int fd, char expect, int timeout_ms)
-{
-    uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        uint64_t now = ps_now_ns();
-        if (now >= deadline)
-            return -1;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        char c;
-        ssize_t n = read(fd, &c, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n == 1 && c == expect ? 0 : -1;
-    }
-}
-
 void ps_tell_child(ps_chan *c, char token)
 {
-    if (ps_tell(c->down[1], token) != 0)
+    if (proc_tell(c->down[1], token) != 0)
         fail_msg("could not send '%c' to a child: %s", token, strerror(errno));
 }
 
 void ps_hear_child(ps_chan *c, char token, int timeout_ms, const char *what)
 {
-    if (ps_hear(c->up[0], token, timeout_ms) != 0)
+    if (proc_hear(c->up[0], token, timeout_ms) != 0)
         fail_msg("%s: no '%c' within %d ms (the child failed or hangs; see its stderr)", what,
                  token, timeout_ms);
 }
 
 /* ---- time and scale ------------------------------------------------------------------------ */
-
-uint64_t ps_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void ps_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 unsigned ps_scaled(unsigned n, unsigned min)
 {
@@ -403,7 +274,7 @@ int ps_wait_counters(_Atomic uint64_t *c, unsigned n, uint64_t v, int timeout_ms
             sched_yield();
             continue;
         }
-        uint64_t now = ps_now_ns();
+        uint64_t now = proc_now_ns();
         if (!deadline)
             deadline = now + (uint64_t)timeout_ms * 1000000u;
         else if (now > deadline)
@@ -518,7 +389,7 @@ int ps_check_msg(const shmbus_msg *m, ps_hdr *h)
 shmbus_domain *ps_child_start(const ps_env *e, ps_chan *c)
 {
     ps_chan_child(c);
-    PS_CHECK(ps_hear(c->down[0], 'g', PS_SAFETY_MS) == 0, "no go token from the test process");
+    PS_CHECK(proc_hear(c->down[0], 'g', PS_SAFETY_MS) == 0, "no go token from the test process");
     shmbus_domain *d = NULL;
     PS_OK(ps_domain_open(e, &d));
     return d;
@@ -526,7 +397,7 @@ shmbus_domain *ps_child_start(const ps_env *e, ps_chan *c)
 
 shmbus_msg *ps_recv_one(shmbus_sub *s, const char *what)
 {
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     for (;;) {
         shmbus_msg *m = NULL;
         int rc = shmbus_sub_recv(s, 500, &m);
@@ -534,7 +405,7 @@ shmbus_msg *ps_recv_one(shmbus_sub *s, const char *what)
             return m;
         PS_CHECK(rc == SHMBUS_ETIMEDOUT, "%s: recv returned %s (%s)", what, shmbus_errname(rc),
                  shmbus_last_error());
-        PS_CHECK(ps_now_ns() < deadline, "%s: nothing arrived within %d ms", what,
+        PS_CHECK(proc_now_ns() < deadline, "%s: nothing arrived within %d ms", what,
                  PS_SAFETY_MS);
     }
 }

@@ -6,10 +6,11 @@
  * directory and that the runtime directory "shmbus.<domain>" is gone. ps_teardown() kills
  * leftover children and cleans up whatever a failed test left behind (and fails then).
  *
- * Processes: nng aborts a forked child that uses nng after its parent did, so a test forks
- * every child first; the children wait for a "go" token and open their own domain, and only
- * then does the parent open anything. A child reports failure through its exit status and a
- * line on stderr (PS_CHECK, PS_RC), never through cmocka.
+ * Processes (proc.h: proc_fork, proc_wait, ...): nng aborts a forked child that uses nng
+ * after its parent did, so a test forks every child first; the children wait for a "go"
+ * token and open their own domain, and only then does the parent open anything. A child
+ * reports failure through its exit status and a line on stderr (PS_CHECK, PS_RC), never
+ * through cmocka.
  */
 #ifndef PUBSUB_COMMON_H
 #define PUBSUB_COMMON_H
@@ -26,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
 #include "shmbus.h"
 
 /* ---- fixture ----------------------------------------------------------------------------- */
@@ -63,21 +65,10 @@ shmbus_class_stats ps_pool_totals(shmbus_domain *d, const char *name);
 
 /* ---- children ---------------------------------------------------------------------------- */
 
-/* fork(): the child dies with the parent, gets default crash handlers and must leave with
- * _exit(). Asserts in the parent. */
-pid_t ps_fork(void);
-/* Exit code, 128 + signal, or -1 if it still ran after timeout_ms (then killed). */
-int ps_wait(pid_t pid, int timeout_ms);
-/* Asserts the child exited 0 within timeout_ms, naming it. */
-void ps_expect_ok(pid_t pid, int timeout_ms, const char *what);
-/* SIGKILL + reap every child still running. */
-void ps_kill_children(void);
-/* Forget a child the test reaped itself. */
-void ps_forget(pid_t pid);
 /* Kill a child with SIGKILL and reap it, asserting that the kill is what ended it. */
 void ps_kill9(pid_t pid, const char *what);
 
-#define PS_FAIL 10
+#define PS_FAIL PROC_FAIL
 /* In a child: report a failed check with where and why, then _exit(PS_FAIL). */
 #define PS_CHECK(cond, ...)                                                                 \
     do {                                                                                    \
@@ -123,18 +114,12 @@ void ps_chan_make(ps_chan *c);
 void ps_chan_child(ps_chan *c);   /* in the child, right after fork */
 void ps_chan_parent(ps_chan *c);  /* in the parent, after forking that child */
 void ps_chan_close(ps_chan *c);
-/* Send one token; 0 or -1. */
-int ps_tell(int fd, char c);
-/* Wait for the token `expect`: 0, or -1 on timeout, EOF or another token. */
-int ps_hear(int fd, char expect, int timeout_ms);
 /* Parent side, asserting: tell the child / hear from it. */
 void ps_tell_child(ps_chan *c, char token);
 void ps_hear_child(ps_chan *c, char token, int timeout_ms, const char *what);
 
 /* ---- time and scale ------------------------------------------------------------------------ */
 
-uint64_t ps_now_ns(void);
-void ps_sleep_ms(unsigned ms);
 /* n scaled by $SHMBUS_TEST_SCALE percent (default 100), at least `min`. */
 unsigned ps_scaled(unsigned n, unsigned min);
 /* A safety deadline in ms (never a pass/fail timing): base, times 5 under sanitizers. */

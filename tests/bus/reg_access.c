@@ -47,6 +47,6 @@ bool reg_wait_pubs_free(const struct reg_hdr *r, const unsigned *idx, unsigned n
             all &= atomic_load(&r->pubs[idx[i]].own) == 0;
         if (all || waited >= timeout_ms)
             return all;
-        ps_sleep_ms(10);
+        proc_sleep_ms(10);
     }
 }

@@ -49,7 +49,7 @@ static int crash_publisher(const ps_env *e, ps_chan *c, void *arg)
     child_hear(c, 'm');
     PS_OK(ps_publish(p, 1000, CR_N + 1, 3, 0));
     for (;;)
-        ps_sleep_ms(1000);
+        proc_sleep_ms(1000);
 }
 
 /* Takes every message on "t" and holds them all. Waits to die. */
@@ -73,7 +73,7 @@ static int crash_subscriber(const ps_env *e, ps_chan *c, void *arg)
     PS_CHECK(ps_check_msg(m, &h) == 0 && h.seq == CR_N + 1, "message %d", CR_N + 1);
     child_tell(c, 'm');
     for (;;)
-        ps_sleep_ms(1000);
+        proc_sleep_ms(1000);
 }
 
 /* Start the two crashing children on "t" and wait until both hold their messages. */
@@ -201,8 +201,8 @@ static void test_domain_whose_every_process_crashed_starts_clean_for_the_next_op
     ps_hear_child(&ch[FSUB], 'd', PS_CHILD_MS, "fresh subscriber received");
     ps_tell_child(&ch[FSUB], 'q');
     ps_tell_child(&ch[FPUB], 'q');
-    ps_expect_ok(pid[FSUB], PS_CHILD_MS, "fresh subscriber");
-    ps_expect_ok(pid[FPUB], PS_CHILD_MS, "fresh publisher");
+    proc_expect_ok(pid[FSUB], PS_CHILD_MS, "fresh subscriber");
+    proc_expect_ok(pid[FPUB], PS_CHILD_MS, "fresh publisher");
     for (unsigned i = 0; i < N; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 0);

@@ -21,7 +21,7 @@ static struct child spawn_expect(ps_env *e, const char *file, int want, const ch
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
-    struct child c = {.pid = ps_fork(), .go = fds[1]};
+    struct child c = {.pid = proc_fork(), .go = fds[1]};
     if (c.pid == 0) {
         close(fds[1]);
         char b;
@@ -52,7 +52,7 @@ static void run_child(struct child c, const char *what)
 {
     assert_int_equal(write(c.go, "g", 1), 1);
     close(c.go);
-    ps_expect_ok(c.pid, 20000, what);
+    proc_expect_ok(c.pid, 20000, what);
 }
 
 static void test_conflicting_pool_definition_is_incompatible_and_named(void **state)
@@ -96,7 +96,7 @@ static void test_compatible_superset_joins_and_adds_its_topics(void **state)
     ps_env *e = PS_ENV(state);
     int go[2];
     assert_int_equal(pipe(go), 0);
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) { /* joins with more pools and topics once told, and stays a while */
         char b;
         close(go[1]);
@@ -106,7 +106,7 @@ static void test_compatible_superset_joins_and_adds_its_topics(void **state)
         shmbus_domain *c = NULL;
         if (ps_domain_open(e, &c) != 0)
             _exit(1);
-        ps_sleep_ms(300);
+        proc_sleep_ms(300);
         _exit(shmbus_domain_close(c) == 0 ? 0 : 2);
     }
     close(go[0]);
@@ -127,10 +127,10 @@ static void test_compatible_superset_joins_and_adds_its_topics(void **state)
             }
         shmbus_snapshot_free(s);
         if (!seen)
-            ps_sleep_ms(5);
+            proc_sleep_ms(5);
     }
     assert_true(seen);
-    ps_expect_ok(pid, 20000, "superset participant");
+    proc_expect_ok(pid, 20000, "superset participant");
     ps_close_domain(e, d);
 }
 

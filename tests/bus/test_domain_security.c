@@ -87,7 +87,7 @@ static void test_group_member_writing_registry_paths_cannot_make_the_owner_remov
     iso_fork_children(e, &ch, &pid, 1, run, sh);
     shmbus_domain *d = ps_open_domain(e);
     ps_tell_child(&ch, 'g');
-    if (ps_hear(ch.up[0], 'w', PS_CHILD_MS) != 0) {
+    if (proc_hear(ch.up[0], 'w', PS_CHILD_MS) != 0) {
         expect_child(pid);
         fail_msg("the group member did not forge its entries");
     }
@@ -164,7 +164,7 @@ static void test_runtime_dir_made_first_by_another_uid_is_refused(void **state)
     const iso_child_fn run[1] = {squatter};
     iso_fork_children(e, &ch, &pid, 1, run, NULL);
     ps_tell_child(&ch, 'g');
-    if (ps_hear(ch.up[0], 'm', PS_CHILD_MS) != 0) {
+    if (proc_hear(ch.up[0], 'm', PS_CHILD_MS) != 0) {
         expect_child(pid);
         fail_msg("the squatter did not make the directory");
     }

@@ -50,7 +50,7 @@ static void enospc_attempt(ps_env *e, enospc_result *r, char *dir, size_t dirlen
     ps_use_config(e, "iso_fits.json");
     snprintf(fits, sizeof fits, "%s", e->config);
     rundir_of(e, rd, sizeof rd);
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         iso_mount_private_tmpfs(dir, "size=8m,mode=1777");
         shmbus_domain *d = NULL;
@@ -162,11 +162,11 @@ static int count_fds(char *names, size_t len)
  * background); the last count. With want < 0, until two samples 50 ms apart agree. */
 static int settle_fds(int want, int timeout_ms)
 {
-    uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)timeout_ms * 1000000u;
     int n, last = -2;
-    while ((n = count_fds(NULL, 0)) != (want < 0 ? last : want) && ps_now_ns() < deadline) {
+    while ((n = count_fds(NULL, 0)) != (want < 0 ? last : want) && proc_now_ns() < deadline) {
         last = n;
-        ps_sleep_ms(want < 0 ? 50 : 10);
+        proc_sleep_ms(want < 0 ? 50 : 10);
     }
     return n;
 }
@@ -278,10 +278,10 @@ static void test_fd_limit_gives_clear_errors_leaks_nothing_and_the_process_recov
 {
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0)
         _exit(fd_limit_child(e, false));
-    ps_expect_ok(pid, PS_CHILD_MS, "child at the fd limit");
+    proc_expect_ok(pid, PS_CHILD_MS, "child at the fd limit");
 }
 
 /* Library gap (open as of this writing): bus/sub.c bus_sub_sync_peers() dials with
@@ -292,10 +292,10 @@ static void test_subscriber_that_cannot_connect_at_the_fd_limit_says_why(void **
 {
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0)
         _exit(fd_limit_child(e, true));
-    ps_expect_ok(pid, PS_CHILD_MS, "child at the fd limit");
+    proc_expect_ok(pid, PS_CHILD_MS, "child at the fd limit");
 }
 
 PS_MAIN(

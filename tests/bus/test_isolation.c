@@ -31,12 +31,12 @@
 /* Poll until pool `pool` has no block in use; the last totals. */
 static shmbus_class_stats wait_pool_empty(shmbus_domain *d, const char *pool, int timeout_ms)
 {
-    uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
         shmbus_class_stats t = ps_pool_totals(d, pool);
-        if (t.used == 0 || ps_now_ns() > deadline)
+        if (t.used == 0 || proc_now_ns() > deadline)
             return t;
-        ps_sleep_ms(5);
+        proc_sleep_ms(5);
     }
 }
 
@@ -273,8 +273,8 @@ static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_re
     ps_tell_child(&ch[ROOT], 'g');
     ps_hear_child(&ch[ROOT], 'r', PS_CHILD_MS, "root child opened its publisher and subscriber");
     ps_tell_child(&ch[MEMBER], 'g');
-    if (ps_hear(ch[MEMBER].up[0], 'r', PS_CHILD_MS) != 0) {
-        int rc = ps_wait(pid[MEMBER], PS_CHILD_MS);
+    if (proc_hear(ch[MEMBER].up[0], 'r', PS_CHILD_MS) != 0) {
+        int rc = proc_wait(pid[MEMBER], PS_CHILD_MS);
         if (rc == CHILD_SKIP) {
             print_message("    skipped: this sandbox does not let a child change its uid\n");
             skip();
@@ -292,7 +292,7 @@ static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_re
     int before = leftovers(e->dom, NULL, 0);
 
     ps_tell_child(&ch[STRANGER], 'g');
-    int rc = ps_wait(pid[STRANGER], PS_CHILD_MS);
+    int rc = proc_wait(pid[STRANGER], PS_CHILD_MS);
     if (rc == CHILD_SKIP) {
         print_message("    skipped: this sandbox does not let a child change its uid\n");
         skip();
@@ -333,8 +333,8 @@ static void test_group_member_uid_publishes_and_subscribes_and_other_uids_are_re
     ps_hear_child(&ch[MEMBER], 'd', PS_CHILD_MS, "member child exchanged");
     ps_tell_child(&ch[ROOT], 'q');
     ps_tell_child(&ch[MEMBER], 'q');
-    ps_expect_ok(pid[ROOT], PS_CHILD_MS, "root child");
-    ps_expect_ok(pid[MEMBER], PS_CHILD_MS, "member child");
+    proc_expect_ok(pid[ROOT], PS_CHILD_MS, "root child");
+    proc_expect_ok(pid[MEMBER], PS_CHILD_MS, "member child");
     print_message("    root -> member: %u of %d intact%s%s\n", atomic_load(&sh->r2m), GRP_N,
                   sh->member_err[0] ? "; member: " : "", sh->member_err);
     print_message("    member -> root: %u of %d intact%s%s\n", atomic_load(&sh->m2r), GRP_N,
@@ -483,7 +483,7 @@ static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_
     ps_hear_child(&ch[READER], 'h', PS_CHILD_MS, "reader holds frames");
 
     ps_tell_child(&ch[SCRIBBLER], 'w');
-    int rc = ps_wait(pid[SCRIBBLER], PS_CHILD_MS);
+    int rc = proc_wait(pid[SCRIBBLER], PS_CHILD_MS);
     char problems[1024] = "";
     if (rc == RO_WROTE)
         note(problems, sizeof problems, "a process that only subscribes wrote into a received "
@@ -492,16 +492,16 @@ static void test_subscriber_writing_into_a_received_payload_faults_and_harms_no_
         fail_msg("the scribbler ended with status %d, expected SIGSEGV (%d)", rc, 128 + SIGSEGV);
 
     ps_tell_child(&ch[READER], 'v');
-    if (ps_hear(ch[READER].up[0], 'v', PS_CHILD_MS) != 0)
+    if (proc_hear(ch[READER].up[0], 'v', PS_CHILD_MS) != 0)
         fail_msg("%s%sthe other subscriber's copy of the frames is not intact (status %d; see "
-                 "its stderr)", problems, problems[0] ? "; " : "", ps_wait(pid[READER], 1000));
+                 "its stderr)", problems, problems[0] ? "; " : "", proc_wait(pid[READER], 1000));
     ps_tell_child(&ch[PUB], 'c');
     ps_hear_child(&ch[PUB], 'd', PS_CHILD_MS, "publisher went on after the scribbler died");
     ps_hear_child(&ch[READER], 'd', PS_CHILD_MS, "reader took every frame");
     ps_tell_child(&ch[PUB], 'q');
     ps_tell_child(&ch[READER], 'q');
-    ps_expect_ok(pid[PUB], PS_CHILD_MS, "publisher");
-    ps_expect_ok(pid[READER], PS_CHILD_MS, "reader");
+    proc_expect_ok(pid[PUB], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[READER], PS_CHILD_MS, "reader");
     for (unsigned i = 0; i < N; i++)
         ps_chan_close(&ch[i]);
 

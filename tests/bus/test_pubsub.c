@@ -88,7 +88,7 @@ static void test_one_publisher_reaches_four_subscribers_intact_and_in_order(void
     pid_t pid[1 + FANOUT_SUBS];
     for (unsigned i = 0; i < 1 + FANOUT_SUBS; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? fanout_publisher(e, &ch[i], sh, n)
                          : fanout_subscriber(e, &ch[i], sh, i - 1, n));
         ps_chan_parent(&ch[i]);
@@ -97,7 +97,7 @@ static void test_one_publisher_reaches_four_subscribers_intact_and_in_order(void
     for (unsigned i = 0; i < 1 + FANOUT_SUBS; i++)
         ps_tell_child(&ch[i], 'g');
     for (unsigned i = 0; i < 1 + FANOUT_SUBS; i++) {
-        ps_expect_ok(pid[i], PS_CHILD_MS, i == 0 ? "publisher" : "subscriber");
+        proc_expect_ok(pid[i], PS_CHILD_MS, i == 0 ? "publisher" : "subscriber");
         ps_chan_close(&ch[i]);
     }
     ps_assert_pool_drained(d, "frames", n);
@@ -154,7 +154,7 @@ static int slow_subscriber(const ps_env *e, ps_chan *c, struct slow_shared *sh, 
                  (unsigned long long)seq, (unsigned long long)last);
         last = seq;
         if (slow && !(h.flags & PS_FLAG_FINAL))
-            ps_sleep_ms(SLOW_SLEEP_MS);
+            proc_sleep_ms(SLOW_SLEEP_MS);
         PS_OK(shmbus_msg_release(m));
         if (!slow)
             atomic_store(&sh->fast_got, seq);
@@ -199,7 +199,7 @@ static void test_slow_subscriber_counts_every_loss_and_fast_one_loses_nothing(vo
     pid_t pid[3];
     for (unsigned i = 0; i < 3; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? slow_publisher(e, &ch[i], sh, n)
                          : slow_subscriber(e, &ch[i], sh, i == 2, n));
         ps_chan_parent(&ch[i]);
@@ -209,7 +209,7 @@ static void test_slow_subscriber_counts_every_loss_and_fast_one_loses_nothing(vo
         ps_tell_child(&ch[i], 'g');
     const char *what[3] = {"publisher", "fast subscriber", "slow subscriber"};
     for (unsigned i = 0; i < 3; i++) {
-        ps_expect_ok(pid[i], PS_CHILD_MS, what[i]);
+        proc_expect_ok(pid[i], PS_CHILD_MS, what[i]);
         ps_chan_close(&ch[i]);
     }
     print_message("    slow subscriber of %u: " PS_SUB_FMT "\n", n, PS_SUB_ARGS(sh->slow));
@@ -226,13 +226,13 @@ static int history_publisher(const ps_env *e, ps_chan *c)
     PS_OK(shmbus_pub_open(d, "hist", &p));
     for (uint64_t seq = 1; seq <= 10; seq++)
         PS_OK(ps_publish(p, 100 + seq, seq, 0, 0));
-    PS_CHECK(ps_tell(c->up[1], 'p') == 0, "pipe");
-    PS_CHECK(ps_hear(c->down[0], 'l', PS_SAFETY_MS) == 0, "no 'l'");
+    PS_CHECK(proc_tell(c->up[1], 'p') == 0, "pipe");
+    PS_CHECK(proc_hear(c->down[0], 'l', PS_SAFETY_MS) == 0, "no 'l'");
     PS_OK(shmbus_pub_wait_subscribers(p, 2, PS_SAFETY_MS));
     /* Live ones: fewer than the history, so none can leave it before they are taken. */
     for (uint64_t seq = 11; seq <= 13; seq++)
         PS_OK(ps_publish(p, 100 + seq, seq, 0, 0));
-    PS_CHECK(ps_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
+    PS_CHECK(proc_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
     PS_OK(shmbus_pub_close(p));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -252,7 +252,7 @@ static int history_subscriber(const ps_env *e, ps_chan *c, bool history)
         }
     PS_RC(shmbus_sub_recv(s, 0, &m), SHMBUS_EAGAIN);
     PS_OK(shmbus_sub_wait_publishers(s, 1, PS_SAFETY_MS));
-    PS_CHECK(ps_tell(c->up[1], 'r') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'r') == 0, "pipe");
     for (uint64_t seq = 11; seq <= 13; seq++)
         ps_expect_seq(ps_recv_one(s, "late subscriber"), seq);
     shmbus_sub_counters st = ps_sub_stats(s);
@@ -279,7 +279,7 @@ static void test_late_subscriber_gets_history_first_only_when_asked(void **state
     pid_t pid[3];
     for (unsigned i = 0; i < 3; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? history_publisher(e, &ch[i]) : history_subscriber(e, &ch[i], i == 1));
         ps_chan_parent(&ch[i]);
     }
@@ -291,10 +291,10 @@ static void test_late_subscriber_gets_history_first_only_when_asked(void **state
     ps_hear_child(&ch[1], 'r', PS_CHILD_MS, "subscriber with history");
     ps_hear_child(&ch[2], 'r', PS_CHILD_MS, "subscriber without history");
     ps_tell_child(&ch[0], 'l');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "subscriber with history");
-    ps_expect_ok(pid[2], PS_CHILD_MS, "subscriber without history");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "subscriber with history");
+    proc_expect_ok(pid[2], PS_CHILD_MS, "subscriber without history");
     ps_tell_child(&ch[0], 'x');
-    ps_expect_ok(pid[0], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[0], PS_CHILD_MS, "publisher");
     for (unsigned i = 0; i < 3; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 13);
@@ -374,7 +374,7 @@ static void test_many_publishers_each_arrive_complete_and_in_their_order(void **
     pid_t pid[1 + MANY_PUBS];
     for (unsigned i = 0; i < 1 + MANY_PUBS; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? many_subscriber(e, &ch[i], sh, n)
                          : many_publisher(e, &ch[i], sh, i - 1, n));
         ps_chan_parent(&ch[i]);
@@ -383,7 +383,7 @@ static void test_many_publishers_each_arrive_complete_and_in_their_order(void **
     for (unsigned i = 0; i < 1 + MANY_PUBS; i++)
         ps_tell_child(&ch[i], 'g');
     for (unsigned i = 0; i < 1 + MANY_PUBS; i++) {
-        ps_expect_ok(pid[i], PS_CHILD_MS, i == 0 ? "subscriber" : "publisher");
+        proc_expect_ok(pid[i], PS_CHILD_MS, i == 0 ? "subscriber" : "publisher");
         ps_chan_close(&ch[i]);
     }
     ps_assert_pool_drained(d, "frames", (uint64_t)MANY_PUBS * n);

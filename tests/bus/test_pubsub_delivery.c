@@ -28,7 +28,7 @@ static void run_children(ps_env *e, unsigned n, child_fn fn, void *sh, between_f
     pid_t pid[4];
     for (unsigned i = 0; i < n; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(fn(e, &ch[i], sh, i));
         ps_chan_parent(&ch[i]);
     }
@@ -41,7 +41,7 @@ static void run_children(ps_env *e, unsigned n, child_fn fn, void *sh, between_f
         char what[32];
         snprintf(what, sizeof what, "child %u", i);
         if (pid[i])
-            ps_expect_ok(pid[i], PS_CHILD_MS, what);
+            proc_expect_ok(pid[i], PS_CHILD_MS, what);
         ps_chan_close(&ch[i]);
     }
     ps_assert_pool_drained(d, pool, 0);
@@ -93,9 +93,9 @@ static int order_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
         } else { /* the publisher: at full rate the moment it opens, no wait option */
             PS_CHECK(ps_wait_counter(&sh->sub_open, it, PS_SAFETY_MS) == 0, "stalled");
             shmbus_pub *p;
-            uint64_t t0 = ps_now_ns();
+            uint64_t t0 = proc_now_ns();
             PS_OK(shmbus_pub_open(d, "order", &p));
-            uint64_t took = ps_now_ns() - t0;
+            uint64_t took = proc_now_ns() - t0;
             sh->open_ns_sum += took;
             if (took > sh->open_ns_max)
                 sh->open_ns_max = took;
@@ -133,14 +133,14 @@ static int late_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
     if (i == 0) {
         shmbus_sub *s;
         PS_OK(shmbus_sub_open(d, "stream", NULL, &s));
-        PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'S') == 0, "pipe");
         /* 1..3 from the history as soon as it connects (the publisher publishes nothing
          * more until they arrived), then 4 live */
         for (uint64_t want = 1; want <= 4; want++) {
             ps_expect_seq(ps_recv_one(s, "subscriber that connected late"), want);
-            PS_CHECK(want != 3 || ps_tell(c->up[1], 'h') == 0, "pipe");
+            PS_CHECK(want != 3 || proc_tell(c->up[1], 'h') == 0, "pipe");
         }
-        PS_CHECK(ps_tell(c->up[1], 'r') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'r') == 0, "pipe");
         PS_CHECK(ps_drain_until_closed(s, 1) == 0, "end of stream");
         shmbus_peer_counters pc;
         PS_CHECK(shmbus_sub_peer_counters(s, &pc, 1) == 1 && pc.base == 0 && pc.received == 4 &&
@@ -148,16 +148,16 @@ static int late_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
                  PS_PAIR_FMT, PS_PAIR_ARGS(pc));
         PS_OK(shmbus_sub_close(s));
     } else {
-        PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
         shmbus_pub *p;
         PS_OK(shmbus_pub_open(d, "stream", &p)); /* gives up waiting after its bound */
         PS_CHECK(shmbus_pub_subscribers(p) == 0, "a stopped subscriber connected");
         for (uint64_t seq = 1; seq <= 3; seq++) /* fewer than the history (4) */
             PS_OK(ps_publish(p, 64, seq, 0, 0));
-        PS_CHECK(ps_tell(c->up[1], 'P') == 0, "pipe");
-        PS_CHECK(ps_hear(c->down[0], 'l', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_tell(c->up[1], 'P') == 0, "pipe");
+        PS_CHECK(proc_hear(c->down[0], 'l', PS_CHILD_MS) == 0, "no go");
         PS_OK(ps_publish(p, 64, 4, 0, 0));
-        PS_CHECK(ps_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
         PS_OK(shmbus_pub_close(p));
     }
     PS_OK(shmbus_domain_close(d));
@@ -200,7 +200,7 @@ static int end_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
     if (i == 0) { /* subscriber */
         shmbus_sub *s;
         PS_OK(shmbus_sub_open(d, "stream", NULL, &s));
-        PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'S') == 0, "pipe");
         PS_CHECK(ps_wait_counter(&sh->drain, 1, PS_CHILD_MS) == 0, "never told to read");
         int64_t got = ps_drain_until_closed(s, 1);
         PS_CHECK(got >= 0, "the end of the stream was not accounted");
@@ -216,20 +216,20 @@ static int end_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
                 (unsigned long long)pc.invalid);
         PS_OK(shmbus_sub_close(s));
     } else { /* publisher */
-        PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
         shmbus_pub *p;
         PS_OK(shmbus_pub_open(d, "stream", &p)); /* waits for the subscriber */
         PS_CHECK(shmbus_pub_subscribers(p) == 1, "the subscriber did not connect");
-        PS_CHECK(ps_tell(c->up[1], 'O') == 0, "pipe");
-        PS_CHECK(ps_hear(c->down[0], 'P', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_tell(c->up[1], 'O') == 0, "pipe");
+        PS_CHECK(proc_hear(c->down[0], 'P', PS_CHILD_MS) == 0, "no go");
         uint64_t n = ps_scaled(20000, 200);
         for (uint64_t seq = 1; seq <= n; seq++)
             PS_OK(ps_publish(p, 64, seq, 0, 0));
         atomic_store(&sh->published, n);
         if (sh->kill) {
-            PS_CHECK(ps_tell(c->up[1], 'K') == 0, "pipe");
+            PS_CHECK(proc_tell(c->up[1], 'K') == 0, "pipe");
             for (;;)
-                ps_sleep_ms(1000);
+                proc_sleep_ms(1000);
         }
         PS_OK(shmbus_pub_close(p));
     }
@@ -252,7 +252,7 @@ static void end_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
         ps_kill9(pid[1], "publisher");
         pid[1] = 0;
     } else {
-        ps_expect_ok(pid[1], PS_CHILD_MS, "publisher");
+        proc_expect_ok(pid[1], PS_CHILD_MS, "publisher");
         pid[1] = 0;
         assert_int_equal(kill(pid[0], SIGCONT), 0);
     }
@@ -344,14 +344,14 @@ static int unreach_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
         shmbus_pub *p[UNREACH_PUBS];
         for (unsigned k = 0; k < UNREACH_PUBS; k++)
             PS_OK(shmbus_pub_open(d, "many", &p[k]));
-        PS_CHECK(ps_tell(c->up[1], 'P') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'P') == 0, "pipe");
         PS_CHECK(ps_wait_counter(&sh->done, 1, PS_CHILD_MS) == 0, "subscriber stalled");
         for (unsigned k = 0; k < UNREACH_PUBS; k++)
             PS_OK(shmbus_pub_close(p[k]));
         PS_OK(shmbus_domain_close(d));
         return 0;
     }
-    PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+    PS_CHECK(proc_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
     struct rlimit full, low;
     PS_CHECK(getrlimit(RLIMIT_NOFILE, &full) == 0, "getrlimit");
     low = full;
@@ -360,12 +360,12 @@ static int unreach_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
     shmbus_sub *s;
     PS_OK(shmbus_sub_open(d, "many", NULL, &s));
     /* every publisher is connected or counted unreachable */
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     shmbus_sub_counters st = ps_sub_stats(s);
     while (shmbus_sub_publishers(s) + (int)st.unreachable < UNREACH_PUBS) {
-        PS_CHECK(ps_now_ns() < deadline, "%d publishers connected, %llu counted unreachable",
+        PS_CHECK(proc_now_ns() < deadline, "%d publishers connected, %llu counted unreachable",
                  shmbus_sub_publishers(s), (unsigned long long)st.unreachable);
-        ps_sleep_ms(10);
+        proc_sleep_ms(10);
         st = ps_sub_stats(s);
     }
     PS_CHECK(st.unreachable > 0, "all %d connected under a limit of %llu descriptors",
@@ -433,37 +433,37 @@ static int corrupt_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
 {
     (void)arg;
     shmbus_domain *d = ps_child_start(e, c);
-    PS_CHECK(ps_tell(c->up[1], 'o') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'o') == 0, "pipe");
     if (i == 0) { /* a publisher whose topic and registry entry then say history 0 */
         shmbus_pub *p;
         PS_OK(shmbus_pub_open(d, "stream", &p));
         for (uint64_t seq = 1; seq <= 3; seq++)
             PS_OK(ps_publish(p, 64, seq, 0, 0));
-        PS_CHECK(ps_tell(c->up[1], 'p') == 0, "pipe");
-        PS_CHECK(ps_hear(c->down[0], 'n', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_tell(c->up[1], 'p') == 0, "pipe");
+        PS_CHECK(proc_hear(c->down[0], 'n', PS_CHILD_MS) == 0, "no go");
         /* connected on this side too, or 4 would only reach the subscriber through the
          * history, which the subscriber cannot read (its length is 0 now) */
         PS_OK(shmbus_pub_wait_subscribers(p, 1, PS_SAFETY_MS));
         PS_OK(ps_publish(p, 64, 4, 0, 0)); /* its own copy of the history length */
-        PS_CHECK(ps_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_hear(c->down[0], 'x', PS_CHILD_MS) == 0, "no go");
         PS_OK(shmbus_pub_close(p));
     } else {
-        PS_CHECK(ps_hear(c->down[0], 'c', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_hear(c->down[0], 'c', PS_CHILD_MS) == 0, "no go");
         shmbus_sub *s;
         shmbus_sub_opts o = {.history = true};
         PS_OK(shmbus_sub_open(d, "stream", &o, &s)); /* its publisher's history is 0 */
         shmbus_msg *m;
         PS_RC(shmbus_sub_recv(s, 0, &m), SHMBUS_EAGAIN);
         PS_OK(shmbus_sub_wait_publishers(s, 1, PS_SAFETY_MS));
-        PS_CHECK(ps_tell(c->up[1], 's') == 0, "pipe");
-        PS_CHECK(ps_hear(c->down[0], 'C', PS_CHILD_MS) == 0, "no go");
+        PS_CHECK(proc_tell(c->up[1], 's') == 0, "pipe");
+        PS_CHECK(proc_hear(c->down[0], 'C', PS_CHILD_MS) == 0, "no go");
         shmbus_pub *p;
         int rc = shmbus_pub_open(d, "stream", &p); /* the topic's history is 0 now */
         PS_CHECK((rc == SHMBUS_EBADSEG || rc == SHMBUS_EINCOMPAT) &&
                      strstr(shmbus_last_error(), "history"),
                  "publisher on a topic with history 0: %s (%s)", shmbus_errname(rc),
                  shmbus_last_error());
-        PS_CHECK(ps_tell(c->up[1], 'n') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'n') == 0, "pipe");
         ps_expect_seq(ps_recv_one(s, "after the history"), 4);
         PS_CHECK(ps_check_accounting(s, false) == 1, "accounting");
         PS_OK(shmbus_sub_close(s));
@@ -495,7 +495,7 @@ static void corrupt_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
     ps_tell_child(&ch[1], 'C');
     ps_hear_child(&ch[1], 'n', PS_CHILD_MS, "publisher refused");
     ps_tell_child(&ch[0], 'n');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "subscriber");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "subscriber");
     pid[1] = 0;
     r->topics[stream].history = 4; /* as it was, for the domain's last close */
     munmap((char *)r - 64, len);
@@ -518,11 +518,11 @@ static int tomb_child(const ps_env *e, ps_chan *c, void *arg, unsigned i)
     if (i == 0) { /* a subscriber that never reads, then dies */
         shmbus_sub *s;
         PS_OK(shmbus_sub_open(d, "stream", NULL, &s));
-        PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
+        PS_CHECK(proc_tell(c->up[1], 'S') == 0, "pipe");
         for (;;)
-            ps_sleep_ms(1000);
+            proc_sleep_ms(1000);
     }
-    PS_CHECK(ps_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
+    PS_CHECK(proc_hear(c->down[0], 'p', PS_CHILD_MS) == 0, "no go");
     shmbus_pub *p;
     PS_OK(shmbus_pub_open(d, "stream", &p));
     for (uint64_t seq = 1; seq <= 10; seq++)
@@ -549,17 +549,17 @@ static void tomb_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
     (void)arg;
     ps_hear_child(&ch[0], 'S', PS_CHILD_MS, "subscriber open");
     ps_tell_child(&ch[1], 'p');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "publisher");
     pid[1] = 0;
     /* its end is not accounted yet: the tombstone stays for the subscriber */
     assert_int_equal(pub_entries(e), 1);
     ps_kill9(pid[0], "subscriber");
     pid[0] = 0;
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_CHILD_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_CHILD_MS * 1000000u;
     while (pub_entries(e) != 0) {
-        if (ps_now_ns() > deadline)
+        if (proc_now_ns() > deadline)
             fail_msg("a dead subscriber pins its publisher's tombstone");
-        ps_sleep_ms(10);
+        proc_sleep_ms(10);
     }
 }
 

@@ -16,7 +16,7 @@
 
 #define RECLAIM_BOUND_MS 1000
 
-static double ms_since(uint64_t t0) { return (double)(ps_now_ns() - t0) / 1e6; }
+static double ms_since(uint64_t t0) { return (double)(proc_now_ns() - t0) / 1e6; }
 
 /* Poll the pool's counters every millisecond until done(stats) or the safety deadline;
  * returns the milliseconds since t0. */
@@ -28,10 +28,10 @@ static double poll_pool(shmbus_domain *d, const char *pool, uint64_t t0,
         shmbus_class_stats t = ps_pool_totals(d, pool);
         if (done(&t, arg))
             return ms_since(t0);
-        if (ps_now_ns() > deadline)
+        if (proc_now_ns() > deadline)
             fail_msg("pool %s: still %u blocks used, %llu reclaimed after %d ms", pool, t.used,
                      (unsigned long long)t.reclaims, PS_SAFETY_MS);
-        ps_sleep_ms(1);
+        proc_sleep_ms(1);
     }
 }
 
@@ -86,16 +86,16 @@ static int crash_subscriber(const ps_env *e, ps_chan *c, struct crash_shared *sh
         atomic_store(&sh->got[i], shmbus_msg_seq(m));
     }
     PS_CHECK(n >= CRASH_KEEP, "received only %llu", (unsigned long long)n);
-    PS_CHECK(ps_tell(c->up[1], 'S') == 0, "pipe");
-    PS_CHECK(ps_hear(c->down[0], 'v', PS_SAFETY_MS) == 0, "no 'v'");
+    PS_CHECK(proc_tell(c->up[1], 'S') == 0, "pipe");
+    PS_CHECK(proc_hear(c->down[0], 'v', PS_SAFETY_MS) == 0, "no 'v'");
     for (unsigned k = 0; k < CRASH_KEEP; k++) {
         ps_hdr h;
         PS_CHECK(ps_check_msg(keep[k], &h) == 0,
                  "a message held across the publisher's death is no longer intact");
         PS_OK(shmbus_msg_release(keep[k]));
     }
-    PS_CHECK(ps_tell(c->up[1], 'R') == 0, "pipe");
-    PS_CHECK(ps_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
+    PS_CHECK(proc_tell(c->up[1], 'R') == 0, "pipe");
+    PS_CHECK(proc_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
     PS_CHECK(ps_check_accounting(s, false) >= 0, "per-publisher accounting");
     PS_OK(shmbus_sub_close(s));
     PS_OK(shmbus_domain_close(d));
@@ -112,7 +112,7 @@ static void test_killed_publisher_leaves_held_messages_readable_and_its_blocks_c
     pid_t pid[3];
     for (unsigned i = 0; i < 3; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? crash_publisher(e, &ch[i], sh) : crash_subscriber(e, &ch[i], sh, i - 1));
         ps_chan_parent(&ch[i]);
     }
@@ -122,7 +122,7 @@ static void test_killed_publisher_leaves_held_messages_readable_and_its_blocks_c
     if (ps_wait_counters(sh->got, 2, 100, PS_CHILD_MS) != 0)
         fail_msg("the stream did not get going (see the children's stderr)");
 
-    uint64_t t0 = ps_now_ns();
+    uint64_t t0 = proc_now_ns();
     ps_kill9(pid[0], "publisher");
     double ms = poll_pool(d, "frames", t0, reclaimed_at_least, 1);
     print_message("    killed publisher's holds reclaimed %.1f ms after kill -9\n", ms);
@@ -148,15 +148,15 @@ static void test_killed_publisher_leaves_held_messages_readable_and_its_blocks_c
     ps_hear_child(&ch[2], 'R', PS_CHILD_MS, "subscriber 2 checked and released");
     for (unsigned k = 0; k < ns; k++)
         ps_assert_ok(shmbus_msg_release(scribble[k]));
-    t0 = ps_now_ns();
+    t0 = proc_now_ns();
     ms = poll_pool(d, "frames", t0, used_at_most, 0);
     print_message("    every block back %.1f ms after the last release\n", ms);
     assert_true(ms <= RECLAIM_BOUND_MS);
 
     ps_tell_child(&ch[1], 'x');
     ps_tell_child(&ch[2], 'x');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "subscriber 1");
-    ps_expect_ok(pid[2], PS_CHILD_MS, "subscriber 2");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "subscriber 1");
+    proc_expect_ok(pid[2], PS_CHILD_MS, "subscriber 2");
     for (unsigned i = 0; i < 3; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 0);
@@ -205,9 +205,9 @@ static int subkill_victim(const ps_env *e, ps_chan *c, struct subkill_shared *sh
         keep[k] = ps_recv_one(s, "victim");
         atomic_store(&sh->victim_last, shmbus_msg_seq(keep[k]));
     }
-    PS_CHECK(ps_tell(c->up[1], 'H') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'H') == 0, "pipe");
     for (;;)
-        ps_sleep_ms(1000);
+        proc_sleep_ms(1000);
 }
 
 static int subkill_survivor(const ps_env *e, ps_chan *c, struct subkill_shared *sh)
@@ -246,7 +246,7 @@ static void test_killed_subscriber_blocks_come_back_while_the_others_go_on(void 
     pid_t pid[3];
     for (unsigned i = 0; i < 3; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0   ? subkill_publisher(e, &ch[i], sh)
                   : i == 1 ? subkill_victim(e, &ch[i], sh)
                            : subkill_survivor(e, &ch[i], sh));
@@ -262,7 +262,7 @@ static void test_killed_subscriber_blocks_come_back_while_the_others_go_on(void 
         fail_msg("the stream stalled before seq %llu", (unsigned long long)past);
     uint64_t before = ps_pool_totals(d, "frames").reclaims;
 
-    uint64_t t0 = ps_now_ns();
+    uint64_t t0 = proc_now_ns();
     ps_kill9(pid[1], "victim subscriber");
     double ms = poll_pool(d, "frames", t0, reclaimed_at_least, before + VICTIM_KEEP);
     print_message("    killed subscriber's %d blocks back %.1f ms after kill -9\n", VICTIM_KEEP,
@@ -274,8 +274,8 @@ static void test_killed_subscriber_blocks_come_back_while_the_others_go_on(void 
     if (ps_wait_counter(&sh->got, later, PS_CHILD_MS) != 0)
         fail_msg("the stream stalled after the subscriber was killed");
     atomic_store(&sh->stop, 1);
-    ps_expect_ok(pid[2], PS_CHILD_MS, "surviving subscriber");
-    ps_expect_ok(pid[0], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[2], PS_CHILD_MS, "surviving subscriber");
+    proc_expect_ok(pid[0], PS_CHILD_MS, "publisher");
     for (unsigned i = 0; i < 3; i++)
         ps_chan_close(&ch[i]);
     shmbus_class_stats t = ps_pool_totals(d, "frames");
@@ -299,11 +299,11 @@ static int full_holder(const ps_env *e, ps_chan *c)
     shmbus_msg *m[2];
     PS_OK(shmbus_pool_loan(pool, 100, 0, &m[0]));
     PS_OK(shmbus_pool_loan(pool, 100, 0, &m[1]));
-    PS_CHECK(ps_tell(c->up[1], 'H') == 0, "pipe");
-    PS_CHECK(ps_hear(c->down[0], 'W', PS_SAFETY_MS) == 0, "no 'W'");
-    ps_sleep_ms(200);
+    PS_CHECK(proc_tell(c->up[1], 'H') == 0, "pipe");
+    PS_CHECK(proc_hear(c->down[0], 'W', PS_SAFETY_MS) == 0, "no 'W'");
+    proc_sleep_ms(200);
     PS_OK(shmbus_msg_release(m[0]));
-    PS_CHECK(ps_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
+    PS_CHECK(proc_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
     PS_OK(shmbus_msg_release(m[1]));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -321,24 +321,24 @@ static int full_loaner(const ps_env *e, ps_chan *c, struct full_shared *sh)
     /* "on_full": "fail", the pool exhausted by this publisher's own loans */
     PS_OK(shmbus_pub_loan(pf, 100, &m[0]));
     PS_OK(shmbus_pub_loan(pf, 100, &m[1]));
-    uint64_t t0 = ps_now_ns();
+    uint64_t t0 = proc_now_ns();
     shmbus_msg *x = NULL;
     PS_RC(shmbus_pub_loan(pf, 100, &x), SHMBUS_EFULL);
     sh->fail_ms = ms_since(t0);
     PS_CHECK(x == NULL, "a failed loan gave a message");
     PS_OK(shmbus_msg_release(m[0]));
     PS_OK(shmbus_msg_release(m[1]));
-    PS_CHECK(ps_tell(c->up[1], 'a') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'a') == 0, "pipe");
     /* "on_full": "wait", "wait_ms": 200, while another process holds every block */
-    PS_CHECK(ps_hear(c->down[0], 'b', PS_SAFETY_MS) == 0, "no 'b'");
-    t0 = ps_now_ns();
+    PS_CHECK(proc_hear(c->down[0], 'b', PS_SAFETY_MS) == 0, "no 'b'");
+    t0 = proc_now_ns();
     PS_RC(shmbus_pub_loan(pw, 100, &x), SHMBUS_ETIMEDOUT);
     sh->timeout_ms = ms_since(t0);
     PS_CHECK(sh->timeout_ms >= 200.0, "gave up after %.1f ms, before its wait_ms", sh->timeout_ms);
-    PS_CHECK(ps_tell(c->up[1], 'b') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'b') == 0, "pipe");
     /* "wait_ms": 30000: the other process releases a block 200 ms later; the loan gets it */
-    PS_CHECK(ps_hear(c->down[0], 'c', PS_SAFETY_MS) == 0, "no 'c'");
-    t0 = ps_now_ns();
+    PS_CHECK(proc_hear(c->down[0], 'c', PS_SAFETY_MS) == 0, "no 'c'");
+    t0 = proc_now_ns();
     PS_OK(shmbus_pub_loan(pl, 100, &m[0]));
     sh->wait_ms = ms_since(t0);
     PS_OK(shmbus_msg_release(m[0]));
@@ -358,7 +358,7 @@ static void test_full_pool_fails_at_once_or_waits_by_topic_policy(void **state)
     pid_t pid[2];
     for (unsigned i = 0; i < 2; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? full_holder(e, &ch[i]) : full_loaner(e, &ch[i], sh));
         ps_chan_parent(&ch[i]);
     }
@@ -377,12 +377,12 @@ static void test_full_pool_fails_at_once_or_waits_by_topic_policy(void **state)
 
     ps_tell_child(&ch[0], 'W');
     ps_tell_child(&ch[1], 'c');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "loaner");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "loaner");
     print_message("    on_full wait 30 s: the loan succeeded after %.1f ms, when the other "
                   "process released a block\n", sh->wait_ms);
     assert_int_equal(ps_pool_totals(d, "pwait").failed_loans, 1);
     ps_tell_child(&ch[0], 'x');
-    ps_expect_ok(pid[0], PS_CHILD_MS, "holder");
+    proc_expect_ok(pid[0], PS_CHILD_MS, "holder");
     for (unsigned i = 0; i < 2; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "pfail", 2);

@@ -154,7 +154,7 @@ static int forger(const ps_env *e, ps_chan *c, struct forge_shared *sh, bool poi
     _Atomic uint64_t raw_pipes = 0;
     nng_socket raw = take_place(e, a, &raw_pipes);
     PS_OK(shmbus_pub_open(d, "forge", &b));
-    PS_CHECK(ps_tell(c->up[1], 'L') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'L') == 0, "pipe");
 
     PS_CHECK(ps_wait_counter(&sh->connected, 1, PS_SAFETY_MS) == 0, "no subscriber");
     PS_CHECK(ps_wait_counter(&raw_pipes, 1, PS_SAFETY_MS) == 0, "raw socket: no pipe");
@@ -197,12 +197,12 @@ static int forger(const ps_env *e, ps_chan *c, struct forge_shared *sh, bool poi
 /* Receive until the counters reach `seen` (invalid + expired); no message may come out. */
 static shmbus_sub_counters judge(shmbus_sub *s, uint64_t seen)
 {
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     for (;;) {
         shmbus_sub_counters st = ps_sub_stats(s);
         if (st.invalid + st.expired >= seen)
             return st;
-        PS_CHECK(ps_now_ns() < deadline, "forged descriptors not all counted: " PS_SUB_FMT,
+        PS_CHECK(proc_now_ns() < deadline, "forged descriptors not all counted: " PS_SUB_FMT,
                  PS_SUB_ARGS(st));
         shmbus_msg *m = NULL;
         int rc = shmbus_sub_recv(s, 20, &m);
@@ -275,7 +275,7 @@ static void run_forgery(void **state, enum forgery mode)
     pid_t pid[2];
     for (unsigned i = 0; i < 2; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(mode == REPLAY ? (i == 0 ? replay_forger(e, &ch[i], sh)
                                            : replay_subscriber(e, &ch[i], sh))
                   : i == 0 ? forger(e, &ch[i], sh, mode == POISON)
@@ -286,8 +286,8 @@ static void run_forgery(void **state, enum forgery mode)
     ps_tell_child(&ch[0], 'g');
     ps_hear_child(&ch[0], 'L', PS_CHILD_MS, "forger listens in publisher A's place");
     ps_tell_child(&ch[1], 'g');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "subscriber");
-    ps_expect_ok(pid[0], PS_CHILD_MS, "forger");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "subscriber");
+    proc_expect_ok(pid[0], PS_CHILD_MS, "forger");
     for (unsigned i = 0; i < 2; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 0);
@@ -334,7 +334,7 @@ static int replay_forger(const ps_env *e, ps_chan *c, struct forge_shared *sh)
     }
     _Atomic uint64_t raw_pipes = 0;
     nng_socket raw = take_place(e, a, &raw_pipes); /* A's connection to cap stays */
-    PS_CHECK(ps_tell(c->up[1], 'L') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'L') == 0, "pipe");
     PS_CHECK(ps_wait_counter(&sh->connected, 1, PS_SAFETY_MS) == 0, "no subscriber");
     PS_CHECK(ps_wait_counter(&raw_pipes, 1, PS_SAFETY_MS) == 0, "raw socket: no pipe");
     PS_OK(shmbus_pub_wait_subscribers(b, 2, PS_SAFETY_MS));
@@ -383,10 +383,10 @@ static int replay_subscriber(const ps_env *e, ps_chan *c, struct forge_shared *s
     PS_OK(shmbus_sub_wait_publishers(s, 2, PS_SAFETY_MS));
     atomic_store(&sh->connected, 1);
     bool got_a = false, got_b = false;
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     shmbus_sub_counters st = ps_sub_stats(s);
     while (!(got_a && got_b && st.invalid >= MISPLACED)) {
-        PS_CHECK(ps_now_ns() < deadline, "not all judged: " PS_SUB_FMT, PS_SUB_ARGS(st));
+        PS_CHECK(proc_now_ns() < deadline, "not all judged: " PS_SUB_FMT, PS_SUB_ARGS(st));
         shmbus_msg *m = NULL;
         int rc = shmbus_sub_recv(s, 20, &m);
         st = ps_sub_stats(s);

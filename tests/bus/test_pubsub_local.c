@@ -137,10 +137,10 @@ static void test_forked_child_gets_eforked_and_parent_goes_on(void **state)
     ps_assert_ok(shmbus_pool_open(l.d, "frames", NULL, 0, &pool));
     uint32_t used = ps_pool_totals(l.d, "frames").used;
 
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0)
         _exit(forked_child(&l, pool, held));
-    ps_expect_ok(pid, WAIT_MS, "forked child");
+    proc_expect_ok(pid, WAIT_MS, "forked child");
 
     assert_int_equal(ps_pool_totals(l.d, "frames").used, used);
     shmbus_sub_counters st;

@@ -50,7 +50,7 @@ static int held_hoarder(const ps_env *e, ps_chan *c, struct held_shared *sh, uns
                  (unsigned long long)shmbus_msg_seq(kept[k]));
         atomic_store(&sh->got[0], k + 1);
     }
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     shmbus_sub_counters st;
     for (;;) {
         st = ps_sub_stats(s);
@@ -58,7 +58,7 @@ static int held_hoarder(const ps_env *e, ps_chan *c, struct held_shared *sh, uns
         atomic_store(&sh->got[0], seen);
         if (seen >= n)
             break;
-        PS_CHECK(ps_now_ns() < deadline, "saw %llu of %u", (unsigned long long)seen, n);
+        PS_CHECK(proc_now_ns() < deadline, "saw %llu of %u", (unsigned long long)seen, n);
         shmbus_msg *m = NULL;
         int rc = shmbus_sub_recv(s, 20, &m);
         PS_CHECK(rc == SHMBUS_ETIMEDOUT, "recv beyond max_held returned %s (seq %llu)",
@@ -109,7 +109,7 @@ static void test_max_held_turns_further_messages_into_overflow_for_that_subscrib
     pid_t pid[3];
     for (unsigned i = 0; i < 3; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0   ? held_publisher(e, &ch[i], sh, n)
                   : i == 1 ? held_hoarder(e, &ch[i], sh, n)
                            : held_other(e, &ch[i], sh, n));
@@ -120,7 +120,7 @@ static void test_max_held_turns_further_messages_into_overflow_for_that_subscrib
         ps_tell_child(&ch[i], 'g');
     const char *what[3] = {"publisher", "hoarding subscriber", "other subscriber"};
     for (unsigned i = 0; i < 3; i++) {
-        ps_expect_ok(pid[i], PS_CHILD_MS, what[i]);
+        proc_expect_ok(pid[i], PS_CHILD_MS, what[i]);
         ps_chan_close(&ch[i]);
     }
     shmbus_class_stats t = ps_pool_totals(d, "frames");
@@ -137,12 +137,12 @@ static int poll_publisher(const ps_env *e, ps_chan *c)
     shmbus_pub *p;
     PS_OK(shmbus_pub_open(d, "ticks", &p));
     PS_OK(shmbus_pub_wait_subscribers(p, 1, PS_SAFETY_MS));
-    PS_CHECK(ps_hear(c->down[0], '1', PS_SAFETY_MS) == 0, "no '1'");
+    PS_CHECK(proc_hear(c->down[0], '1', PS_SAFETY_MS) == 0, "no '1'");
     PS_OK(ps_publish(p, 64, 1, 0, 0));
-    PS_CHECK(ps_hear(c->down[0], '3', PS_SAFETY_MS) == 0, "no '3'");
+    PS_CHECK(proc_hear(c->down[0], '3', PS_SAFETY_MS) == 0, "no '3'");
     for (uint64_t seq = 2; seq <= 4; seq++)
         PS_OK(ps_publish(p, 64, seq, 0, 0));
-    PS_CHECK(ps_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
+    PS_CHECK(proc_hear(c->down[0], 'x', PS_SAFETY_MS) == 0, "no 'x'");
     PS_OK(shmbus_pub_close(p));
     PS_OK(shmbus_domain_close(d));
     return 0;
@@ -166,7 +166,7 @@ static int poll_subscriber(const ps_env *e, ps_chan *c)
     PS_CHECK(fd >= 0, "fd %d", fd);
     PS_OK(shmbus_sub_wait_publishers(s, 1, PS_SAFETY_MS));
     PS_CHECK(!readable(fd, 0), "readable before anything was published");
-    PS_CHECK(ps_tell(c->up[1], 'r') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'r') == 0, "pipe");
     /* One message: poll wakes, recv(0) gets it, then EAGAIN and the fd is quiet again. */
     PS_CHECK(readable(fd, PS_SAFETY_MS), "poll did not wake for a published message");
     shmbus_msg *m;
@@ -174,7 +174,7 @@ static int poll_subscriber(const ps_env *e, ps_chan *c)
     ps_expect_seq(m, 1);
     PS_RC(shmbus_sub_recv(s, 0, &m), SHMBUS_EAGAIN);
     PS_CHECK(!readable(fd, 0), "still readable after the only message was received");
-    PS_CHECK(ps_tell(c->up[1], 'a') == 0, "pipe");
+    PS_CHECK(proc_tell(c->up[1], 'a') == 0, "pipe");
     /* Three more: an event loop (poll, then recv(0) until EAGAIN) gets all of them. */
     uint64_t want = 2;
     while (want <= 4) {
@@ -199,7 +199,7 @@ static void test_subscriber_fd_polls_readable_when_a_message_is_published(void *
     pid_t pid[2];
     for (unsigned i = 0; i < 2; i++) {
         ps_chan_make(&ch[i]);
-        if ((pid[i] = ps_fork()) == 0)
+        if ((pid[i] = proc_fork()) == 0)
             _exit(i == 0 ? poll_publisher(e, &ch[i]) : poll_subscriber(e, &ch[i]));
         ps_chan_parent(&ch[i]);
     }
@@ -210,9 +210,9 @@ static void test_subscriber_fd_polls_readable_when_a_message_is_published(void *
     ps_tell_child(&ch[0], '1');
     ps_hear_child(&ch[1], 'a', PS_CHILD_MS, "subscriber woke for the first message");
     ps_tell_child(&ch[0], '3');
-    ps_expect_ok(pid[1], PS_CHILD_MS, "polling subscriber");
+    proc_expect_ok(pid[1], PS_CHILD_MS, "polling subscriber");
     ps_tell_child(&ch[0], 'x');
-    ps_expect_ok(pid[0], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[0], PS_CHILD_MS, "publisher");
     for (unsigned i = 0; i < 2; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 4);

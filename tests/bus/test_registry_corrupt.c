@@ -222,9 +222,9 @@ static void test_registry_rewritten_after_open_cannot_crash_publishers_or_subscr
     /* the first subscriber accounts for every message (most expired: it read none while
      * they were published), and those it gets are intact */
     shmbus_sub_counters c = {0};
-    for (uint64_t until = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    for (uint64_t until = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
          c.received + c.expired + c.dropped + c.overflow + c.invalid < seq &&
-         ps_now_ns() < until;) {
+         proc_now_ns() < until;) {
         shmbus_msg *msg = NULL;
         if (shmbus_sub_recv(s, 20, &msg) == 0) {
             ps_hdr h;

@@ -112,10 +112,10 @@ static void test_runtime_dir_too_long_for_socket_paths_is_einval_saying_so(void 
 {
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0)
         _exit(long_path_child(e));
-    ps_expect_ok(pid, PS_CHILD_MS, "child with long runtime directories");
+    proc_expect_ok(pid, PS_CHILD_MS, "child with long runtime directories");
 }
 
 /* ---- runtime directory not writable ---------------------------------------------------------- */
@@ -166,7 +166,7 @@ static void test_runtime_dir_that_cannot_be_made_or_written_gives_a_clear_error(
     assert_int_equal(chown(c[0].base, ISO_MEMBER, ISO_MEMBER), 0);
     assert_int_equal(chown(c[1].base, ISO_MEMBER, ISO_MEMBER), 0);
     assert_int_equal(chown(sub, ISO_MEMBER, ISO_MEMBER), 0);
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0)
         _exit(rodir_child(e, c, 3));
     int rc = iso_wait_or_skip(pid, "this sandbox does not let a child change its uid");
@@ -211,7 +211,7 @@ static void test_runtime_dir_on_a_full_file_system_is_named_not_the_shm_dir(void
     snprintf(full, sizeof full, "%s/full", e->tmpdir);
     snprintf(rd, sizeof rd, "%s/shmbus.%s", full, e->dom);
     assert_int_equal(mkdir(full, 0700), 0);
-    pid_t pid = ps_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         iso_mount_private_tmpfs(full, "size=64k,nr_inodes=1,mode=0700");
         shmbus_domain *d = NULL;
@@ -268,7 +268,7 @@ static int rm_publisher(const ps_env *e, ps_chan *c, void *arg)
         PS_OK(ps_publish(p, 512, k, 1, 0));
         PS_CHECK(ps_wait_counter(&sh->got, k - (k > 4 ? 4 : k), PS_SAFETY_MS) == 0,
                  "the subscriber stalled");
-        if (!second && ps_hear(c->down[0], 's', 1) == 0) { /* after the removal */
+        if (!second && proc_hear(c->down[0], 's', 1) == 0) { /* after the removal */
             second = true;
             sh->second_rc = shmbus_pub_open(d, "t2", &p2);
             snprintf(sh->second_err, sizeof sh->second_err, "%s", shmbus_last_error());
@@ -330,8 +330,8 @@ static int rm_newcomer(const ps_env *e, ps_chan *c, void *arg)
                      "the subscriber stalled on the newcomer's messages");
         }
     }
-    for (uint64_t until = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
-         s && atomic_load(&sh->new_sub_old) < 10 && ps_now_ns() < until;) {
+    for (uint64_t until = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+         s && atomic_load(&sh->new_sub_old) < 10 && proc_now_ns() < until;) {
         shmbus_msg *m = NULL;
         if (shmbus_sub_recv(s, 20, &m) != 0)
             continue;
@@ -391,15 +391,15 @@ static void test_runtime_dir_removed_under_a_running_domain_breaks_nothing_runni
 
     /* the running domain makes the directory again (a hang guard, not a timing check) */
     bool back = false;
-    uint64_t gone = ps_now_ns();
+    uint64_t gone = proc_now_ns();
     for (int waited = 0; !back && waited < ps_patience(10000); waited += 10) {
         back = access(rd, F_OK) == 0;
         if (!back)
-            ps_sleep_ms(10);
+            proc_sleep_ms(10);
     }
     if (back)
         print_message("    runtime directory made again after %.0f ms\n",
-                      (double)(ps_now_ns() - gone) / 1e6);
+                      (double)(proc_now_ns() - gone) / 1e6);
     else
         note(problems, sizeof problems, "the running domain did not make its runtime "
              "directory again");
@@ -438,9 +438,9 @@ static void test_runtime_dir_removed_under_a_running_domain_breaks_nothing_runni
 
     atomic_store(&sh->stop, 1);
     ps_tell_child(&ch[NEW], 'q');
-    ps_expect_ok(pid[PUB], PS_CHILD_MS, "publisher");
-    ps_expect_ok(pid[SUB], PS_CHILD_MS, "subscriber");
-    ps_expect_ok(pid[NEW], PS_CHILD_MS, "new process");
+    proc_expect_ok(pid[PUB], PS_CHILD_MS, "publisher");
+    proc_expect_ok(pid[SUB], PS_CHILD_MS, "subscriber");
+    proc_expect_ok(pid[NEW], PS_CHILD_MS, "new process");
     for (unsigned i = 0; i < N; i++)
         ps_chan_close(&ch[i]);
     ps_assert_pool_drained(d, "frames", 0);

@@ -5,9 +5,9 @@
 
 pid_t tu_child_fork(tu_child *c)
 {
-    tu_pipe(c->to_child);
-    tu_pipe(c->to_parent);
-    c->pid = tu_fork();
+    proc_pipe(c->to_child);
+    proc_pipe(c->to_parent);
+    c->pid = proc_fork();
     return c->pid;
 }
 
@@ -24,7 +24,7 @@ pid_t tu_child_start(tu_child *c, const char *dom, bool reaper)
     c->d = NULL;
     c->p = NULL;
     if (tu_child_fork(c) == 0) {
-        CHILD_CHECK(tu_await(c->to_child[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_hear(c->to_child[0], 'g', 20000) == 0);
         c->d = tu_child_open(dom, reaper);
         c->p = tu_child_pool(c->d, NULL, 0);
     }
@@ -85,12 +85,12 @@ double tu_wait_for_reclaim(const shmbus_pool *p, uint32_t used, uint64_t mask, u
         unsigned n;
         uint64_t holders = tu_pool_holders(p, &n);
         if (tu_pool_used(p) == used && n == used && holders == mask)
-            return (double)(tu_now_ns() - t0) / 1e6;
-        if (tu_now_ns() - t0 > (uint64_t)give_up_ms * 1000000u)
+            return (double)(proc_now_ns() - t0) / 1e6;
+        if (proc_now_ns() - t0 > (uint64_t)give_up_ms * 1000000u)
             fail_msg("after %u ms: %u blocks used (want %u), holders %#llx (want %#llx)",
                      give_up_ms, tu_pool_used(p), used, (unsigned long long)holders,
                      (unsigned long long)mask);
-        tu_sleep_ms(1);
+        proc_sleep_ms(1);
     }
 }
 

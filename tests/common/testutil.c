@@ -147,7 +147,7 @@ int tu_teardown(void **state)
 {
     tu_fixture *f = *state;
     int rc = 0;
-    tu_kill_children();
+    proc_kill_children();
     const char *names[2] = {f->dom, f->dom2};
     for (int i = 0; i < 2; i++) {
         if (tu_count_segments(tu_shm_dir(), names[i], true) != 0) {
@@ -162,172 +162,7 @@ int tu_teardown(void **state)
     return rc;
 }
 
-/* ---- processes --------------------------------------------------------------------------- */
-
-#define TU_MAX_CHILDREN 64
-static pid_t g_children[TU_MAX_CHILDREN];
-
-static void remember_child(pid_t pid)
-{
-    for (int i = 0; i < TU_MAX_CHILDREN; i++) {
-        if (g_children[i] == 0) {
-            g_children[i] = pid;
-            return;
-        }
-    }
-}
-
-void tu_forget_child(pid_t pid)
-{
-    for (int i = 0; i < TU_MAX_CHILDREN; i++)
-        if (g_children[i] == pid)
-            g_children[i] = 0;
-}
-
-pid_t tu_fork(void)
-{
-    pid_t parent = getpid();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        memset(g_children, 0, sizeof g_children);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(CHILD_FAIL);
-        int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-            signal(sigs[i], SIG_DFL);
-        return 0;
-    }
-    remember_child(pid);
-    return pid;
-}
-
-int tu_wait(pid_t pid, int timeout_ms)
-{
-    uint64_t deadline = tu_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            tu_forget_child(pid);
-            if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-            if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-            return -1;
-        }
-        if (r < 0 && errno != EINTR) {
-            tu_forget_child(pid);
-            return -1;
-        }
-        if (tu_now_ns() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            tu_forget_child(pid);
-            return -1;
-        }
-        tu_sleep_ms(2);
-    }
-}
-
-void tu_expect_child_ok(pid_t pid, int timeout_ms, const char *what)
-{
-    int rc = tu_wait(pid, timeout_ms);
-    if (rc == -1)
-        fail_msg("%s (pid %d) still ran after %d ms and was killed", what, (int)pid, timeout_ms);
-    if (rc > 128)
-        fail_msg("%s (pid %d) was killed by signal %d (%s)", what, (int)pid, rc - 128,
-                 strsignal(rc - 128));
-    if (rc != 0)
-        fail_msg("%s (pid %d) exited with status %d", what, (int)pid, rc);
-}
-
-void tu_kill_children(void)
-{
-    for (int i = 0; i < TU_MAX_CHILDREN; i++) {
-        if (g_children[i] > 0) {
-            kill(g_children[i], SIGKILL);
-            waitpid(g_children[i], NULL, 0);
-            g_children[i] = 0;
-        }
-    }
-}
-
-void tu_pipe(int fds[2])
-{
-    if (pipe(fds) != 0)
-        fail_msg("pipe: %s", strerror(errno));
-}
-
-int tu_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int tu_read_all(int fd, void *buf, size_t len, int timeout_ms)
-{
-    char *p = buf;
-    uint64_t deadline = tu_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (len > 0) {
-        uint64_t now = tu_now_ns();
-        if (now >= deadline)
-            return -1;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int tu_signal(int fd, char c) { return tu_write_all(fd, &c, 1); }
-
-int tu_await(int fd, char expect, int timeout_ms)
-{
-    char c;
-    if (tu_read_all(fd, &c, 1, timeout_ms) != 0)
-        return -1;
-    return c == expect ? 0 : -1;
-}
-
 /* ---- misc -------------------------------------------------------------------------------- */
-
-uint64_t tu_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void tu_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 uint64_t tu_rand(uint64_t *s)
 {
@@ -504,12 +339,12 @@ void tu_send_desc(int fd, const shmpool_desc *desc)
 {
     uint8_t wire[SHMPOOL_DESC_SIZE];
     shmpool_desc_encode(desc, wire);
-    assert_int_equal(tu_write_all(fd, wire, sizeof wire), 0);
+    assert_int_equal(proc_write_all(fd, wire, sizeof wire), 0);
 }
 
 void tu_child_recv_desc(int fd, shmpool_desc *desc)
 {
     uint8_t wire[SHMPOOL_DESC_SIZE];
-    CHILD_CHECK(tu_read_all(fd, wire, sizeof wire, 20000) == 0);
+    CHILD_CHECK(proc_read_all(fd, wire, sizeof wire, 20000) == 0);
     CHILD_OK(shmpool_desc_decode(wire, sizeof wire, desc));
 }

@@ -4,9 +4,9 @@
  * kills any child the test left behind, then fails the test if a segment of that domain is
  * still in the shm directory (and removes it, so one failure does not leak into the host).
  *
- * Children: tu_fork() returns 0 in the child, which must leave with _exit() and report a
- * failure only through its exit status (CHILD_CHECK / CHILD_RC). The parent collects it with
- * tu_wait(), which never hangs: a child still running at the deadline is killed.
+ * Children (proc.h): proc_fork() returns 0 in the child, which must leave with _exit() and
+ * report a failure only through its exit status (CHILD_CHECK / CHILD_RC). The parent collects
+ * it with proc_wait(), which never hangs: a child still running at the deadline is killed.
  */
 #ifndef SHMBUS_TESTUTIL_H
 #define SHMBUS_TESTUTIL_H
@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
 #include "shmpool.h"
 
 /* ---- fixture ----------------------------------------------------------------------------- */
@@ -57,7 +58,7 @@ const char *tu_errmsg(int code);
 #define assert_ok(expr) assert_rc(expr, 0)
 
 /* In a forked child: on failure print where and why, then _exit(CHILD_FAIL). */
-#define CHILD_FAIL 10
+#define CHILD_FAIL PROC_FAIL
 #define CHILD_CHECK(cond)                                                                   \
     do {                                                                                    \
         if (!(cond)) {                                                                      \
@@ -92,34 +93,8 @@ int tu_remove_segments(const char *dir, const char *domain);
 /* Number of entries in dir besides . and .. */
 int tu_count_entries(const char *dir, bool print);
 
-/* ---- processes --------------------------------------------------------------------------- */
-
-/* fork() that records the child (tu_teardown kills leftovers), makes the child die with its
- * parent, and gives the child default handlers for crash signals (cmocka's handlers must not
- * run in a child). Fails the test if fork fails. */
-pid_t tu_fork(void);
-/* Wait for a child: its exit code, 128 + signal if a signal ended it, or -1 if it was still
- * running after timeout_ms (it is then killed and reaped). */
-int tu_wait(pid_t pid, int timeout_ms);
-/* Like tu_wait but asserts the child exited 0, naming what is being waited for. */
-void tu_expect_child_ok(pid_t pid, int timeout_ms, const char *what);
-/* SIGKILL and reap every recorded child still running. */
-void tu_kill_children(void);
-/* Forget a child reaped by other means. */
-void tu_forget_child(pid_t pid);
-
-void tu_pipe(int fds[2]);
-/* 0 on success, -1 on error or EOF. tu_read_all waits at most timeout_ms in total. */
-int tu_write_all(int fd, const void *buf, size_t len);
-int tu_read_all(int fd, void *buf, size_t len, int timeout_ms);
-/* One byte tokens, for "ready"/"go" handshakes. */
-int tu_signal(int fd, char c);
-int tu_await(int fd, char expect, int timeout_ms);
-
 /* ---- misc -------------------------------------------------------------------------------- */
 
-uint64_t tu_now_ns(void);
-void tu_sleep_ms(unsigned ms);
 /* splitmix64 */
 uint64_t tu_rand(uint64_t *s);
 /* SHMBUS_STRESS_SECONDS, default 3. */

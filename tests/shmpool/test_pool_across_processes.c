@@ -19,7 +19,7 @@ static void test_domain_opened_before_fork_returns_eforked_in_the_child(void **s
     shmpool_desc desc;
     shmbus_block *b = tu_loan_described(p, 1, &desc);
 
-    pid_t pid = tu_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         shmbus_block *x = NULL;
         CHILD_RC(shmpool_loan(p, 1, 0, &x), SHMBUS_EFORKED);
@@ -38,7 +38,7 @@ static void test_domain_opened_before_fork_returns_eforked_in_the_child(void **s
         CHILD_OK(shmpool_domain_close(d2));
         _exit(0);
     }
-    tu_expect_child_ok(pid, 20000, "forked child");
+    proc_expect_ok(pid, 20000, "forked child");
     /* the child's calls on the inherited domain touched nothing */
     assert_int_equal(tu_pool_used(p), 1);
     assert_int_equal(tu_block_holders(p, desc.cls, desc.index), 1ull << shmpool_domain_slot(d));
@@ -65,8 +65,8 @@ static void test_acquired_block_is_read_only_in_a_process_that_never_loaned(void
 {
     const char *dom = TU_DOM(state);
     int to_child[2];
-    tu_pipe(to_child);
-    pid_t pid = tu_fork();
+    proc_pipe(to_child);
+    pid_t pid = proc_fork();
     if (pid == 0) {
         shmpool_desc desc;
         tu_child_recv_desc(to_child[0], &desc);
@@ -97,7 +97,7 @@ static void test_acquired_block_is_read_only_in_a_process_that_never_loaned(void
     shmpool_desc desc;
     shmbus_block *b = tu_loan_described(p, 64, &desc);
     tu_send_desc(to_child[1], &desc);
-    tu_expect_child_ok(pid, 20000, "read-only reader");
+    proc_expect_ok(pid, 20000, "read-only reader");
     assert_true(tu_has_pattern(b, desc.seq));
     assert_ok(shmpool_block_release(b));
     assert_ok(shmpool_domain_close(d));
@@ -114,23 +114,23 @@ static void test_block_outlives_its_loaner_process_while_another_holds_it(void *
         CHILD_OK(shmpool_block_describe(b, 200, 0, &desc));
         uint8_t wire[SHMPOOL_DESC_SIZE];
         shmpool_desc_encode(&desc, wire);
-        CHILD_CHECK(tu_write_all(ch.to_parent[1], wire, sizeof wire) == 0);
-        CHILD_CHECK(tu_await(ch.to_child[0], 'x', 20000) == 0);
+        CHILD_CHECK(proc_write_all(ch.to_parent[1], wire, sizeof wire) == 0);
+        CHILD_CHECK(proc_hear(ch.to_child[0], 'x', 20000) == 0);
         CHILD_OK(shmpool_block_release(b));
         CHILD_OK(shmpool_domain_close(ch.d));
         _exit(0);
     }
     shmpool_domain *d = tu_open_domain(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 2}}, 1);
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
     uint8_t wire[SHMPOOL_DESC_SIZE];
-    assert_int_equal(tu_read_all(ch.to_parent[0], wire, sizeof wire, 20000), 0);
+    assert_int_equal(proc_read_all(ch.to_parent[0], wire, sizeof wire, 20000), 0);
     shmpool_desc desc;
     shmbus_block *r = NULL;
     assert_ok(shmpool_desc_decode(wire, sizeof wire, &desc));
     assert_ok(shmpool_acquire(d, &desc, &r));
-    assert_int_equal(tu_signal(ch.to_child[1], 'x'), 0);
-    tu_expect_child_ok(pid, 20000, "loaner child");
+    assert_int_equal(proc_tell(ch.to_child[1], 'x'), 0);
+    proc_expect_ok(pid, 20000, "loaner child");
 
     shmpool_participant_info pi[SHMPOOL_MAX_PARTICIPANTS];
     assert_int_equal(tu_count_participants(d, pi), 1);

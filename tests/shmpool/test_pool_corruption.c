@@ -91,7 +91,7 @@ static void child(const ps_env *e, ps_chan *ch, enum role r, struct shared *sh)
         PS_OK(shmbus_pub_open(d, TOPIC, &p));
     if (r == SUB)
         PS_OK(shmbus_sub_open(d, TOPIC, NULL, &s));
-    PS_CHECK(ps_tell(ch->up[1], 'r') == 0, "cannot report ready");
+    PS_CHECK(proc_tell(ch->up[1], 'r') == 0, "cannot report ready");
     uint64_t seq = 0, rnd = (uint64_t)getpid();
     volatile uint64_t sink = 0;
     while (!atomic_load(&sh->stop)) {
@@ -100,7 +100,7 @@ static void child(const ps_env *e, ps_chan *ch, enum role r, struct shared *sh)
             note_rc(cs, rc);
             if (rc == 0)
                 atomic_fetch_add(&cs->ok, 1);
-            ps_sleep_ms(1);
+            proc_sleep_ms(1);
         } else if (r == SUB) {
             shmbus_msg *m = NULL;
             int rc = shmbus_sub_recv(s, 20, &m);
@@ -110,10 +110,10 @@ static void child(const ps_env *e, ps_chan *ch, enum role r, struct shared *sh)
                 atomic_fetch_add(&cs->ok, 1);
             } else if (rc != SHMBUS_ETIMEDOUT) {
                 note_rc(cs, rc);
-                ps_sleep_ms(1);
+                proc_sleep_ms(1);
             }
         } else {
-            ps_sleep_ms(5);
+            proc_sleep_ms(5);
         }
         atomic_fetch_add(&cs->loops, 1);
     }
@@ -309,7 +309,7 @@ static void run_round(ps_env *e, struct shared *sh, mutation mutate, uint64_t se
     pid_t pid[NROLES];
     for (unsigned r = 0; r < NROLES; r++) {
         ps_chan_make(&ch[r]);
-        pid[r] = ps_fork();
+        pid[r] = proc_fork();
         if (pid[r] == 0)
             child(e, &ch[r], (enum role)r, sh);
         ps_chan_parent(&ch[r]);
@@ -329,15 +329,15 @@ static void run_round(ps_env *e, struct shared *sh, mutation mutate, uint64_t se
     uint64_t from[NROLES];
     for (unsigned r = 0; r < NROLES; r++)
         from[r] = atomic_load(&sh->c[r].loops);
-    uint64_t deadline = ps_now_ns() + (uint64_t)ps_patience(20000) * 1000000u;
-    while (!all_advanced(sh, from, 50) && ps_now_ns() < deadline)
-        ps_sleep_ms(10);
+    uint64_t deadline = proc_now_ns() + (uint64_t)ps_patience(20000) * 1000000u;
+    while (!all_advanced(sh, from, 50) && proc_now_ns() < deadline)
+        proc_sleep_ms(10);
     atomic_store(&sh->stop, 1);
     char problems[1024] = "";
     for (unsigned r = 0; r < NROLES; r++) {
         uint64_t turned = atomic_load(&sh->c[r].loops) - from[r];
-        int rc = ps_wait(pid[r], PS_CHILD_MS);
-        ps_forget(pid[r]);
+        int rc = proc_wait(pid[r], PS_CHILD_MS);
+        proc_forget(pid[r]);
         size_t n = strlen(problems);
         if (rc != 0)
             snprintf(problems + n, sizeof problems - n, " %s ended with %s %d;", role_name[r],

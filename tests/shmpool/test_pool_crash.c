@@ -26,8 +26,8 @@ static void test_killed_child_holds_are_reclaimed_within_one_second(void **state
     pid_t pid = tu_child_fork(&ch);
     if (pid == 0) {
         uint8_t wire[3][SHMPOOL_DESC_SIZE];
-        CHILD_CHECK(tu_await(ch.to_child[0], 'g', 20000) == 0);
-        CHILD_CHECK(tu_read_all(ch.to_child[0], wire, sizeof wire, 20000) == 0);
+        CHILD_CHECK(proc_hear(ch.to_child[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_read_all(ch.to_child[0], wire, sizeof wire, 20000) == 0);
         shmpool_domain *d = tu_child_open(dom, true);
         shmbus_pool *p = tu_child_pool(d, NULL, 0);
         for (int i = 0; i < 3; i++) {
@@ -43,7 +43,7 @@ static void test_killed_child_holds_are_reclaimed_within_one_second(void **state
         shmpool_block_clone(big); /* a second handle, same hold */
         tu_child_loan(p, 131072);
         uint32_t slot = shmpool_domain_slot(d);
-        CHILD_CHECK(tu_write_all(ch.to_parent[1], &slot, sizeof slot) == 0);
+        CHILD_CHECK(proc_write_all(ch.to_parent[1], &slot, sizeof slot) == 0);
         tu_child_park();
     }
 
@@ -59,10 +59,10 @@ static void test_killed_child_holds_are_reclaimed_within_one_second(void **state
         assert_ok(shmpool_block_describe(mine[i], sizes[i], 0, &desc));
         shmpool_desc_encode(&desc, wire[i]);
     }
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
-    assert_int_equal(tu_write_all(ch.to_child[1], wire, sizeof wire), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_write_all(ch.to_child[1], wire, sizeof wire), 0);
     uint32_t child_slot;
-    assert_int_equal(tu_read_all(ch.to_parent[0], &child_slot, sizeof child_slot, 20000), 0);
+    assert_int_equal(proc_read_all(ch.to_parent[0], &child_slot, sizeof child_slot, 20000), 0);
     uint64_t me = 1ull << shmpool_domain_slot(d), child = 1ull << child_slot;
 
     assert_int_equal(tu_pool_used(p), 3 + 4);
@@ -86,13 +86,13 @@ static void test_killed_child_holds_are_reclaimed_within_one_second(void **state
     assert_ok(shmpool_block_release(mine[2]));
     assert_int_equal(tu_pool_used(p), 7);
 
-    uint64_t t0 = tu_now_ns();
+    uint64_t t0 = proc_now_ns();
     assert_int_equal(kill(pid, SIGKILL), 0);
     double ms = tu_wait_for_reclaim(p, 2, me, t0, 5000);
     print_message("    crash reclaim: %.1f ms from SIGKILL until all 7 holds of the child were "
                   "released (reaper thread, no explicit sweep)\n",
                   ms);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 5000), 128 + SIGKILL);
     if (ms > 1000.0)
         fail_msg("reclaim took %.1f ms, the bound is 1000 ms", ms);
 
@@ -121,11 +121,11 @@ static pid_t spawn_holder(const char *dom, unsigned n, uint32_t *slot_out)
         for (unsigned i = 0; i < n; i++)
             tu_child_loan(ch.p, 256);
         uint32_t slot = shmpool_domain_slot(ch.d);
-        CHILD_CHECK(tu_write_all(ch.to_parent[1], &slot, sizeof slot) == 0);
+        CHILD_CHECK(proc_write_all(ch.to_parent[1], &slot, sizeof slot) == 0);
         tu_child_park();
     }
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
-    assert_int_equal(tu_read_all(ch.to_parent[0], slot_out, sizeof *slot_out, 20000), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_read_all(ch.to_parent[0], slot_out, sizeof *slot_out, 20000), 0);
     tu_child_close_pipes(&ch);
     return pid;
 }
@@ -135,7 +135,7 @@ static pid_t kill_holder(const char *dom, unsigned n, uint32_t *slot_out)
 {
     pid_t pid = spawn_holder(dom, n, slot_out);
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 5000), 128 + SIGKILL);
     return pid;
 }
 
@@ -270,31 +270,31 @@ static void run_reclaim_with_live_helper(void **state, bool spawn)
             CHILD_CHECK(helper >= 0);
             if (helper == 0) {
                 for (int i = 0; i < 300; i++) /* 30 s at most */
-                    tu_sleep_ms(100);
+                    proc_sleep_ms(100);
                 _exit(0);
             }
         }
-        CHILD_CHECK(tu_write_all(ch.to_parent[1], &helper, sizeof helper) == 0);
+        CHILD_CHECK(proc_write_all(ch.to_parent[1], &helper, sizeof helper) == 0);
         tu_child_park();
     }
     shmpool_domain *d = tu_open_domain(dom);
     shmbus_pool *p = tu_open_pool(d, "p", (shmpool_class[]){{256, 4}}, 1);
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
     pid_t helper;
-    assert_int_equal(tu_read_all(ch.to_parent[0], &helper, sizeof helper, 20000), 0);
+    assert_int_equal(proc_read_all(ch.to_parent[0], &helper, sizeof helper, 20000), 0);
     assert_int_equal(tu_pool_used(p), 2);
 
-    uint64_t t0 = tu_now_ns();
+    uint64_t t0 = proc_now_ns();
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 5000), 128 + SIGKILL);
     unsigned n;
     double ms = -1;
-    while (tu_now_ns() - t0 < 3000000000ull) { /* the helper lives on meanwhile */
+    while (proc_now_ns() - t0 < 3000000000ull) { /* the helper lives on meanwhile */
         if (tu_pool_used(p) == 0 && tu_pool_holders(p, &n) == 0) {
-            ms = (double)(tu_now_ns() - t0) / 1e6;
+            ms = (double)(proc_now_ns() - t0) / 1e6;
             break;
         }
-        tu_sleep_ms(1);
+        proc_sleep_ms(1);
     }
     bool helper_lived = kill(helper, 0) == 0;
     kill(helper, SIGKILL); /* an orphan now: init reaps it */
@@ -302,7 +302,7 @@ static void run_reclaim_with_live_helper(void **state, bool spawn)
         /* end cleanly (a domain left open keeps its reaper thread, and later tests must fork
          * from a single-threaded process): with the helper gone the holds must go too */
         assert_true(shmpool_domain_sweep(d) >= 0);
-        tu_wait_for_reclaim(p, 0, 0, tu_now_ns(), 5000);
+        tu_wait_for_reclaim(p, 0, 0, proc_now_ns(), 5000);
         assert_ok(shmpool_domain_close(d));
         fail_msg("the dead participant's holds were not reclaimed in 3 s while its %s helper "
                  "(pid %d) ran; they were once the helper was killed",
@@ -344,13 +344,13 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
 {
     const char *dom = TU_DOM(state);
     int to_a[2], from_a[2], to_b[2], from_b[2];
-    tu_pipe(to_a);
-    tu_pipe(from_a);
-    tu_pipe(to_b);
-    tu_pipe(from_b);
-    pid_t b_pid = tu_fork();
+    proc_pipe(to_a);
+    proc_pipe(from_a);
+    proc_pipe(to_b);
+    proc_pipe(from_b);
+    pid_t b_pid = proc_fork();
     if (b_pid == 0) { /* B joins after A died and must start with no hold at all */
-        CHILD_CHECK(tu_await(to_b[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_hear(to_b[0], 'g', 20000) == 0);
         shmpool_domain *d = tu_child_open(dom, false);
         shmbus_pool *p = tu_child_pool(d, NULL, 0);
         struct own_holds o = {.bit = 1ull << shmpool_domain_slot(d)};
@@ -366,10 +366,10 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
         shmbus_block *x = tu_child_loan(p, 1);
         CHILD_OK(shmpool_block_release(x));
         CHILD_OK(shmpool_domain_close(d));
-        CHILD_CHECK(tu_write_all(from_b[1], &slot, sizeof slot) == 0);
+        CHILD_CHECK(proc_write_all(from_b[1], &slot, sizeof slot) == 0);
         _exit(0);
     }
-    pid_t a_pid = tu_fork();
+    pid_t a_pid = proc_fork();
     if (a_pid == 0) { /* A acquires the parent's block, loans three, and is killed */
         shmpool_desc desc;
         tu_child_recv_desc(to_a[0], &desc);
@@ -380,7 +380,7 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
         for (int i = 0; i < 3; i++)
             tu_child_loan(p, 1);
         uint32_t slot = shmpool_domain_slot(d);
-        CHILD_CHECK(tu_write_all(from_a[1], &slot, sizeof slot) == 0);
+        CHILD_CHECK(proc_write_all(from_a[1], &slot, sizeof slot) == 0);
         tu_child_park();
     }
     shmpool_domain *d = tu_open_no_reaper(dom); /* nothing reclaims A behind the test's back */
@@ -389,16 +389,16 @@ static void test_new_participant_never_inherits_holds_of_a_dead_one(void **state
     shmbus_block *mine = tu_loan_described(p, 1, &desc);
     tu_send_desc(to_a[1], &desc);
     uint32_t a_slot, b_slot;
-    assert_int_equal(tu_read_all(from_a[0], &a_slot, sizeof a_slot, 20000), 0);
+    assert_int_equal(proc_read_all(from_a[0], &a_slot, sizeof a_slot, 20000), 0);
     uint64_t me = 1ull << shmpool_domain_slot(d);
     assert_int_equal(tu_pool_used(p), 4);
     assert_int_equal(tu_block_holders(p, desc.cls, desc.index), me | (1ull << a_slot));
     assert_int_equal(kill(a_pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(a_pid, 5000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(a_pid, 5000), 128 + SIGKILL);
 
-    assert_int_equal(tu_signal(to_b[1], 'g'), 0);
-    tu_expect_child_ok(b_pid, 20000, "participant joining after a death");
-    assert_int_equal(tu_read_all(from_b[0], &b_slot, sizeof b_slot, 1000), 0);
+    assert_int_equal(proc_tell(to_b[1], 'g'), 0);
+    proc_expect_ok(b_pid, 20000, "participant joining after a death");
+    assert_int_equal(proc_read_all(from_b[0], &b_slot, sizeof b_slot, 1000), 0);
     print_message("    dead participant had slot %u, the next one got slot %u\n", a_slot, b_slot);
 
     assert_true(shmpool_domain_sweep(d) >= 0);
@@ -416,13 +416,13 @@ static void test_domain_whose_participants_all_crashed_starts_clean(void **state
     static const shmpool_class c[] = {{256, 8}, {65536, 4}};
     enum { NPROC = 3 };
     int go[2], ready[2];
-    tu_pipe(go);
-    tu_pipe(ready);
+    proc_pipe(go);
+    proc_pipe(ready);
     pid_t pids[NPROC];
     for (int i = 0; i < NPROC; i++) {
-        pids[i] = tu_fork();
+        pids[i] = proc_fork();
         if (pids[i] == 0) { /* they race to create the domain, the pool and the node */
-            CHILD_CHECK(tu_await(go[0], 'g', 20000) == 0);
+            CHILD_CHECK(proc_hear(go[0], 'g', 20000) == 0);
             shmpool_domain *d = tu_child_open(dom, true);
             shmbus_pool *p = tu_child_pool(d, c, 2);
             tu_child_loan(p, 100);
@@ -432,18 +432,18 @@ static void test_domain_whose_participants_all_crashed_starts_clean(void **state
             CHILD_OK(shmpool_node_get(p, "n", 8, &n, &created));
             if (i == 0)
                 CHILD_OK(shmpool_node_lock(n)); /* and one dies holding the node's lock */
-            CHILD_CHECK(tu_signal(ready[1], 'r') == 0);
+            CHILD_CHECK(proc_tell(ready[1], 'r') == 0);
             tu_child_park();
         }
     }
     for (int i = 0; i < NPROC; i++)
-        assert_int_equal(tu_signal(go[1], 'g'), 0);
+        assert_int_equal(proc_tell(go[1], 'g'), 0);
     for (int i = 0; i < NPROC; i++)
-        assert_int_equal(tu_await(ready[0], 'r', 20000), 0);
+        assert_int_equal(proc_hear(ready[0], 'r', 20000), 0);
     for (int i = 0; i < NPROC; i++)
         assert_int_equal(kill(pids[i], SIGKILL), 0);
     for (int i = 0; i < NPROC; i++)
-        assert_int_equal(tu_wait(pids[i], 5000), 128 + SIGKILL);
+        assert_int_equal(proc_wait(pids[i], 5000), 128 + SIGKILL);
     /* what they left behind */
     assert_true(tu_segment_exists(tu_shm_dir(), dom, "ctl"));
     assert_true(tu_segment_exists(tu_shm_dir(), dom, "pool.p"));

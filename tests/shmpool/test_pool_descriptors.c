@@ -144,9 +144,9 @@ static void test_describe_records_length_user_owner_and_timestamp(void **state)
     memset(&desc, 0, sizeof desc);
     assert_rc(shmpool_block_describe(b, shmpool_block_capacity(b) + 1, 0, &desc),
               SHMBUS_EINVAL);
-    uint64_t t0 = tu_now_ns();
+    uint64_t t0 = proc_now_ns();
     assert_ok(shmpool_block_describe(b, 777, 0xabcdef, &desc));
-    uint64_t t1 = tu_now_ns();
+    uint64_t t1 = proc_now_ns();
     assert_int_equal(desc.pool_id, shmpool_pool_id(p));
     assert_int_equal(desc.cls, 1);
     assert_int_equal(desc.cls, before.cls);
@@ -237,8 +237,8 @@ static void test_acquire_in_another_process_yields_the_same_data_and_info(void *
         shmpool_block_info in = tu_info(r);
         CHILD_CHECK(in.seq == desc.seq && in.length == desc.length && in.user == 9);
         CHILD_CHECK(in.owner_uid == desc.owner_uid && in.owner_uid != shmpool_domain_uid(d));
-        CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);
-        CHILD_CHECK(tu_await(ch.to_child[0], 'x', 20000) == 0);
+        CHILD_CHECK(proc_tell(ch.to_parent[1], 'r') == 0);
+        CHILD_CHECK(proc_hear(ch.to_child[0], 'x', 20000) == 0);
         CHILD_OK(shmpool_block_release(r));
         CHILD_OK(shmpool_domain_close(d));
         _exit(0);
@@ -253,12 +253,12 @@ static void test_acquire_in_another_process_yields_the_same_data_and_info(void *
     shmpool_desc desc;
     assert_ok(shmpool_block_describe(b, 3000, 9, &desc));
     tu_send_desc(ch.to_child[1], &desc);
-    assert_int_equal(tu_await(ch.to_parent[0], 'r', 20000), 0);
+    assert_int_equal(proc_hear(ch.to_parent[0], 'r', 20000), 0);
     assert_int_equal(__builtin_popcountll(tu_block_holders(p, desc.cls, desc.index)), 2);
     assert_ok(shmpool_block_release(b));
     assert_int_equal(tu_pool_used(p), 1); /* the child still holds it */
-    assert_int_equal(tu_signal(ch.to_child[1], 'x'), 0);
-    tu_expect_child_ok(pid, 20000, "reader child");
+    assert_int_equal(proc_tell(ch.to_child[1], 'x'), 0);
+    proc_expect_ok(pid, 20000, "reader child");
     assert_int_equal(tu_pool_used(p), 0);
     tu_assert_consistent(d);
     assert_ok(shmpool_domain_close(d));

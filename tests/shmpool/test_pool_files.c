@@ -105,19 +105,19 @@ static void test_path_written_into_the_control_segment_is_never_removed(void **s
 
     /* Leftovers of a crashed domain, removed by name: no path read either. */
     int go[2];
-    tu_pipe(go);
-    pid_t pid = tu_fork();
+    proc_pipe(go);
+    pid_t pid = proc_fork();
     if (pid == 0) {
         shmpool_domain *cd = NULL;
         CHILD_OK(shmpool_domain_open(dom, NULL, &cd));
-        CHILD_OK(tu_signal(go[1], 'o'));
+        CHILD_OK(proc_tell(go[1], 'o'));
         pause(); /* killed holding the domain */
         _exit(0);
     }
-    assert_int_equal(tu_await(go[0], 'o', 20000), 0);
+    assert_int_equal(proc_hear(go[0], 'o', 20000), 0);
     write_path_into_ctl(dom, victim);
     kill(pid, SIGKILL);
-    assert_int_equal(tu_wait(pid, 20000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 20000), 128 + SIGKILL);
     assert_ok(shmpool_domain_remove(dom, NULL, NULL));
     assert_int_equal(access(precious, F_OK), 0);
     assert_int_equal(access(sock, F_OK), 0);
@@ -228,7 +228,7 @@ static void test_acquired_block_is_read_only_in_a_process_that_also_loans(void *
 {
     const char *dom = TU_DOM(state);
     int to_child[2];
-    tu_pipe(to_child);
+    proc_pipe(to_child);
     shmpool_domain *d = open_dom(dom, NULL);
     shmbus_pool *p;
     assert_ok(shmpool_pool_open(d, "p", k_classes, 1, &p));
@@ -238,7 +238,7 @@ static void test_acquired_block_is_read_only_in_a_process_that_also_loans(void *
     shmpool_desc desc;
     assert_ok(shmpool_block_describe(b, 100, 7, &desc));
     /* Described: the loaner's own handle now reads only too. */
-    pid_t pid = tu_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         close(to_child[1]);
         shmpool_domain *cd = NULL;
@@ -249,7 +249,7 @@ static void test_acquired_block_is_read_only_in_a_process_that_also_loans(void *
         CHILD_OK(shmpool_loan(cp, 100, 0, &mine)); /* this process loans from the pool ... */
         memset(shmpool_block_data(mine), 1, 100);  /* ... and may write its own block */
         shmpool_desc cd_desc;
-        CHILD_OK(tu_read_all(to_child[0], &cd_desc, sizeof cd_desc, 20000));
+        CHILD_OK(proc_read_all(to_child[0], &cd_desc, sizeof cd_desc, 20000));
         CHILD_OK(shmpool_acquire(cd, &cd_desc, &got));
         volatile uint8_t *data = shmpool_block_data(got);
         CHILD_CHECK(data[0] == 0x5a);
@@ -257,8 +257,8 @@ static void test_acquired_block_is_read_only_in_a_process_that_also_loans(void *
         _exit(3);
     }
     close(to_child[0]);
-    assert_int_equal(tu_write_all(to_child[1], &desc, sizeof desc), 0);
-    int rc = tu_wait(pid, 30000);
+    assert_int_equal(proc_write_all(to_child[1], &desc, sizeof desc), 0);
+    int rc = proc_wait(pid, 30000);
     if (rc != 128 + SIGSEGV)
         fail_msg("the writer into an acquired block ended with %d, expected SIGSEGV (%d)", rc,
                  128 + SIGSEGV);

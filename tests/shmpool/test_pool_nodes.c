@@ -191,8 +191,8 @@ static void test_named_node_is_shared_between_processes_and_destroyed_after_both
         v[0] = 2;
         strcpy((char *)&v[1], "from the child");
         CHILD_OK(shmpool_node_unlock(n));
-        CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);
-        CHILD_CHECK(tu_await(ch.to_child[0], 'x', 20000) == 0);
+        CHILD_CHECK(proc_tell(ch.to_parent[1], 'r') == 0);
+        CHILD_CHECK(proc_hear(ch.to_child[0], 'x', 20000) == 0);
         CHILD_OK(shmpool_node_lock(n));
         CHILD_CHECK(v[0] == 3);
         CHILD_OK(shmpool_node_unlock(n));
@@ -211,8 +211,8 @@ static void test_named_node_is_shared_between_processes_and_destroyed_after_both
     assert_int_equal(v[0], 0);
     v[0] = 1;
     assert_ok(shmpool_node_unlock(n));
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
-    assert_int_equal(tu_await(ch.to_parent[0], 'r', 20000), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_hear(ch.to_parent[0], 'r', 20000), 0);
 
     assert_ok(shmpool_node_lock(n));
     assert_int_equal(v[0], 2);
@@ -227,8 +227,8 @@ static void test_named_node_is_shared_between_processes_and_destroyed_after_both
     assert_int_equal(((uint64_t *)shmpool_block_data(n))[0], 3);
     assert_ok(shmpool_block_release(n));
 
-    assert_int_equal(tu_signal(ch.to_child[1], 'x'), 0);
-    tu_expect_child_ok(pid, 20000, "node child");
+    assert_int_equal(proc_tell(ch.to_child[1], 'x'), 0);
+    proc_expect_ok(pid, 20000, "node child");
     assert_int_equal(tu_pool_used(p), 0);
     assert_ok(shmpool_node_get(p, "aaa", 64, &n, &created));
     assert_true(created); /* fresh */
@@ -245,12 +245,12 @@ static void test_node_lock_excludes_other_processes(void **state)
     const char *dom = TU_DOM(state);
     enum { NPROC = 3, ITER = 3000 };
     int go[2];
-    tu_pipe(go);
+    proc_pipe(go);
     pid_t pids[NPROC];
     for (int i = 0; i < NPROC; i++) {
-        pids[i] = tu_fork();
+        pids[i] = proc_fork();
         if (pids[i] == 0) {
-            CHILD_CHECK(tu_await(go[0], 'g', 20000) == 0);
+            CHILD_CHECK(proc_hear(go[0], 'g', 20000) == 0);
             shmpool_domain *d = tu_child_open(dom, true);
             shmbus_pool *p = tu_child_pool(d, NULL, 0);
             shmbus_block *n = NULL;
@@ -278,9 +278,9 @@ static void test_node_lock_excludes_other_processes(void **state)
     assert_ok(shmpool_node_get(p, "counter", 8, &n, &created));
     assert_true(created);
     for (int i = 0; i < NPROC; i++)
-        assert_int_equal(tu_signal(go[1], 'g'), 0);
+        assert_int_equal(proc_tell(go[1], 'g'), 0);
     for (int i = 0; i < NPROC; i++)
-        tu_expect_child_ok(pids[i], 60000, "incrementing child");
+        proc_expect_ok(pids[i], 60000, "incrementing child");
     assert_ok(shmpool_node_lock(n));
     assert_int_equal(*(uint64_t *)shmpool_block_data(n), NPROC * ITER);
     assert_ok(shmpool_node_unlock(n));
@@ -297,7 +297,7 @@ static void test_node_lock_reports_owner_dead_after_its_holder_is_killed(void **
         shmbus_block *n = child_node_get(ch.p, "aaa");
         CHILD_OK(shmpool_node_lock(n));
         strcpy(shmpool_block_data(n), "half-written");
-        CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);
+        CHILD_CHECK(proc_tell(ch.to_parent[1], 'r') == 0);
         tu_child_park(); /* killed holding the lock */
     }
     shmpool_domain *d = tu_open_domain(dom);
@@ -305,10 +305,10 @@ static void test_node_lock_reports_owner_dead_after_its_holder_is_killed(void **
     shmbus_block *n = NULL;
     bool created;
     assert_ok(shmpool_node_get(p, "aaa", 64, &n, &created));
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
-    assert_int_equal(tu_await(ch.to_parent[0], 'r', 20000), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_hear(ch.to_parent[0], 'r', 20000), 0);
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 5000), 128 + SIGKILL);
 
     assert_rc(shmpool_node_lock(n), SHMBUS_EOWNERDEAD); /* we hold it now */
     assert_string_equal((const char *)shmpool_block_data(n), "half-written");
@@ -319,7 +319,7 @@ static void test_node_lock_reports_owner_dead_after_its_holder_is_killed(void **
         assert_ok(shmpool_node_unlock(n));
     }
     assert_true(shmpool_domain_sweep(d) >= 0);
-    tu_wait_for_reclaim(p, 1, 1ull << shmpool_domain_slot(d), tu_now_ns(), 5000);
+    tu_wait_for_reclaim(p, 1, 1ull << shmpool_domain_slot(d), proc_now_ns(), 5000);
     assert_string_equal((const char *)shmpool_block_data(n), "repaired");
     assert_ok(shmpool_block_release(n));
     assert_int_equal(tu_pool_used(p), 0);

@@ -42,7 +42,7 @@ static void child_become(uid_t uid, gid_t gid)
 /* Wait for a child that may report CHILD_SKIP; skip() the test then. */
 static void expect_child_ok_or_skip(pid_t pid, const char *what, const char *skip_reason)
 {
-    int rc = tu_wait(pid, 30000);
+    int rc = proc_wait(pid, 30000);
     if (rc == CHILD_SKIP) {
         print_message("    skipped: %s\n", skip_reason);
         skip();
@@ -71,7 +71,7 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
     tu_child ch;
     pid_t pid = tu_child_fork(&ch);
     if (pid == 0) {
-        CHILD_CHECK(tu_await(ch.to_child[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_hear(ch.to_child[0], 'g', 20000) == 0);
         child_become(65534, 65534);
         int rc[2];
         shmpool_domain *d = NULL;
@@ -80,7 +80,7 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
         shmpool_domain_opts_init(&o);
         o.observer = true; /* not even reading */
         rc[1] = shmpool_domain_open(dom, &o, &d);
-        CHILD_CHECK(tu_write_all(ch.to_parent[1], rc, sizeof rc) == 0);
+        CHILD_CHECK(proc_write_all(ch.to_parent[1], rc, sizeof rc) == 0);
         _exit(0);
     }
     shmpool_domain_opts o;
@@ -93,9 +93,9 @@ static void test_domain_created_0600_by_root_cannot_be_opened_by_another_uid(voi
     assert_int_equal(file_mode(dom, "pool.p", NULL), 0600);
     int before = tu_count_segments(tu_shm_dir(), dom, false);
 
-    assert_int_equal(tu_signal(ch.to_child[1], 'g'), 0);
+    assert_int_equal(proc_tell(ch.to_child[1], 'g'), 0);
     int rc[2];
-    int got = tu_read_all(ch.to_parent[0], rc, sizeof rc, 20000);
+    int got = proc_read_all(ch.to_parent[0], rc, sizeof rc, 20000);
     expect_child_ok_or_skip(pid, "unprivileged child", "cannot change uid in this sandbox");
     assert_int_equal(got, 0);
     for (int i = 0; i < 2; i++) {
@@ -119,10 +119,10 @@ static void test_domain_created_0660_with_a_group_admits_that_group_only(void **
     require_root();
     const char *dom = TU_DOM(state);
     int go[2];
-    tu_pipe(go);
-    pid_t member = tu_fork();
+    proc_pipe(go);
+    pid_t member = proc_fork();
     if (member == 0) { /* uid 65533 in group 65534: may join, loan and write */
-        CHILD_CHECK(tu_await(go[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_hear(go[0], 'g', 20000) == 0);
         child_become(65533, 65534);
         shmpool_domain_opts o;
         shmpool_domain_opts_init(&o);
@@ -138,9 +138,9 @@ static void test_domain_created_0660_with_a_group_admits_that_group_only(void **
         CHILD_OK(shmpool_domain_close(d));
         _exit(0);
     }
-    pid_t stranger = tu_fork();
+    pid_t stranger = proc_fork();
     if (stranger == 0) { /* uid 65533 in group 65533: refused */
-        CHILD_CHECK(tu_await(go[0], 'g', 20000) == 0);
+        CHILD_CHECK(proc_hear(go[0], 'g', 20000) == 0);
         child_become(65533, 65533);
         shmpool_domain *d = NULL;
         CHILD_RC(shmpool_domain_open(dom, NULL, &d), SHMBUS_EACCES);
@@ -158,8 +158,8 @@ static void test_domain_created_0660_with_a_group_admits_that_group_only(void **
     assert_int_equal(gid, 65534);
     assert_int_equal(file_mode(dom, "pool.p", &gid), 0660);
     assert_int_equal(gid, 65534);
-    assert_int_equal(tu_signal(go[1], 'g'), 0);
-    assert_int_equal(tu_signal(go[1], 'g'), 0);
+    assert_int_equal(proc_tell(go[1], 'g'), 0);
+    assert_int_equal(proc_tell(go[1], 'g'), 0);
     expect_child_ok_or_skip(member, "group member child", "cannot change uid in this sandbox");
     expect_child_ok_or_skip(stranger, "stranger child", "cannot change uid in this sandbox");
     shmpool_class_stats st;
@@ -176,7 +176,7 @@ static void test_segments_planted_by_another_uid_are_refused_naming_the_owner(vo
     require_root();
     const char *dom = TU_DOM(state), *dom2 = TU_DOM2(state);
     const char *planted[] = {"pool.p", "aux"};
-    pid_t pid = tu_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         child_become(65534, 65534);
         char path[512];
@@ -239,7 +239,7 @@ static void test_pool_larger_than_a_small_tmpfs_fails_with_enospc_and_leaves_not
     const char *dom = TU_DOM(state);
     char dir[] = "/tmp/shmbus-enospc-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    pid_t pid = tu_fork();
+    pid_t pid = proc_fork();
     if (pid == 0) {
         /* a private mount namespace, so the 4 MiB tmpfs exists for this child only */
         if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -278,7 +278,7 @@ static void test_pool_larger_than_a_small_tmpfs_fails_with_enospc_and_leaves_not
         CHILD_CHECK(left == 0);
         _exit(0);
     }
-    int rc = tu_wait(pid, 30000);
+    int rc = proc_wait(pid, 30000);
     rmdir(dir);
     if (rc == CHILD_SKIP) {
         print_message("    skipped: cannot mount a private tmpfs here\n");
@@ -311,9 +311,9 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
     require_root();
     const char *dom = TU_DOM(state);
     int to_g[2], from_g[2];
-    tu_pipe(to_g);
-    tu_pipe(from_g);
-    pid_t pid = tu_fork();
+    proc_pipe(to_g);
+    proc_pipe(from_g);
+    pid_t pid = proc_fork();
     if (pid == 0) {
         if (unshare(CLONE_NEWPID) != 0) {
             fprintf(stderr, "child: unshare(CLONE_NEWPID): %s\n", strerror(errno));
@@ -339,18 +339,18 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
             CHILD_OK(shmpool_loan(p, 1, 0, &own));
             tu_write_pattern(own);
             uint32_t slot = shmpool_domain_slot(d);
-            CHILD_CHECK(tu_write_all(from_g[1], &slot, sizeof slot) == 0);
+            CHILD_CHECK(proc_write_all(from_g[1], &slot, sizeof slot) == 0);
             for (int round = 0; round < 2; round++) {
-                CHILD_CHECK(tu_await(to_g[0], 'x', 20000) == 0);
+                CHILD_CHECK(proc_hear(to_g[0], 'x', 20000) == 0);
                 CHILD_RC(shmpool_domain_sweep(d), 0); /* the parent is alive: nothing to do */
                 /* the parent's block: still held by both of us */
                 struct find_block f = {.cls = desc.cls, .index = desc.index};
                 CHILD_CHECK(shmpool_pool_walk(p, find_block_fn, &f) >= 0);
                 CHILD_CHECK((f.holders & (1ull << slot)) && __builtin_popcountll(f.holders) == 2);
                 CHILD_CHECK(tu_has_pattern(r, desc.seq));
-                CHILD_CHECK(tu_signal(from_g[1], 'r') == 0);
+                CHILD_CHECK(proc_tell(from_g[1], 'r') == 0);
             }
-            CHILD_CHECK(tu_await(to_g[0], 'q', 20000) == 0);
+            CHILD_CHECK(proc_hear(to_g[0], 'q', 20000) == 0);
             CHILD_OK(shmpool_block_release(r));
             CHILD_OK(shmpool_block_release(own));
             CHILD_OK(shmpool_domain_close(d));
@@ -372,17 +372,17 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
     shmbus_block *mine = tu_loan_described(p, 1, &desc);
     tu_send_desc(to_g[1], &desc);
     uint32_t g_slot;
-    if (tu_read_all(from_g[0], &g_slot, sizeof g_slot, 20000) != 0) {
+    if (proc_read_all(from_g[0], &g_slot, sizeof g_slot, 20000) != 0) {
         expect_child_ok_or_skip(pid, "namespace child", "cannot create a PID namespace here");
         fail_msg("the namespace child did not report");
     }
     uint64_t me = 1ull << shmpool_domain_slot(d), g = 1ull << g_slot;
 
     for (int round = 0; round < 2; round++) {
-        tu_sleep_ms(300); /* ~30 periodic sweeps in each process */
+        proc_sleep_ms(300); /* ~30 periodic sweeps in each process */
         assert_int_equal(shmpool_domain_sweep(d), 0);
-        assert_int_equal(tu_signal(to_g[1], 'x'), 0);
-        assert_int_equal(tu_await(from_g[0], 'r', 20000), 0);
+        assert_int_equal(proc_tell(to_g[1], 'x'), 0);
+        assert_int_equal(proc_hear(from_g[0], 'r', 20000), 0);
         assert_int_equal(tu_pool_used(p), 2);
         assert_int_equal(tu_block_holders(p, desc.cls, desc.index), me | g);
         assert_int_equal(tu_pool_holders(p, NULL), me | g);
@@ -398,7 +398,7 @@ static void test_participants_in_different_pid_namespaces_never_reclaim_each_oth
             print_message("    participant in the other namespace: slot %u, pid as recorded %d\n",
                           g_slot, pi[0].slot == g_slot ? pi[0].pid : pi[1].pid);
     }
-    assert_int_equal(tu_signal(to_g[1], 'q'), 0);
+    assert_int_equal(proc_tell(to_g[1], 'q'), 0);
     expect_child_ok_or_skip(pid, "namespace child", "cannot create a PID namespace here");
     assert_int_equal(tu_pool_used(p), 1);
     assert_int_equal(tu_block_holders(p, desc.cls, desc.index), me);

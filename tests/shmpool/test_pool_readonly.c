@@ -37,16 +37,16 @@ static void scribbler(const ps_env *e, ps_chan *ch, struct shared *sh)
     shmbus_sub *s;
     PS_OK(shmbus_pub_open(d, TOPIC, &p));
     PS_OK(shmbus_sub_open(d, TOPIC, NULL, &s));
-    PS_CHECK(ps_tell(ch->up[1], 'r') == 0, "cannot report ready");
+    PS_CHECK(proc_tell(ch->up[1], 'r') == 0, "cannot report ready");
     shmbus_msg *target = NULL;
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     for (uint64_t seq = 1; !target; seq++) {
-        PS_CHECK(ps_now_ns() < deadline, "never held a frame the other one holds");
+        PS_CHECK(proc_now_ns() < deadline, "never held a frame the other one holds");
         PS_OK(ps_publish(p, 1000, seq, 1, 0));
         /* Wait a little for both copies of this frame: ours and the holder's. */
         shmbus_msg *mine = NULL, *m;
-        uint64_t until = ps_now_ns() + 200000000u;
-        while (ps_now_ns() < until && !(mine && atomic_load(&sh->held_seq) == seq)) {
+        uint64_t until = proc_now_ns() + 200000000u;
+        while (proc_now_ns() < until && !(mine && atomic_load(&sh->held_seq) == seq)) {
             if (shmbus_sub_recv(s, 10, &m) != 0)
                 continue;
             if (shmbus_msg_seq(m) == seq && !mine)
@@ -60,8 +60,8 @@ static void scribbler(const ps_env *e, ps_chan *ch, struct shared *sh)
             shmbus_msg_release(mine);
     }
     atomic_store(&sh->target, shmbus_msg_seq(target));
-    PS_CHECK(ps_tell(ch->up[1], 'w') == 0, "cannot report the target");
-    PS_CHECK(ps_hear(ch->down[0], 'x', PS_SAFETY_MS) == 0, "no go to write");
+    PS_CHECK(proc_tell(ch->up[1], 'w') == 0, "cannot report the target");
+    PS_CHECK(proc_hear(ch->down[0], 'x', PS_SAFETY_MS) == 0, "no go to write");
     ((volatile uint8_t *)shmbus_msg_data(target))[100] ^= 0xff; /* must fault */
     _exit(3);
 }
@@ -72,11 +72,11 @@ static void holder(const ps_env *e, ps_chan *ch, struct shared *sh)
     shmbus_domain *d = ps_child_start(e, ch);
     shmbus_sub *s;
     PS_OK(shmbus_sub_open(d, TOPIC, NULL, &s));
-    PS_CHECK(ps_tell(ch->up[1], 'r') == 0, "cannot report ready");
+    PS_CHECK(proc_tell(ch->up[1], 'r') == 0, "cannot report ready");
     shmbus_msg *held = NULL, *m;
-    uint64_t deadline = ps_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
+    uint64_t deadline = proc_now_ns() + (uint64_t)PS_SAFETY_MS * 1000000u;
     while (!atomic_load(&sh->verify)) {
-        PS_CHECK(ps_now_ns() < deadline, "never told to verify");
+        PS_CHECK(proc_now_ns() < deadline, "never told to verify");
         if (shmbus_sub_recv(s, 10, &m) != 0)
             continue;
         if (held)
@@ -106,12 +106,12 @@ static void test_publisher_writing_into_a_message_it_received_faults_and_harms_n
     struct shared *sh = ps_shared(e, sizeof *sh);
     ps_chan cw, ch;
     ps_chan_make(&cw);
-    pid_t pw = ps_fork();
+    pid_t pw = proc_fork();
     if (pw == 0)
         scribbler(e, &cw, sh);
     ps_chan_parent(&cw);
     ps_chan_make(&ch);
-    pid_t ph = ps_fork();
+    pid_t ph = proc_fork();
     if (ph == 0)
         holder(e, &ch, sh);
     ps_chan_parent(&ch);
@@ -121,8 +121,8 @@ static void test_publisher_writing_into_a_message_it_received_faults_and_harms_n
     ps_hear_child(&ch, 'r', PS_CHILD_MS, "holder ready");
     ps_hear_child(&cw, 'w', PS_CHILD_MS, "scribbler holds the held frame");
     ps_tell_child(&cw, 'x');
-    int rc = ps_wait(pw, PS_CHILD_MS);
-    ps_forget(pw);
+    int rc = proc_wait(pw, PS_CHILD_MS);
+    proc_forget(pw);
     if (rc != 128 + SIGSEGV)
         fail_msg("the publisher that wrote into a received message ended with %d, expected "
                  "SIGSEGV (%d)",
@@ -130,7 +130,7 @@ static void test_publisher_writing_into_a_message_it_received_faults_and_harms_n
     print_message("    frame seq %llu: the writer died of SIGSEGV\n",
                   (unsigned long long)atomic_load(&sh->target));
     atomic_store(&sh->verify, 1);
-    ps_expect_ok(ph, PS_CHILD_MS, "holder finds its frame intact");
+    proc_expect_ok(ph, PS_CHILD_MS, "holder finds its frame intact");
     ps_chan_close(&cw);
     ps_chan_close(&ch);
 }

@@ -69,19 +69,19 @@ static void test_peer_that_joins_later_and_dies_is_reclaimed_by_the_reaper_alone
 {
     const char *dom = TU_DOM(state);
     int up[2], down[2];
-    tu_pipe(up);
-    tu_pipe(down);
-    pid_t pid = tu_fork(); /* before this process has threads (sanitizers need that) */
+    proc_pipe(up);
+    proc_pipe(down);
+    pid_t pid = proc_fork(); /* before this process has threads (sanitizers need that) */
     if (pid == 0) {
         shmpool_domain *cd = NULL;
         shmbus_pool *cp;
         shmbus_block *b[4];
-        CHILD_CHECK(tu_await(down[0], 'g', 20000) == 0); /* joins after the test process */
+        CHILD_CHECK(proc_hear(down[0], 'g', 20000) == 0); /* joins after the test process */
         CHILD_OK(shmpool_domain_open(dom, NULL, &cd));
         CHILD_OK(shmpool_pool_open(cd, "p", NULL, 0, &cp));
         for (int i = 0; i < 4; i++)
             CHILD_OK(shmpool_loan(cp, 1, 0, &b[i]));
-        CHILD_OK(tu_signal(up[1], 'h'));
+        CHILD_OK(proc_tell(up[1], 'h'));
         pause();
         _exit(0);
     }
@@ -89,13 +89,13 @@ static void test_peer_that_joins_later_and_dies_is_reclaimed_by_the_reaper_alone
     assert_ok(shmpool_domain_open(dom, NULL, &d));
     shmbus_pool *p;
     assert_ok(shmpool_pool_open(d, "p", k_classes, 1, &p));
-    assert_int_equal(tu_signal(down[1], 'g'), 0);
-    assert_int_equal(tu_await(up[0], 'h', 20000), 0);
+    assert_int_equal(proc_tell(down[1], 'g'), 0);
+    assert_int_equal(proc_hear(up[0], 'h', 20000), 0);
     shmpool_class_stats st;
     assert_int_equal(shmpool_pool_stats(p, &st, 1), 1);
     assert_int_equal(st.used, 4);
     kill(pid, SIGKILL);
-    assert_int_equal(tu_wait(pid, 20000), 128 + SIGKILL);
+    assert_int_equal(proc_wait(pid, 20000), 128 + SIGKILL);
     /* Only look (stats take no hold and sweep nothing): the reaper must do it. */
     for (int i = 0; i < 2000 && st.used; i++) {
         struct timespec ms10 = {0, 10 * 1000 * 1000};

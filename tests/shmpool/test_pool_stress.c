@@ -201,7 +201,7 @@ static void *stress_thread_main(void *arg)
 {
     struct stress_thread *t = arg;
     struct stress_proc *sp = t->sp;
-    while (!t->failed && tu_now_ns() < sp->deadline) {
+    while (!t->failed && proc_now_ns() < sp->deadline) {
         unsigned op = (unsigned)(tu_rand(&t->rng) % 100);
         if (op < 25) {
             if (t->n < ST_HELD)
@@ -250,12 +250,12 @@ static void *stress_thread_main(void *arg)
 static void stress_child(const char *dom, struct stress_shared *sh, unsigned proc, int go_fd,
                          int seconds)
 {
-    CHILD_CHECK(tu_await(go_fd, 'g', 30000) == 0);
+    CHILD_CHECK(proc_hear(go_fd, 'g', 30000) == 0);
     struct stress_proc sp = {.sh = sh, .cnt = &sh->counts[proc], .proc = proc};
     pthread_mutex_init(&sp.qlock, NULL);
     sp.d = tu_child_open(dom, true);
     CHILD_OK(shmpool_pool_open(sp.d, "stress", NULL, 0, &sp.p));
-    sp.deadline = tu_now_ns() + (uint64_t)seconds * 1000000000u;
+    sp.deadline = proc_now_ns() + (uint64_t)seconds * 1000000000u;
     struct stress_thread th[ST_THREADS];
     pthread_t tid[ST_THREADS];
     for (unsigned i = 0; i < ST_THREADS; i++) {
@@ -277,29 +277,29 @@ static void run_stress(void **state, bool kill_one)
     int seconds = tu_stress_seconds();
     struct stress_shared *sh = tu_shared_map(sizeof *sh);
     int go[2];
-    tu_pipe(go);
+    proc_pipe(go);
     pid_t pids[ST_PROCS];
     for (unsigned i = 0; i < ST_PROCS; i++) {
-        pids[i] = tu_fork();
+        pids[i] = proc_fork();
         if (pids[i] == 0)
             stress_child(dom, sh, i, go[0], seconds);
     }
     shmpool_domain *d = tu_open_domain(dom);
     shmbus_pool *p = tu_open_pool(d, "stress", stress_classes, ST_NCLASSES);
     for (unsigned i = 0; i < ST_PROCS; i++)
-        assert_int_equal(tu_signal(go[1], 'g'), 0);
+        assert_int_equal(proc_tell(go[1], 'g'), 0);
     print_message("    %d processes x %d threads for %d s%s\n", ST_PROCS, ST_THREADS, seconds,
                   kill_one ? ", process 0 killed half way" : "");
 
     if (kill_one) {
-        tu_sleep_ms((unsigned)seconds * 500u);
+        proc_sleep_ms((unsigned)seconds * 500u);
         assert_int_equal(kill(pids[0], SIGKILL), 0);
-        assert_int_equal(tu_wait(pids[0], 10000), 128 + SIGKILL);
+        assert_int_equal(proc_wait(pids[0], 10000), 128 + SIGKILL);
     }
     for (unsigned i = kill_one ? 1 : 0; i < ST_PROCS; i++) {
         char what[64];
         snprintf(what, sizeof what, "stress process %u", i);
-        tu_expect_child_ok(pids[i], (seconds + 120) * 1000, what);
+        proc_expect_ok(pids[i], (seconds + 120) * 1000, what);
     }
 
     struct stress_counts total = {0};
@@ -333,7 +333,7 @@ static void run_stress(void **state, bool kill_one)
     if (kill_one) {
         /* the dead one's holds: reclaimed by the reaper or by this sweep */
         assert_true(shmpool_domain_sweep(d) >= 0);
-        tu_wait_for_reclaim(p, 0, 0, tu_now_ns(), 5000);
+        tu_wait_for_reclaim(p, 0, 0, proc_now_ns(), 5000);
     }
     shmpool_class_stats st[SHMPOOL_MAX_CLASSES];
     assert_int_equal(shmpool_pool_stats(p, st, SHMPOOL_MAX_CLASSES), ST_NCLASSES);

@@ -86,7 +86,7 @@ static void test_waiting_loan_is_woken_by_a_release_in_another_thread(void **sta
     struct waiter w = {.p = p, .rc = 1};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, waiting_loan, &w), 0);
-    tu_sleep_ms(100); /* let it find the pool empty and sleep */
+    proc_sleep_ms(100); /* let it find the pool empty and sleep */
     assert_ok(shmpool_block_release(b));
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_rc(w.rc, 0);
@@ -105,10 +105,10 @@ static pid_t spawn_exhauster(const char *dom, int *to_child_w, int *from_child_r
     pid_t pid = tu_child_start(&ch, dom, true);
     if (pid == 0) {
         shmbus_block *b[2] = {tu_child_loan(ch.p, 4096), tu_child_loan(ch.p, 4096)};
-        CHILD_CHECK(tu_signal(ch.to_parent[1], 'r') == 0);
+        CHILD_CHECK(proc_tell(ch.to_parent[1], 'r') == 0);
         for (int i = 0; i < 2; i++) {
-            CHILD_CHECK(tu_await(ch.to_child[0], 'x', 60000) == 0);
-            tu_sleep_ms(200); /* let the parent go to sleep in its loan */
+            CHILD_CHECK(proc_hear(ch.to_child[0], 'x', 60000) == 0);
+            proc_sleep_ms(200); /* let the parent go to sleep in its loan */
             CHILD_OK(shmpool_block_release(b[i]));
         }
         CHILD_OK(shmpool_domain_close(ch.d));
@@ -136,8 +136,8 @@ static void exhaust_by_child(const char *dom, struct exhausted *x)
     x->pid = spawn_exhauster(dom, &x->w, &x->r);
     x->d = tu_open_domain(dom);
     x->p = tu_open_pool(x->d, "p", (shmpool_class[]){{4096, 2}}, 1);
-    assert_int_equal(tu_signal(x->w, 'g'), 0);
-    assert_int_equal(tu_await(x->r, 'r', 20000), 0);
+    assert_int_equal(proc_tell(x->w, 'g'), 0);
+    assert_int_equal(proc_hear(x->r, 'r', 20000), 0);
 }
 
 static void test_loan_waits_for_a_block_released_by_another_process(void **state)
@@ -150,13 +150,13 @@ static void test_loan_waits_for_a_block_released_by_another_process(void **state
 
     shmbus_block *b[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(tu_signal(x.w, 'x'), 0);
-        uint64_t t0 = tu_now_ns();
+        assert_int_equal(proc_tell(x.w, 'x'), 0);
+        uint64_t t0 = proc_now_ns();
         assert_ok(shmpool_loan(p, 4096, 20000, &b[i]));
         print_message("    loan %d waited %.1f ms for the other process's release\n", i,
-                      (double)(tu_now_ns() - t0) / 1e6);
+                      (double)(proc_now_ns() - t0) / 1e6);
     }
-    tu_expect_child_ok(x.pid, 20000, "exhausting child");
+    proc_expect_ok(x.pid, 20000, "exhausting child");
     shmpool_class_stats st;
     tu_class_stats(p, 0, &st);
     assert_int_equal(st.used, 2);
@@ -185,15 +185,15 @@ static void test_loan_fails_at_once_or_times_out_while_another_process_holds_eve
     shmbus_pool *p = x.p;
 
     shmbus_block *b = NULL;
-    uint64_t t0 = tu_now_ns();
+    uint64_t t0 = proc_now_ns();
     assert_rc(shmpool_loan(p, 1, 0, &b), SHMBUS_EFULL);
-    double full_ms = (double)(tu_now_ns() - t0) / 1e6;
+    double full_ms = (double)(proc_now_ns() - t0) / 1e6;
 
     const int wait_ms = 300;
     double cpu0 = thread_cpu_ms();
-    t0 = tu_now_ns();
+    t0 = proc_now_ns();
     assert_rc(shmpool_loan(p, 1, wait_ms, &b), SHMBUS_ETIMEDOUT);
-    double waited = (double)(tu_now_ns() - t0) / 1e6, cpu = thread_cpu_ms() - cpu0;
+    double waited = (double)(proc_now_ns() - t0) / 1e6, cpu = thread_cpu_ms() - cpu0;
     print_message("    EFULL after %.2f ms; ETIMEDOUT after %.1f ms (asked %d) using %.1f ms of "
                   "CPU\n",
                   full_ms, waited, wait_ms, cpu);
@@ -205,9 +205,9 @@ static void test_loan_fails_at_once_or_times_out_while_another_process_holds_eve
     tu_class_stats(p, 0, &st);
     assert_int_equal(st.failed_loans, 2);
     assert_int_equal(st.used, 2);
-    assert_int_equal(tu_signal(x.w, 'x'), 0);
-    assert_int_equal(tu_signal(x.w, 'x'), 0);
-    tu_expect_child_ok(x.pid, 20000, "exhausting child");
+    assert_int_equal(proc_tell(x.w, 'x'), 0);
+    assert_int_equal(proc_tell(x.w, 'x'), 0);
+    proc_expect_ok(x.pid, 20000, "exhausting child");
     assert_int_equal(tu_pool_used(p), 0);
     close(x.w);
     close(x.r);
