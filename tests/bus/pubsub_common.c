@@ -1,6 +1,8 @@
 /* Helpers of the multi-process pub/sub tests (see pubsub_common.h). */
 #include "pubsub_common.h"
 
+#include "delivery.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -117,7 +119,19 @@ int ps_teardown(void **state)
 
 void ps_use_config(ps_env *e, const char *file)
 {
-    snprintf(e->config, sizeof e->config, "%s/%s", PUBSUB_CONFIG_DIR, file);
+    char src[512];
+    snprintf(src, sizeof src, "%s/%s", PUBSUB_CONFIG_DIR, file);
+    if (delivery_config(src, e->tmpdir, e->config, sizeof e->config) != 0)
+        fail_msg("cannot make the config of %s for delivery %s (see stderr)", file,
+                 delivery_wanted());
+}
+
+void ps_nng_only(void)
+{
+    if (delivery_is_shm()) {
+        print_message("    about nng itself: not run with SHMBUS_TEST_DELIVERY=shm\n");
+        skip();
+    }
 }
 
 void *ps_shared(ps_env *e, size_t len)

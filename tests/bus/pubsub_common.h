@@ -47,8 +47,12 @@ int ps_teardown(void **state);
 #define PS_TEST(f) cmocka_unit_test_setup_teardown(f, ps_setup, ps_teardown)
 #define PS_ENV(state) ((ps_env *)*(state))
 
-/* Use tests/bus/pubsub/<file> as the domain's configuration. */
+/* Use tests/bus/pubsub/<file> as the domain's configuration; with $SHMBUS_TEST_DELIVERY set,
+ * a copy in e->tmpdir with that "delivery" on every topic (tests/common/delivery.h). */
 void ps_use_config(ps_env *e, const char *file);
+/* First line of a test about nng itself (raw nng sockets, dial failures, fd limits on
+ * sockets): it skips in a run on the shm delivery path. */
+void ps_nng_only(void);
 /* Zeroed memory shared with the children forked afterwards (one region per test). */
 void *ps_shared(ps_env *e, size_t len);
 

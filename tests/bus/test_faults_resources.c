@@ -290,6 +290,7 @@ static void test_fd_limit_gives_clear_errors_leaks_nothing_and_the_process_recov
  * just times out with an empty shmbus_last_error(). */
 static void test_subscriber_that_cannot_connect_at_the_fd_limit_says_why(void **state)
 {
+    ps_nng_only(); /* a dial that fails for want of a descriptor */
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "iso_plain.json");
     pid_t pid = proc_fork();

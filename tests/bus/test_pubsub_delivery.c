@@ -397,6 +397,7 @@ static void unreach_between(ps_env *e, ps_chan *ch, pid_t *pid, void *sh)
 static void test_subscriber_out_of_descriptors_counts_and_reports_unreachable_publishers(
     void **state)
 {
+    ps_nng_only(); /* publishers a subscriber cannot dial */
     ps_env *e = PS_ENV(state);
     ps_use_config(e, "delivery.json");
     run_children(e, 2, unreach_child, ps_shared(e, sizeof(struct unreach_shared)),

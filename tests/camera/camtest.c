@@ -1,6 +1,8 @@
 /* Helpers of the camera pipeline test (see camtest.h). */
 #include "camtest.h"
 
+#include "delivery.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -104,12 +106,15 @@ pid_t ct_spawn(fixture *f, const char *tag, const char *config, const char *in,
                const char *const *argv)
 {
     const char *args[48];
-    char prog[512], out[128], err[128];
+    char prog[512], out[128], err[128], cfg[512];
     snprintf(prog, sizeof prog, "%s/%s", CAMERA_BIN_DIR, argv[0]);
+    if (delivery_config(config, f->dir, cfg, sizeof cfg) != 0)
+        fail_msg("cannot make the config %s for delivery %s (see stderr)", config,
+                 delivery_wanted());
     int n = 0;
     args[n++] = prog;
     args[n++] = "--config";
-    args[n++] = config;
+    args[n++] = cfg;
     args[n++] = "--domain";
     args[n++] = f->dom;
     for (int i = 1; argv[i] && n < 46; i++)

@@ -38,8 +38,8 @@ int ct_leftovers(const char *dom, bool remove);
 /* <test dir>/<name> */
 void ct_path(const fixture *f, const char *name, char *out, size_t len);
 
-/* Start program argv[0] of the build's bin directory with --config <config> --domain <the
- * test's> and the rest of argv; stdout to <tag>.out, stderr to <tag>.err in the test dir,
+/* Start program argv[0] of the build's bin directory with --config <config> (its copy for
+ * $SHMBUS_TEST_DELIVERY, tests/common/delivery.h) --domain <the test's> and the rest of argv; stdout to <tag>.out, stderr to <tag>.err in the test dir,
  * stdin from `in` (NULL: /dev/null). */
 pid_t ct_spawn(fixture *f, const char *tag, const char *config, const char *in,
                const char *const *argv);
