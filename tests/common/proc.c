@@ -112,24 +112,31 @@ void proc_pipe(int fds[2])
         fail_msg("pipe: %s", strerror(errno));
 }
 
+/* After a read or write that returned n: 0 to go on (*p and *len advanced past what moved,
+ * or nothing moved because of a signal), -1 on an error or end of file. */
+static int advance(ssize_t n, const char **p, size_t *len)
+{
+    if (n < 0 && errno == EINTR)
+        return 0;
+    if (n <= 0)
+        return -1;
+    *p += n;
+    *len -= (size_t)n;
+    return 0;
+}
+
 int proc_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
+    while (len > 0)
+        if (advance(write(fd, p, len), &p, &len) != 0)
             return -1;
-        p += n;
-        len -= (size_t)n;
-    }
     return 0;
 }
 
 int proc_read_all(int fd, void *buf, size_t len, int timeout_ms)
 {
-    char *p = buf;
+    const char *p = buf;
     uint64_t deadline = proc_now_ns() + (uint64_t)timeout_ms * 1000000u;
     while (len > 0) {
         uint64_t now = proc_now_ns();
@@ -139,15 +146,8 @@ int proc_read_all(int fd, void *buf, size_t len, int timeout_ms)
         int r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r <= 0 || advance(read(fd, (char *)p, len), &p, &len) != 0)
             return -1;
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
     }
     return 0;
 }
