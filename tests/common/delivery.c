@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *delivery_wanted(void)
 {
@@ -52,13 +53,22 @@ static bool set_delivery(cJSON *topic, const char *value)
     return cJSON_AddItemToObject(topic, "delivery", v);
 }
 
+/* Write text to path through a temporary file and rename(): a program already started with
+ * path (ct_spawn makes the copy again for each program) reads the old file or the new one,
+ * never a truncated one. */
 static int write_text(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= sizeof tmp)
+        return -1;
+    FILE *f = fopen(tmp, "w");
     if (!f)
         return -1;
     bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
+    ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+    if (!ok)
+        unlink(tmp);
+    return ok ? 0 : -1;
 }
 
 int delivery_config(const char *src, const char *dir, char *out, size_t len)
