@@ -26,5 +26,5 @@ scripts/fuzz.sh "${SHMBUS_FUZZ_SECONDS:-15}"
 echo "=== valgrind ==="
 scripts/valgrind-roundtrip.sh build
 echo "=== chaos ==="
-build/bin/shmbus-chaos --seconds "${SHMBUS_CHAOS_SECONDS:-30}" --seed "${SHMBUS_CHAOS_SEED:-$RANDOM}"
+for d in nng shm; do build/bin/shmbus-chaos --seconds "$((${SHMBUS_CHAOS_SECONDS:-30} / 2))" --delivery $d --seed "${SHMBUS_CHAOS_SEED:-$RANDOM}"; done
 echo "=== all test runs passed in $((SECONDS - start)) s ==="

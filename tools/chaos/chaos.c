@@ -189,6 +189,7 @@ struct opts {
     double seconds;
     int pubs, subs;
     uint64_t seed;
+    const char *delivery; /* the topic's "delivery": "nng" or "shm" */
     bool json;
     bool verbose; /* one line per kill and its reclaim time, on stderr */
 };
@@ -232,7 +233,7 @@ static int slot_of(const shmbus_snapshot *s, pid_t pid)
  * block (the slot is freed last), so its absence means all its holds are reclaimed. */
 static bool reclaimed(const shmbus_snapshot *s, pid_t pid) { return slot_of(s, pid) < 0; }
 
-static int write_config(const char *path)
+static int write_config(const char *path, const char *delivery)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -242,8 +243,10 @@ static int write_config(const char *path)
                "    {\"block_size\": \"4KiB\", \"count\": 256},\n"
                "    {\"block_size\": \"1MiB\", \"count\": 48}]}],\n"
                "  \"topics\": [{\"name\": \"" TOPIC "\", \"pool\": \"chaos\", \"history\": 4,\n"
-               "    \"max_held\": 4, \"queue_depth\": 64, \"on_full\": \"wait\", \"wait_ms\": 20}]\n"
-               "}\n");
+               "    \"max_held\": 4, \"queue_depth\": 64, \"on_full\": \"wait\", \"wait_ms\": 20,\n"
+               "    \"delivery\": \"%s\"}]\n"
+               "}\n",
+            delivery);
     return fclose(f);
 }
 
@@ -270,7 +273,7 @@ static int controller(const struct opts *o)
     setenv("SHMBUS_REAPER_TRACE", trace, 1);
     int fd = open(g_counters_path, O_RDWR | O_CREAT, 0600);
     size_t csize = sizeof(struct counters) * MAX_WORKERS;
-    if (write_config(cfg) || fd < 0 || ftruncate(fd, (off_t)csize))
+    if (write_config(cfg, o->delivery) || fd < 0 || ftruncate(fd, (off_t)csize))
         return perror("chaos setup"), 1;
     struct counters *cnt = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
@@ -414,18 +417,18 @@ static int controller(const struct opts *o)
                ", \"max_reclaim_ms\": %.1f, \"reclaim_p50_ms\": %.2f, \"reclaim_p99_ms\": %.2f"
                ", \"kills\": %d, \"stops\": %d, \"worker_failures\": %" PRIu64
                ", \"unaccounted\": %" PRIu64 ", \"bad_exits\": %d, \"leftovers\": %s"
-               ", \"seed\": %" PRIu64 ", \"ok\": %s}\n",
+               ", \"seed\": %" PRIu64 ", \"delivery\": \"%s\", \"ok\": %s}\n",
                tot[0], tot[1], tot[2], tot[3], tot[4], tot[5], in_use, max_reclaim_ms,
                reclaim_percentile_ms(&g_log, 50), reclaim_percentile_ms(&g_log, 99), kills,
                stops, tot[6], tot[7], bad_exits, leftovers ? "true" : "false", o->seed,
-               ok ? "true" : "false");
+               o->delivery, ok ? "true" : "false");
     fprintf(o->json ? stderr : stdout,
-            "shmbus-chaos %s: %.0f s, %d publishers + %d subscribers + 1 both, seed %" PRIu64
-            ": published %" PRIu64 ", received %" PRIu64 ", expired %" PRIu64 ", dropped %" PRIu64
+            "shmbus-chaos %s: %.0f s, %d publishers + %d subscribers + 1 both, delivery %s, "
+            "seed %" PRIu64 ": published %" PRIu64 ", received %" PRIu64 ", expired %" PRIu64 ", dropped %" PRIu64
             ", overflow %" PRIu64 ", payload mismatches %" PRIu64 ", blocks in use after %" PRIu64
             ", kills %d (max reclaim %.1f ms), stops %d, worker failures %" PRIu64
             ", pairs not adding up %" PRIu64 ", bad exits %d%s\n",
-            ok ? "OK" : "FAILED", o->seconds, o->pubs, o->subs, o->seed, tot[0], tot[1], tot[2],
+            ok ? "OK" : "FAILED", o->seconds, o->pubs, o->subs, o->delivery, o->seed, tot[0], tot[1], tot[2],
             tot[3], tot[4], tot[5], in_use, kills, max_reclaim_ms, stops, tot[6], tot[7],
             bad_exits,
             leftovers ? ", LEFTOVERS in /dev/shm or the runtime dir" : "");
@@ -438,7 +441,7 @@ static int controller(const struct opts *o)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shmbus-chaos [--seconds S] [--publishers P] [--subscribers N] [--seed X] "
-               "[--json] [--verbose]\n"
+               "[--delivery nng|shm] [--json] [--verbose]\n"
                "Runs P publisher and N subscriber processes (plus one that does both) on a\n"
                "private domain at full speed with checksummed payloads of random sizes, SIGKILLs\n"
                "and restarts them and SIGSTOPs/SIGCONTs them at random, then checks: no payload\n"
@@ -447,7 +450,8 @@ static void usage(FILE *f)
                "left in /dev/shm. Exit 0 if all hold, 1 if not, 2 on bad usage. Prints the\n"
                "kill-to-reclaim distribution, split by the participants' reaper trace into death,\n"
                "sweeper wake-up, slot lock, pool walk and this controller noticing.\n"
-               "Defaults: --seconds 30 --publishers 2 --subscribers 3 --seed 1\n");
+               "--delivery: how the topic's descriptors travel (\"delivery\" in docs/config.md).\n"
+               "Defaults: --seconds 30 --publishers 2 --subscribers 3 --seed 1 --delivery nng\n");
 }
 
 int main(int argc, char **argv)
@@ -459,7 +463,7 @@ int main(int argc, char **argv)
         self[n] = 0;
         g_self = self;
     }
-    struct opts o = {.seconds = 30, .pubs = 2, .subs = 3, .seed = 1};
+    struct opts o = {.seconds = 30, .pubs = 2, .subs = 3, .seed = 1, .delivery = "nng"};
     int role = -1, idx = 0;
     uint64_t wseed = 1;
     const char *counters = NULL, *domain = NULL, *config = NULL;
@@ -482,6 +486,8 @@ int main(int argc, char **argv)
             o.subs = atoi(v);
         else if (!strcmp(a, "--seed"))
             o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--delivery"))
+            o.delivery = v;
         else if (!strcmp(a, "--role"))
             role = atoi(v);
         else if (!strcmp(a, "--index"))
@@ -505,6 +511,10 @@ int main(int argc, char **argv)
         if (c == MAP_FAILED || idx < 0 || idx >= MAX_WORKERS || !domain || !config)
             return 2;
         return worker((enum role)role, domain, config, &c[idx], wseed);
+    }
+    if (strcmp(o.delivery, "nng") != 0 && strcmp(o.delivery, "shm") != 0) {
+        fprintf(stderr, "shmbus-chaos: --delivery takes nng or shm, not \"%s\"\n", o.delivery);
+        return 2;
     }
     if (o.seconds <= 0 || o.pubs < 0 || o.subs < 0 || o.pubs + o.subs < 1)
         return usage(stderr), 2;
