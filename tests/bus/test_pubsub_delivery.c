@@ -168,7 +168,7 @@ static void late_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
 {
     (void)e, (void)arg;
     ps_hear_child(&ch[0], 'S', PS_CHILD_MS, "subscriber open");
-    assert_int_equal(kill(pid[0], SIGSTOP), 0);
+    proc_stop(pid[0], PS_CHILD_MS); /* stopped for real before its publisher opens */
     ps_tell_child(&ch[1], 'p');
     ps_hear_child(&ch[1], 'P', PS_CHILD_MS, "publisher published");
     assert_int_equal(kill(pid[0], SIGCONT), 0);
@@ -245,7 +245,7 @@ static void end_between(ps_env *e, ps_chan *ch, pid_t *pid, void *arg)
     ps_tell_child(&ch[1], 'p');
     ps_hear_child(&ch[1], 'O', PS_CHILD_MS, "publisher connected");
     if (!sh->kill)
-        assert_int_equal(kill(pid[0], SIGSTOP), 0);
+        proc_stop(pid[0], PS_CHILD_MS);
     ps_tell_child(&ch[1], 'P');
     if (sh->kill) {
         ps_hear_child(&ch[1], 'K', PS_CHILD_MS, "publisher published");

@@ -94,6 +94,24 @@ void proc_expect_ok(pid_t pid, int timeout_ms, const char *what)
         fail_msg("%s (pid %d) exited with status %d (its stderr says why)", what, (int)pid, rc);
 }
 
+void proc_stop(pid_t pid, int timeout_ms)
+{
+    if (kill(pid, SIGSTOP) != 0)
+        fail_msg("SIGSTOP to pid %d: %s", (int)pid, strerror(errno));
+    uint64_t deadline = proc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG | WUNTRACED);
+        if (r == pid && WIFSTOPPED(st))
+            return;
+        if (r == pid || (r < 0 && errno != EINTR))
+            fail_msg("pid %d ended or cannot be waited for instead of stopping", (int)pid);
+        if (proc_now_ns() > deadline)
+            fail_msg("pid %d had not stopped %d ms after SIGSTOP", (int)pid, timeout_ms);
+        proc_sleep_ms(1);
+    }
+}
+
 void proc_kill_children(void)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)

@@ -25,6 +25,10 @@ pid_t proc_fork(void);
 int proc_wait(pid_t pid, int timeout_ms);
 /* Like proc_wait but asserts the child exited 0, naming what is being waited for. */
 void proc_expect_ok(pid_t pid, int timeout_ms, const char *what);
+/* SIGSTOP a child and wait until it has stopped, every thread of it (kill() returns before
+ * they do; waitpid WUNTRACED reports the finished group stop). Fails the test if it has not
+ * stopped within timeout_ms. */
+void proc_stop(pid_t pid, int timeout_ms);
 /* SIGKILL and reap every recorded child still running. */
 void proc_kill_children(void);
 /* Forget a child reaped by other means. */
