@@ -27,28 +27,14 @@ static const shmbus_setting *own_of(const shmbus_settings *s, guint id)
 
 static guint stats_id(const shmbus_settings *s) { return PROP_OWN + s->n_own; }
 
-void shmbus_settings_install(const shmbus_settings *s, GObjectClass *oc)
+/* The settings of the class that installed property ps (kept with its type). */
+static GQuark settings_quark(void) { return g_quark_from_static_string("shmbus-settings"); }
+
+static const shmbus_settings *settings_of(GParamSpec *ps)
 {
-    g_object_class_install_property(oc, PROP_TOPIC, g_param_spec_string("topic", "Topic",
-        s->topic_blurb, "camera/front", SETTING_RW));
-    g_object_class_install_property(oc, PROP_DOMAIN, g_param_spec_string("domain",
-        "Domain", "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL,
-        SETTING_RW));
-    g_object_class_install_property(oc, PROP_CONFIG, g_param_spec_string("config",
-        "Config", "the domain's JSON configuration file (NULL: the embedded default)", NULL,
-        SETTING_RW));
-    for (guint i = 0; i < s->n_own; i++) {
-        const shmbus_setting *o = &s->own[i];
-        GParamSpec *ps = o->type == G_TYPE_BOOLEAN
-                             ? g_param_spec_boolean(o->name, o->nick, o->blurb, o->def != 0,
-                                                    SETTING_RW)
-                             : g_param_spec_uint(o->name, o->nick, o->blurb, o->min, o->max,
-                                                 o->def, SETTING_RW);
-        g_object_class_install_property(oc, PROP_OWN + i, ps);
-    }
-    g_object_class_install_property(oc, stats_id(s), g_param_spec_boxed("stats", "Statistics",
-        s->stats_blurb, GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    return g_type_get_qdata(ps->owner_type, settings_quark());
 }
+
 
 void shmbus_settings_init(const shmbus_settings *s, GObject *obj)
 {
@@ -76,9 +62,9 @@ void shmbus_settings_clear(const shmbus_settings *s, GObject *obj)
     shmbus_where_clear(where_of(s, obj));
 }
 
-void shmbus_settings_set(const shmbus_settings *s, GObject *obj, guint id, const GValue *v,
-                         GParamSpec *ps)
+static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps)
 {
+    const shmbus_settings *s = settings_of(ps);
     const shmbus_setting *o = own_of(s, id);
     GST_OBJECT_LOCK(obj);
     gchar **f = where_field(where_of(s, obj), id);
@@ -95,9 +81,9 @@ void shmbus_settings_set(const shmbus_settings *s, GObject *obj, guint id, const
     GST_OBJECT_UNLOCK(obj);
 }
 
-void shmbus_settings_get(const shmbus_settings *s, GObject *obj, guint id, GValue *v,
-                         GParamSpec *ps)
+static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
 {
+    const shmbus_settings *s = settings_of(ps);
     if (id == stats_id(s)) {
         g_value_take_boxed(v, s->stats(obj)); /* takes the object lock itself */
         return;
@@ -114,4 +100,30 @@ void shmbus_settings_get(const shmbus_settings *s, GObject *obj, guint id, GValu
     else
         G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps);
     GST_OBJECT_UNLOCK(obj);
+}
+
+void shmbus_settings_install(const shmbus_settings *s, GObjectClass *oc)
+{
+    g_type_set_qdata(G_OBJECT_CLASS_TYPE(oc), settings_quark(), (gpointer)s);
+    oc->set_property = set_property;
+    oc->get_property = get_property;
+    g_object_class_install_property(oc, PROP_TOPIC, g_param_spec_string("topic", "Topic",
+        s->topic_blurb, "camera/front", SETTING_RW));
+    g_object_class_install_property(oc, PROP_DOMAIN, g_param_spec_string("domain",
+        "Domain", "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL,
+        SETTING_RW));
+    g_object_class_install_property(oc, PROP_CONFIG, g_param_spec_string("config",
+        "Config", "the domain's JSON configuration file (NULL: the embedded default)", NULL,
+        SETTING_RW));
+    for (guint i = 0; i < s->n_own; i++) {
+        const shmbus_setting *o = &s->own[i];
+        GParamSpec *ps = o->type == G_TYPE_BOOLEAN
+                             ? g_param_spec_boolean(o->name, o->nick, o->blurb, o->def != 0,
+                                                    SETTING_RW)
+                             : g_param_spec_uint(o->name, o->nick, o->blurb, o->min, o->max,
+                                                 o->def, SETTING_RW);
+        g_object_class_install_property(oc, PROP_OWN + i, ps);
+    }
+    g_object_class_install_property(oc, stats_id(s), g_param_spec_boxed("stats", "Statistics",
+        s->stats_blurb, GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 }

@@ -36,15 +36,11 @@ typedef struct shmbus_settings {
     GstStructure *(*stats)(GObject *obj);
 } shmbus_settings;
 
-/* class_init: install the properties. */
+/* class_init: install the properties and the class's set_property and get_property (s must
+ * outlive the class: a static). */
 void shmbus_settings_install(const shmbus_settings *s, GObjectClass *oc);
 /* instance init: the defaults. finalize: shmbus_settings_clear. */
 void shmbus_settings_init(const shmbus_settings *s, GObject *obj);
 void shmbus_settings_clear(const shmbus_settings *s, GObject *obj);
-/* the bodies of the class's set_property and get_property */
-void shmbus_settings_set(const shmbus_settings *s, GObject *obj, guint id, const GValue *v,
-                         GParamSpec *ps);
-void shmbus_settings_get(const shmbus_settings *s, GObject *obj, guint id, GValue *v,
-                         GParamSpec *ps);
 
 #endif

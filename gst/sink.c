@@ -382,16 +382,6 @@ static const shmbus_settings settings = {
     .stats = stats_property,
 };
 
-static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps)
-{
-    shmbus_settings_set(&settings, obj, id, v, ps);
-}
-
-static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
-{
-    shmbus_settings_get(&settings, obj, id, v, ps);
-}
-
 static void finalize(GObject *obj)
 {
     shmbus_settings_clear(&settings, obj);
@@ -403,8 +393,6 @@ static void shmbus_sink_class_init(ShmbusSinkClass *klass)
     GObjectClass *oc = G_OBJECT_CLASS(klass);
     GstElementClass *ec = GST_ELEMENT_CLASS(klass);
     GstBaseSinkClass *bc = GST_BASE_SINK_CLASS(klass);
-    oc->set_property = set_property;
-    oc->get_property = get_property;
     oc->finalize = finalize;
     shmbus_settings_install(&settings, oc);
     gst_element_class_add_static_pad_template(ec, &sink_template);
