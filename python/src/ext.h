@@ -142,10 +142,6 @@ extern PyGetSetDef endpoint_getset[];
 PyObject *endpoint_wait_peers(EndpointObject *self, PyObject *args, PyObject *kw);
 
 /* snapshot.c */
-PyObject *snapshot_to_dict(const shmbus_snapshot *s);
 PyObject *domain_snapshot(DomainObject *self, PyObject *unused);
-
-/* frame header of a message as a dict (message.c) */
-PyObject *frame_header_dict(const shmbus_frame_hdr *h);
 
 #endif

@@ -135,7 +135,8 @@ static PyObject *Message_exit(MessageObject *self, PyObject *args)
     return Message_release(self, NULL);
 }
 
-PyObject *frame_header_dict(const shmbus_frame_hdr *h)
+/* The frame header of a message as a dict. */
+static PyObject *frame_header_dict(const shmbus_frame_hdr *h)
 {
     return Py_BuildValue(
         "{s:s,s:I,s:I,s:I,s:I,s:(III),s:(KKK),s:(KKK),s:K,s:K,s:K,s:K,s:K,s:(II),s:(II),s:s#,"
