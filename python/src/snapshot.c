@@ -61,7 +61,7 @@ static PyObject *pool_dict(const shmbus_pool_info *p)
     return Py_BuildValue("{s:s,s:K,s:N}", "name", p->name, "used", used, "classes", classes);
 }
 
-PyObject *snapshot_to_dict(const shmbus_snapshot *s)
+static PyObject *snapshot_to_dict(const shmbus_snapshot *s)
 {
     PyObject *topics = PyList_New(0), *pools = PyList_New(0), *parts = PyList_New(0);
     for (unsigned i = 0; i < s->ntopics; i++)
