@@ -209,7 +209,9 @@ SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
 
 /* A file descriptor that polls readable (POLLIN) when a descriptor is waiting; then call
  * shmbus_sub_recv(s, 0, ...) until SHMBUS_EAGAIN. Do not read or close it. After opening with
- * history, drain with recv(s, 0) first: history does not make the fd readable. */
+ * history, drain with recv(s, 0) first: history does not make the fd readable. On a topic
+ * with "delivery": "shm" the fd is made by the first call (a subscriber that never calls it
+ * costs its publishers nothing); SHMBUS_ELIMIT/ESYS if no socket can be made. */
 SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
 
 /* Publishers connected now; wait (on connection events, timeout_ms < 0: forever) until at
