@@ -47,6 +47,7 @@ static void json_topic(jsonw *w, const mon_model *m, const mon_row *r)
     jsonw_u64(w, "history", t->def.history);
     jsonw_u64(w, "max_held", t->def.max_held);
     jsonw_u64(w, "queue_depth", t->def.queue_depth);
+    jsonw_str(w, "delivery", tool_delivery_name(t->def.delivery));
     jsonw_u64(w, "max_message_size", t->def.max_message_size);
     jsonw_i64(w, "full_wait_ms", t->def.full_wait_ms);
     json_rates(w, &r->r);
