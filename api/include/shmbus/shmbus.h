@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define SHMBUS_VERSION_MAJOR 0
-#define SHMBUS_VERSION_MINOR 2
+#define SHMBUS_VERSION_MINOR 3
 #define SHMBUS_VERSION_PATCH 0
 
 /* ---- errors ----------------------------------------------------------------------------- */
