@@ -88,7 +88,7 @@ static void test_publisher_never_waits_for_a_stopped_subscriber_and_every_loss_i
     ps_tell_child(&ch[1], 'g');
     ps_hear_child(&ch[1], 'o', PS_CHILD_MS, "publisher opened");
     ps_hear_child(&ch[0], 'a', PS_CHILD_MS, "subscriber reads the publisher's ring");
-    assert_int_equal(kill(pid[0], SIGSTOP), 0);
+    proc_stop(pid[0], PS_CHILD_MS); /* every thread of it stopped before the publisher goes */
     ps_tell_child(&ch[1], 'P');
     /* a publisher that waited for the stopped subscriber would never end: the hang guard */
     proc_expect_ok(pid[1], PS_CHILD_MS, "publisher at full rate with its subscriber stopped");
