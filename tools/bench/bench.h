@@ -132,6 +132,7 @@ typedef struct bench_series {
     int n;
     double x[BENCH_SERIES_MAX];
     double y[BENCH_SERIES_MAX];
+    int color;   /* series of one colour: 0..7, a palette of distinct ones */
     bool dashed;
 } bench_series;
 

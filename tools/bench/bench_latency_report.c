@@ -102,15 +102,17 @@ static void print_floors_and_flood(const lat_run *r)
             printf("  %-38s %8.1f %8.1f %8.1f\n", fo_transport_names[x->transport],
                    x->p50_ns / 1e3, x->p99_ns / 1e3, x->max_ns / 1e3);
     }
-    printf("\nshmbus-shm 4 subscribers, p50 of the slowest subscriber (us):");
-    for (int i = 0; i < LAT_NSIZES; i++) {
+    for (int i = 0, n = 0; i < LAT_NSIZES; i++) {
         const fo_result *x = row(r, FO_SHM, G4, i);
         char sz[32];
         tool_fmt_size_exact(sz, sizeof sz, lat_sizes[i]);
         if (x)
-            printf("%s %s %.1f", i ? "," : "", sz, x->p50_slowest_ns / 1e3);
+            printf("%s %s %.1f", n++ ? "," : "\nshmbus-shm, 4 subscribers, p50 of the slowest "
+                                             "(us):\n ", sz, x->p50_slowest_ns / 1e3);
+        if (x && i == LAT_NSIZES - 1)
+            printf("\n");
     }
-    printf("\n\nunpaced, 64 B, 1 subscriber (back to back, what arrived):\n");
+    printf("\nunpaced, 64 B, 1 subscriber (back to back, what arrived):\n");
     for (int t = 0; t < FO_NTRANSPORTS; t++) {
         const fo_result *x = row(r, t, G1, 0);
         if (x && x->flood_sent)
@@ -216,6 +218,7 @@ int lat_plot(const lat_run *r, const char *png)
             snprintf(x->title, sizeof x->title, "%s, %d sub%s", fo_transport_names[t],
                      lat_subcounts[g], lat_subcounts[g] > 1 ? "s" : "");
             x->dashed = g > 0;
+            x->color = t;
             for (int i = 0; i < LAT_NSIZES; i++) {
                 const fo_result *v = row(r, t, g, i);
                 if (v && v->p50_ns > 0) {
@@ -233,6 +236,7 @@ int lat_plot(const lat_run *r, const char *png)
         memset(x, 0, sizeof *x);
         snprintf(x->title, sizeof x->title, "%s (floor, 64 B only)",
                  fo_transport_names[v->transport]);
+        x->color = v->transport;
         x->n = 1;
         x->x[0] = (double)v->size;
         x->y[0] = v->p50_ns / 1e3;

@@ -17,6 +17,9 @@ extern char **environ;
 
 #define GNUPLOT "gnuplot"
 
+static const char *const palette[8] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                       "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+
 int bench_plot_check(const char *png)
 {
     if (strpbrk(png, "'\n\\")) {
@@ -76,9 +79,12 @@ static int write_script(const char *file, const char *data, const char *png,
         fprintf(f, ")\n");
     }
     fprintf(f, "plot ");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s'%s' index %d using 1:2 with linespoints lw 2 pt %d dt %d title '%s'",
-                i ? ", \\\n     " : "", data, i, 5 + i % 9, s[i].dashed ? 2 : 1, s[i].title);
+    for (int i = 0; i < n; i++) /* a lone point (a floor): a larger triangle */
+        fprintf(f, "%s'%s' index %d using 1:2 with linespoints lw 2 ps %.1f pt %d dt %d "
+                   "lc rgb '%s' title '%s'",
+                i ? ", \\\n     " : "", data, i, s[i].n == 1 ? 2.0 : 1.3,
+                s[i].n == 1 ? 9 : s[i].dashed ? 6 : 7, s[i].dashed ? 2 : 1,
+                palette[s[i].color & 7], s[i].title);
     fprintf(f, "\n");
     return fclose(f) == 0 ? 0 : SHMBUS_ESYS;
 }
