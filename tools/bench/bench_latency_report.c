@@ -102,16 +102,17 @@ static void print_floors_and_flood(const lat_run *r)
             printf("  %-38s %8.1f %8.1f %8.1f\n", fo_transport_names[x->transport],
                    x->p50_ns / 1e3, x->p99_ns / 1e3, x->max_ns / 1e3);
     }
-    for (int i = 0, n = 0; i < LAT_NSIZES; i++) {
+    int n = 0;
+    for (int i = 0; i < LAT_NSIZES; i++) {
         const fo_result *x = row(r, FO_SHM, G4, i);
         char sz[32];
         tool_fmt_size_exact(sz, sizeof sz, lat_sizes[i]);
         if (x)
             printf("%s %s %.1f", n++ ? "," : "\nshmbus-shm, 4 subscribers, p50 of the slowest "
                                              "(us):\n ", sz, x->p50_slowest_ns / 1e3);
-        if (x && i == LAT_NSIZES - 1)
-            printf("\n");
     }
+    if (n)
+        printf("\n");
     printf("\nunpaced, 64 B, 1 subscriber (back to back, what arrived):\n");
     for (int t = 0; t < FO_NTRANSPORTS; t++) {
         const fo_result *x = row(r, t, G1, 0);
