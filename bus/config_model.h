@@ -18,6 +18,9 @@
 #define BUS_MAX_HELD 1024        /* a topic's max_held */
 #define BUS_MAX_QUEUE_DEPTH 1024 /* a topic's queue_depth */
 #define BUS_MAX_WAIT_MS 60000    /* a topic's wait_ms */
+/* How a topic's descriptors travel (docs/delivery.md): over nng ipc sockets, or through
+ * rings in the domain's registry with a futex (and, for the pollable fd, a datagram) wake-up. */
+enum bus_delivery { BUS_DELIVERY_NNG = 0, BUS_DELIVERY_SHM = 1 };
 #define BUS_ERR_MAX 512           /* an error message of the bus, a config's included */
 
 typedef struct bus_pool_cfg {
@@ -33,7 +36,8 @@ typedef struct bus_topic_cfg {
     uint64_t max_message_size; /* bytes, <= the pool's largest block */
     uint32_t max_held;         /* messages one subscriber may hold at once, >= 1 */
     int32_t full_wait_ms;      /* pool full: 0 fail at once, > 0 wait up to this long */
-    uint32_t queue_depth;      /* descriptors queued per subscriber in nng, 1..1024 */
+    uint32_t queue_depth;      /* descriptors queued per subscriber, 1..1024 */
+    uint32_t delivery;         /* enum bus_delivery */
 } bus_topic_cfg;
 
 typedef struct bus_config {

@@ -268,10 +268,10 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
 {
     static const char *const keys[] = {"name",     "pool",    "history", "max_message_size",
                                        "max_held", "on_full", "wait_ms", "queue_depth",
-                                       NULL};
+                                       "delivery", NULL};
     static const char expected[] = "name, pool, history, max_message_size, max_held, on_full, "
-                                   "wait_ms, queue_depth";
-    const char *pool = NULL, *on_full = "wait";
+                                   "wait_ms, queue_depth, delivery";
+    const char *pool = NULL, *on_full = "wait", *delivery = "nng";
     qbuf q;
     sbuf a, b;
     int rc;
@@ -299,6 +299,7 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
         (rc = cw_get_u32(c, obj, "queue_depth", 1, BUS_MAX_QUEUE_DEPTH, &t->queue_depth)) ||
         (rc = cw_get_size(c, obj, "max_message_size", 1, UINT64_MAX, &t->max_message_size)) ||
         (rc = cw_get_string(c, obj, "on_full", &on_full)) ||
+        (rc = cw_get_string(c, obj, "delivery", &delivery)) ||
         (rc = cw_get_u32(c, obj, "wait_ms", 1, BUS_MAX_WAIT_MS, &wait)))
         return rc;
     if (t->max_message_size > largest_block(p))
@@ -313,6 +314,12 @@ static int parse_topic(pctx *c, const cJSON *obj, bool templ, unsigned idx, bus_
                                      "one publisher (make history smaller or that class's count "
                                      "larger)",
                        t->history, fit->count, cw_size_text(&a, fit->block_size), p->name);
+    if (strcmp(delivery, "shm") == 0)
+        t->delivery = BUS_DELIVERY_SHM;
+    else if (strcmp(delivery, "nng") == 0)
+        t->delivery = BUS_DELIVERY_NNG;
+    else
+        return cw_fail_at(c, "delivery", "expected \"nng\" or \"shm\", got %s", cw_quote(&q, delivery));
     if (strcmp(on_full, "wait") == 0)
         t->full_wait_ms = (int32_t)wait;
     else if (strcmp(on_full, "fail") != 0)

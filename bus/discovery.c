@@ -19,8 +19,11 @@ static void reap_entries(bus_domain *d)
     for (unsigned i = 0; i < REG_MAX_SUBS; i++) {
         struct reg_sub *s = &r->subs[i];
         uint64_t w = atomic_load(&s->own);
-        if (w && !bus_owner_live(d, REG_OWN_UID(w)))
+        if (w && !bus_owner_live(d, REG_OWN_UID(w))) {
+            bus_wake_done(r, s->topic, s); /* it died asleep: not a sleeper any more */
+            atomic_store(&s->fd_armed, 0);
             changed |= atomic_compare_exchange_strong(&s->own, &w, 0);
+        }
     }
     if (changed)
         bus_wake_discovery(d);
@@ -35,6 +38,9 @@ static void *discovery_main(void *arg)
         pthread_mutex_lock(&d->lock);
         for (bus_sub *s = d->subs; s; s = s->next)
             bus_sub_sync_peers(s);
+        for (bus_pub *p = d->pubs; p; p = p->next)
+            if (p->shm)
+                bus_pub_shm_sync(p);
         pthread_mutex_unlock(&d->lock);
         if (rounds++ % 4 == 0) {
             reap_entries(d);

@@ -177,6 +177,7 @@ int bus_domain_close(bus_domain *d)
                          d->name);
     if (d->discovery_on && !forked)
         bus_discovery_stop(d);
+    bus_rings_close(d);
     shmpool_segment_close(d->reg, sizeof(struct reg_hdr));
     int rc = shmpool_domain_close(d->pd); /* in a forked child: only drops its copies */
     if (!forked)

@@ -5,6 +5,7 @@
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "bus.h"
@@ -14,6 +15,8 @@
 struct shmbus_domain {
     shmpool_domain *pd;
     struct reg_hdr *reg;
+    struct reg_rings *rings;      /* shm delivery's, made on first use (ring.c); set once under
+                                     lock, before any publisher or subscriber uses it */
     bus_config cfg;
     char name[BUS_NAME_MAX + 1];
     char rundir[256];             /* derived from this process's configuration (domain_rundir.c) */
@@ -60,12 +63,18 @@ struct shmbus_pub {
     uint64_t id;
     shmbus_pool *pool;
     nng_socket sock;
-    struct bus_pipes pipes;     /* connected subscriber pipes */
+    struct bus_pipes pipes;     /* connected subscriber pipes (shm delivery: live subscribers) */
+    bool shm;                   /* tdef.delivery is shm: ring, no socket (pub_shm.c) */
+    struct reg_ring *ring;      /* shm: its ring in the registry */
     _Atomic int loans;          /* loaned, neither published nor released */
     pthread_mutex_t lock;       /* guards seq, hist, hist_n */
     uint64_t seq;
     shmbus_block *hist[BUS_MAX_HISTORY]; /* keep-last K: hist[seq % K] */
     unsigned hist_n;            /* non-NULL entries of hist */
+    int wake_sock;              /* shm: datagram socket for fd wake-ups (-1 until needed) */
+    uint32_t fd_epoch;          /* shm, guarded by lock: registry epoch fd_sub was made at */
+    unsigned nfd;               /* shm, guarded by lock: subscribers waiting on their fd */
+    struct { unsigned idx; uint64_t id; } fd_sub[REG_MAX_SUBS];
     struct shmbus_pub *next;    /* in d->pubs, guarded by d->lock */
 };
 
@@ -95,6 +104,7 @@ struct sub_acct {
     bool departed;          /* its entry is no longer LIVE */
     bool started;           /* the gap before its first live message is accounted */
     bool closed;            /* its end of stream is accounted: final */
+    bool ring;              /* shm delivery: read from its ring, not over a connection */
     uint64_t base, last, last_live; /* last_live: highest sequence that came over the pipe */
     uint64_t conn_seq;      /* its last sequence when we connected: a message missed up to
                                there could only come from the history (else expired); one
@@ -122,9 +132,11 @@ struct shmbus_sub {
     struct reg_sub *reg;
     unsigned reg_idx;
     uint64_t sub_id;
+    bool shm;               /* tdef.delivery is shm: rings, no socket (sub_shm.c) */
     nng_socket sock;
-    int recvfd;
-    struct bus_pipes pipes; /* connected publisher pipes */
+    int recvfd;             /* nng: the socket's; shm: the wake socket (-1 until asked for) */
+    uint64_t rr_pub;        /* shm, guarded by lock: the publisher read last (round robin) */
+    struct bus_pipes pipes; /* connected publisher pipes (shm delivery: rings attached) */
     _Atomic int64_t held;   /* messages the user holds */
     struct sub_peer peer[REG_MAX_PUBS];
     pthread_mutex_t lock;   /* guards accts, naccts, departing, pending*, dial_error, error */
@@ -208,9 +220,50 @@ bool bus_wire_sync_decode(const void *buf, size_t len, unsigned *topic, uint64_t
 int bus_pipes_init(struct bus_pipes *pp);
 void bus_pipes_destroy(struct bus_pipes *pp);
 void bus_pipes_note(struct bus_pipes *pp, int delta);
+void bus_pipes_set(struct bus_pipes *pp, int n);
 int bus_pipes_count(struct bus_pipes *pp);
 /* Wait until n pipes are connected: 0, or SHMBUS_ETIMEDOUT (timeout_ms < 0: forever). */
 int bus_pipes_wait(struct bus_pipes *pp, int n, int timeout_ms);
+
+/* registry.c: live subscribers of a topic, as a bit set over subscriber entries; how many. */
+unsigned bus_topic_subs(bus_domain *d, unsigned topic, uint64_t need[REG_MAX_SUBS / 64]);
+
+/* ring.c: shm delivery's ring, futex word and fd wake-up (registry.h) */
+enum bus_ring_read { BUS_RING_OK, BUS_RING_LAPPED, BUS_RING_BAD };
+/* Map the domain's ring segment (made by the first caller of the domain) if not yet. */
+int bus_rings_open(bus_domain *d);
+void bus_rings_close(bus_domain *d);
+void bus_ring_reset(struct reg_ring *r);
+/* Publish seq's wire message (only the ring's publisher, one thread at a time). */
+void bus_ring_push(struct reg_ring *r, unsigned depth, uint64_t seq,
+                   const uint8_t wire[BUS_WIRE_SIZE]);
+uint64_t bus_ring_head(const struct reg_ring *r);
+/* Sequence q's slot: OK (copied, to be validated), LAPPED (overwritten by a later sequence)
+ * or BAD (holds no sequence q: corrupt). */
+enum bus_ring_read bus_ring_read(const struct reg_ring *r, unsigned depth, uint64_t q,
+                                 uint8_t wire[BUS_WIRE_SIZE]);
+/* Bump the topic's futex word and wake its sleepers, if any. */
+void bus_wake_topic(struct reg_hdr *reg, unsigned topic);
+/* A subscriber about to sleep: counts it asleep, returns the word's value to wait on (look
+ * for work after this, then bus_wake_wait, then bus_wake_done). */
+uint32_t bus_wake_prepare(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs);
+/* Whether a signal interrupted the sleep. */
+bool bus_wake_wait(struct reg_hdr *reg, unsigned topic, uint32_t v, int wait_ms);
+void bus_wake_done(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs);
+struct sockaddr_un;
+socklen_t bus_wake_addr(const struct reg_hdr *reg, uint64_t sub_id, struct sockaddr_un *a);
+int bus_wake_socket(void);
+void bus_wake_fd(int sock, const struct reg_hdr *reg, struct reg_sub *rs, uint64_t sub_id);
+/* Before looking at the rings: take the datagrams that made fd readable. */
+void bus_wake_fd_drain(int fd, struct reg_sub *rs);
+
+/* pub_shm.c: a publisher of an shm-delivery topic */
+int bus_pub_shm_open(bus_pub *p);
+/* Under p->lock: put seq's wire message in the ring and wake the subscribers. */
+void bus_pub_shm_send(bus_pub *p, uint64_t seq, const uint8_t wire[BUS_WIRE_SIZE]);
+/* Its subscriber count (the live subscribers of its topic); by the discovery thread. */
+void bus_pub_shm_sync(bus_pub *p);
+void bus_pub_shm_close(bus_pub *p);
 
 /* pub.c: a registry entry of a dead owner becomes a tombstone or free; a tombstone no
  * subscriber needs becomes free. For the domain's reaper. Returns whether it changed. */
@@ -218,6 +271,19 @@ bool bus_pub_reap_entry(bus_domain *d, unsigned i);
 
 /* sub.c */
 void bus_sub_sync_peers(bus_sub *s);
+
+/* sub_shm.c: a subscriber of an shm-delivery topic (callers do not hold s->lock) */
+/* Start reading the ring of a's publisher. Caller holds s->lock. */
+void bus_sub_shm_attach(bus_sub *s, struct sub_acct *a);
+/* a's publisher left. Caller holds s->lock. */
+void bus_sub_shm_depart(bus_sub *s, struct sub_acct *a);
+/* Account the next descriptor of some ring (round robin); whether there was one. */
+bool bus_sub_shm_read(bus_sub *s);
+/* Sleep until a publisher of the topic publishes (or a publisher is reaped), at most
+ * wait_ms (< 0: forever). */
+int bus_sub_shm_wait(bus_sub *s, int wait_ms); /* 0 or SHMBUS_EINTR */
+int bus_sub_shm_fd(bus_sub *s, int *fd);
+void bus_sub_shm_close(bus_sub *s);
 
 /* sub_acct.c (callers hold s->lock unless said otherwise) */
 struct sub_acct *bus_acct_new(bus_sub *s, unsigned slot, uint64_t pub_id, uint64_t owner_uid,
@@ -233,6 +299,11 @@ void bus_acct_history(bus_sub *s, struct sub_acct *a);
 /* Account the end of stream of departed publishers whose messages all came in; call only
  * when the socket has nothing queued. */
 void bus_acct_settle(bus_sub *s);
+/* shm delivery: account the next descriptor in a's ring (round robin is the caller's);
+ * whether one was there. */
+bool bus_acct_ring_next(bus_sub *s, struct sub_acct *a);
+/* Does a's ring hold a descriptor not accounted yet? */
+bool bus_acct_ring_ready(bus_sub *s, const struct sub_acct *a);
 /* Clear this subscriber's need bit in the tombstone of entry slot (frees it if last). */
 void bus_tomb_release(bus_domain *d, unsigned slot, unsigned sub_idx);
 void bus_acct_free_all(bus_sub *s);

@@ -37,6 +37,16 @@ void bus_pipes_note(struct bus_pipes *pp, int delta)
     pthread_mutex_unlock(&pp->lock);
 }
 
+void bus_pipes_set(struct bus_pipes *pp, int n)
+{
+    pthread_mutex_lock(&pp->lock);
+    if (pp->n != n) {
+        pp->n = n;
+        pthread_cond_broadcast(&pp->cond);
+    }
+    pthread_mutex_unlock(&pp->lock);
+}
+
 int bus_pipes_count(struct bus_pipes *pp)
 {
     pthread_mutex_lock(&pp->lock);

@@ -13,28 +13,11 @@
 
 /* ---- registry entry: claim, tombstone, reap ------------------------------------------------ */
 
-/* Live subscribers of a topic, as a bit set over subscriber entries; returns how many. */
-static unsigned topic_subs(bus_domain *d, unsigned topic, uint64_t need[REG_MAX_SUBS / 64])
-{
-    unsigned n = 0;
-    memset(need, 0, sizeof(uint64_t) * (REG_MAX_SUBS / 64));
-    for (unsigned j = 0; j < REG_MAX_SUBS; j++) {
-        struct reg_sub *e = &d->reg->subs[j];
-        uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
-        if (REG_OWN_STATE(w) == REG_LIVE && e->topic == topic &&
-            bus_owner_live(d, REG_OWN_UID(w))) {
-            need[j / 64] |= 1ull << (j % 64);
-            n++;
-        }
-    }
-    return n;
-}
-
 /* Turn entry e, which this process owns as `w`, into a tombstone. */
 static void entomb(bus_domain *d, struct reg_pub *e, uint64_t w)
 {
     uint64_t need[REG_MAX_SUBS / 64];
-    unsigned n = topic_subs(d, e->topic, need);
+    unsigned n = bus_topic_subs(d, e->topic, need);
     for (unsigned k = 0; k < REG_MAX_SUBS / 64; k++)
         atomic_store(&e->need[k], need[k]);
     atomic_store(&e->close_ticket, atomic_load(&d->reg->next_id));
@@ -102,6 +85,7 @@ bool bus_pub_reap_entry(bus_domain *d, unsigned i)
         return false;
     bus_endpoint_remove(d, i, id); /* a dead listener cannot remove its socket file */
     entomb(d, e, mine);
+    bus_wake_topic(d->reg, e->topic); /* shm subscribers asleep account its end */
     return true;
 }
 
@@ -254,7 +238,8 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
         goto fail_free;
     if ((rc = claim_entry(d, p->topic, p)) != 0)
         goto fail_free;
-    if ((rc = listen_on(p)) != 0)
+    p->shm = p->t->delivery == BUS_DELIVERY_SHM;
+    if (p->shm ? (rc = bus_pub_shm_open(p)) != 0 : (rc = listen_on(p)) != 0)
         goto fail_entry;
     atomic_store_explicit(&p->reg->own, REG_OWN(shmpool_domain_uid(d->pd), REG_LIVE),
                           memory_order_release);
@@ -268,7 +253,7 @@ int bus_pub_open(bus_domain *d, const char *topic, bus_pub **out)
      * sequence 1. Give them a bounded time to connect; one that connects later catches up
      * from the history, and what it cannot get it counts. */
     uint64_t need[REG_MAX_SUBS / 64];
-    unsigned n = topic_subs(d, p->topic, need);
+    unsigned n = bus_topic_subs(d, p->topic, need); /* shm: until they read its ring */
     if (n)
         bus_pipes_wait(&p->pipes, (int)n, BUS_OPEN_WAIT_MS);
     *out = p;
@@ -295,17 +280,23 @@ int bus_pub_close(bus_pub *p)
         return bus_errno(SHMBUS_EBUSY, "publisher on \"%s\": %d loaned messages not published "
                                        "or released", p->t->name, atomic_load(&p->loans));
     bool leak = false; /* an nng close that hangs still calls back into p->pipes */
-    if (!forked) {
+    if (p->shm)
+        bus_pub_shm_close(p); /* its own descriptor only: right in a forked child too */
+    else if (!forked) {
         leak = !bus_nng_close(p->sock, BUS_CLOSE_TIMEOUT_MS); /* removes its socket file */
         if (leak) { /* derived, never read from the registry, which others may write */
             char path[REG_ENDPOINT_MAX];
             bus_endpoint_path(d, p->id, path, sizeof path);
             unlink(path);
         }
+    }
+    if (!forked) {
         for (unsigned i = 0; i < BUS_MAX_HISTORY; i++)
             if (p->hist[i])
                 shmpool_block_release(p->hist[i]);
         entomb(d, p->reg, atomic_load(&p->reg->own));
+        if (p->shm)
+            bus_wake_topic(d->reg, p->topic); /* its subscribers asleep account its end */
         bus_wake_discovery(d);
         /* in a forked child d->lock may be a copy held by a parent's thread */
         pthread_mutex_lock(&d->lock);
@@ -443,7 +434,11 @@ int bus_pub_publish(bus_pub *p, bus_msg *m, uint64_t length)
     history_note(p, seq, wire);
     /* Before sending: subscribers accept a lost descriptor as real only up to last_seq. */
     atomic_store(&p->reg->last_seq, seq);
-    int rv = nng_send(p->sock, wire, sizeof wire, NNG_FLAG_NONBLOCK);
+    int rv = 0;
+    if (p->shm)
+        bus_pub_shm_send(p, seq, wire);
+    else
+        rv = nng_send(p->sock, wire, sizeof wire, NNG_FLAG_NONBLOCK);
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_add_explicit(&p->reg->published, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->reg->bytes, length, memory_order_relaxed);

@@ -1,8 +1,11 @@
 /* The registry segment (registry.h): its initial contents, the latency histogram's buckets,
  * the liveness of an entry's owner, and the epoch futex that wakes the discovery threads. */
 #include <limits.h>
+#include <string.h>
 #include <linux/futex.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,7 +37,25 @@ int bus_reg_init(void *map, void *ctx)
     r->version = REG_VERSION;
     r->size = (uint32_t)sizeof *r;
     atomic_store(&r->next_id, 1);
+    if (getrandom(&r->nonce, sizeof r->nonce, 0) != (ssize_t)sizeof r->nonce)
+        r->nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
     return 0;
+}
+
+unsigned bus_topic_subs(bus_domain *d, unsigned topic, uint64_t need[REG_MAX_SUBS / 64])
+{
+    unsigned n = 0;
+    memset(need, 0, sizeof(uint64_t) * (REG_MAX_SUBS / 64));
+    for (unsigned j = 0; j < REG_MAX_SUBS; j++) {
+        struct reg_sub *e = &d->reg->subs[j];
+        uint64_t w = atomic_load_explicit(&e->own, memory_order_acquire);
+        if (REG_OWN_STATE(w) == REG_LIVE && e->topic == topic &&
+            bus_owner_live(d, REG_OWN_UID(w))) {
+            need[j / 64] |= 1ull << (j % 64);
+            n++;
+        }
+    }
+    return n;
 }
 
 bool bus_owner_live(bus_domain *d, uint64_t uid) { return shmpool_participant_live(d->pd, uid); }

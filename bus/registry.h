@@ -14,12 +14,13 @@
 #include "config.h"
 
 #define REG_MAGIC 0x3147455242484853ull /* "SHHBREG1" */
-#define REG_VERSION 2u
+#define REG_VERSION 3u
 #define REG_MAX_TOPICS BUS_MAX_TOPICS
 #define REG_MAX_PUBS 64
 #define REG_MAX_SUBS 128
 #define REG_LAT_BUCKETS 80 /* quarter octaves from 1 us: 1 us .. ~1000 s */
 #define REG_ENDPOINT_MAX 108
+#define REG_RING_SLOTS BUS_MAX_QUEUE_DEPTH /* a publisher's descriptor ring holds up to this many */
 
 /* REG_CLOSED (publishers only): the tombstone of a publisher that closed or died. Its
  * last_seq is final and stays readable until every subscriber that counted the publisher has
@@ -48,7 +49,7 @@ struct reg_topic {
     uint32_t max_held;
     int32_t full_wait_ms;
     uint32_t queue_depth;
-    uint32_t pad;
+    uint32_t delivery; /* enum bus_delivery */
     uint64_t max_message_size;
     char name[BUS_TOPIC_NAME_MAX + 1];
     char pool[BUS_NAME_MAX + 1];
@@ -112,6 +113,38 @@ struct reg_sub {
     _Atomic uint64_t held;        /* messages it holds now */
     _Atomic uint64_t last_latency_ns;
     _Atomic uint64_t latency[REG_LAT_BUCKETS]; /* histogram of publish-to-receive latency */
+    /* Wake-up of an shm-delivery subscriber (ring.c). sleeping: 1 while it is counted in its
+     * topic's reg_wake.sleepers; set by the owner, cleared by one exchange (the owner's
+     * after waking, or a reaper's once the owner is dead, before the entry is freed).
+     * fd_armed: the owner made its pollable fd (publishers send it a datagram); fd_pending:
+     * a datagram was sent and not drained (set by publishers, cleared by the owner). */
+    _Atomic uint32_t sleeping;
+    _Atomic uint32_t fd_armed;
+    _Atomic uint32_t fd_pending;
+    uint32_t pad2;
+    /* attached[i]: the id of the publisher in entry i whose ring this subscriber reads from
+     * its base on (0: none). Written by the owner; a publisher counts the subscribers that
+     * name it as its subscribers (what shmbus_pub_wait_subscribers waits for). */
+    _Atomic uint64_t attached[REG_MAX_PUBS];
+};
+
+/* The descriptor ring of the publisher in the same registry entry index (struct reg_rings)
+ * (docs/delivery.md). Written only by that publisher (the entry's owner), read by anyone:
+ * slot[seq % depth] holds sequence seq's 80-byte wire message under a seqlock whose version
+ * is 2*seq - 1 while it is written and 2*seq once complete; `head` is the highest sequence
+ * whose slot is complete (stored after the slot, release). Readers check every field. */
+struct reg_ring {
+    _Atomic uint64_t head;
+    uint64_t pad;
+    struct reg_hist slot[REG_RING_SLOTS];
+};
+
+/* A topic's wake-up word for shm delivery. futex: bumped by every publish (and by a reaper
+ * that entombs a publisher); subscribers blocked in recv sleep on it. sleepers: subscribers
+ * counted asleep (see reg_sub.sleeping); a publisher calls FUTEX_WAKE only if it is not 0. */
+struct reg_wake {
+    _Atomic uint32_t futex;
+    _Atomic uint32_t sleepers;
 };
 
 struct reg_hdr {
@@ -122,10 +155,30 @@ struct reg_hdr {
                                  comes or goes; discovery threads sleep on it */
     uint32_t pad;
     _Atomic uint64_t next_id; /* publisher and subscriber ids */
+    uint64_t nonce;           /* random, at creation: names the subscribers' wake sockets */
     struct reg_topic topics[REG_MAX_TOPICS];
     struct reg_pub pubs[REG_MAX_PUBS];
     struct reg_sub subs[REG_MAX_SUBS];
+    struct reg_wake wake[REG_MAX_TOPICS];
 };
+
+/* The rings of shm delivery: a second segment, "shmbus.<domain>.rings" (5.8 MB), made when
+ * the domain's first shm-delivery publisher or subscriber opens, removed with the domain.
+ * rings[i] belongs to the publisher in registry entry i. */
+#define REG_RINGS_MAGIC 0x3153474e49524253ull /* "SBRINGS1" */
+struct reg_rings {
+    uint64_t magic; /* immutable */
+    uint32_t version; /* REG_VERSION */
+    uint32_t size;
+    struct reg_ring ring[REG_MAX_PUBS];
+};
+
+/* The layout every process of a domain must agree on (REG_VERSION names it). */
+_Static_assert(sizeof(struct reg_hist) == 88, "registry layout");
+_Static_assert(sizeof(struct reg_topic) == 32 + BUS_TOPIC_NAME_MAX + 1 + BUS_NAME_MAX + 1,
+               "registry layout");
+_Static_assert(sizeof(struct reg_ring) == 16 + 88 * REG_RING_SLOTS, "registry layout");
+_Static_assert(sizeof(struct reg_wake) == 8, "registry layout");
 
 /* Latency histogram bucket of a latency in ns, and the lower edge of a bucket in ns. */
 unsigned reg_lat_bucket(uint64_t ns);

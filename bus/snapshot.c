@@ -9,8 +9,13 @@
 
 _Static_assert(REG_LAT_BUCKETS == SHMBUS_LAT_BUCKETS, "the snapshot copies the registry's histogram");
 
+_Static_assert((int)SHMBUS_DELIVERY_NNG == (int)BUS_DELIVERY_NNG &&
+                   (int)SHMBUS_DELIVERY_SHM == (int)BUS_DELIVERY_SHM,
+               "the snapshot copies the delivery kind");
+
 static void topic_def(shmbus_topic_def *o, const char *name, const char *pool, uint32_t history,
-                      uint32_t max_held, uint32_t queue_depth, int32_t wait_ms, uint64_t max_size)
+                      uint32_t max_held, uint32_t queue_depth, int32_t wait_ms, uint64_t max_size,
+                      uint32_t delivery)
 {
     memset(o, 0, sizeof *o);
     snprintf(o->name, sizeof o->name, "%s", name);
@@ -20,12 +25,13 @@ static void topic_def(shmbus_topic_def *o, const char *name, const char *pool, u
     o->queue_depth = queue_depth;
     o->full_wait_ms = wait_ms;
     o->max_message_size = max_size;
+    o->delivery = delivery;
 }
 
 static void topic_cfg_def(shmbus_topic_def *o, const bus_topic_cfg *t)
 {
     topic_def(o, t->name, t->pool, t->history, t->max_held, t->queue_depth, t->full_wait_ms,
-              t->max_message_size);
+              t->max_message_size, t->delivery);
 }
 
 void bus_config_summarize(const bus_config *c, shmbus_config_summary *o)
@@ -107,7 +113,7 @@ static int snap_topics(bus_domain *d, shmbus_snapshot *s)
             continue; /* not a topic any process could have made: a corrupt entry */
         shmbus_topic_info *ti = &s->topics[s->ntopics++];
         topic_def(&ti->def, name, pool, t->history, t->max_held, t->queue_depth,
-                  t->full_wait_ms, t->max_message_size);
+                  t->full_wait_ms, t->max_message_size, t->delivery);
         ti->pubs = calloc(REG_MAX_PUBS, sizeof *ti->pubs);
         ti->subs = calloc(REG_MAX_SUBS, sizeof *ti->subs);
         if (!ti->pubs || !ti->subs)

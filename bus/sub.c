@@ -143,8 +143,10 @@ static void depart(bus_sub *s, struct sub_peer *pp)
     pp->acct->departed = true;
     pp->acct->dialer_id = 0;
     s->departing++;
+    if (s->shm)
+        bus_sub_shm_depart(s, pp->acct);
     pthread_mutex_unlock(&s->lock);
-    if (pp->dial_id)
+    if (pp->dial_id && !s->shm)
         nng_dialer_close(pp->dialer);
     pp->dial_id = 0;
     pp->acct = NULL;
@@ -209,6 +211,10 @@ void bus_sub_sync_peers(bus_sub *s)
             pthread_mutex_lock(&s->lock);
             /* start order: a subscriber older than the publisher counts it from seq 1 */
             pp->acct = bus_acct_new(s, i, id, REG_OWN_UID(w), s->sub_id < ticket ? 0 : last);
+            if (pp->acct && s->shm) {
+                bus_sub_shm_attach(s, pp->acct);
+                pp->dial_id = id; /* nothing to dial: its ring is read from here on */
+            }
             pthread_mutex_unlock(&s->lock);
             if (!pp->acct) {
                 unreachable(s, pp, id, url, "out of memory", true);
@@ -217,7 +223,7 @@ void bus_sub_sync_peers(bus_sub *s)
         }
         if (!pp->dial_id)
             dial(s, pp, id, url);
-        else if (!connected(s, pp) && pp->unreachable_id != id)
+        else if (!s->shm && !connected(s, pp) && pp->unreachable_id != id)
             recheck(s, pp, id, url);
     }
 }
@@ -316,7 +322,13 @@ int bus_sub_open(bus_domain *d, const char *topic, bool history, bus_sub **out)
     if ((rc = bus_topic_index(d, topic, &s->topic)) != 0 || (rc = read_topic(s, topic)) != 0 ||
         (rc = bus_topic_pool(d, s->t, &s->pool)) != 0 || (rc = claim_entry(d, s)) != 0)
         goto fail_free;
-    if ((rc = open_socket(s)) != 0)
+    s->shm = s->t->delivery == BUS_DELIVERY_SHM;
+    s->recvfd = -1;
+    atomic_store(&s->reg->fd_armed, 0);
+    atomic_store(&s->reg->fd_pending, 0);
+    for (unsigned i = 0; i < REG_MAX_PUBS; i++)
+        atomic_store(&s->reg->attached[i], 0);
+    if (s->shm ? (rc = bus_rings_open(d)) != 0 : (rc = open_socket(s)) != 0)
         goto fail_entry;
     atomic_store_explicit(&s->reg->own, REG_OWN(shmpool_domain_uid(d->pd), REG_LIVE),
                           memory_order_release);
@@ -369,7 +381,10 @@ int bus_sub_close(bus_sub *s)
             }
         d->nsubs--;
         pthread_mutex_unlock(&d->lock);
-        leak = !bus_nng_close(s->sock, BUS_CLOSE_TIMEOUT_MS);
+        if (s->shm)
+            bus_sub_shm_close(s);
+        else
+            leak = !bus_nng_close(s->sock, BUS_CLOSE_TIMEOUT_MS);
         while (s->npending) {
             bus_msg *m = s->pending[s->pending_head];
             s->pending_head = (s->pending_head + 1) % s->pending_cap;
@@ -446,8 +461,10 @@ int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out)
         int rc = take_pending(s, out);
         if (rc != SHMBUS_EAGAIN)
             return rc;
+        if (s->shm && bus_sub_shm_read(s))
+            continue;
         nng_msg *nm;
-        int rv = nng_recvmsg(s->sock, &nm, NNG_FLAG_NONBLOCK);
+        int rv = s->shm ? NNG_EAGAIN : nng_recvmsg(s->sock, &nm, NNG_FLAG_NONBLOCK);
         if (rv == 0) {
             pthread_mutex_lock(&s->lock);
             bus_acct_take(s, acct_of_pipe(s, nng_msg_get_pipe(nm)), nng_msg_body(nm),
@@ -470,6 +487,11 @@ int bus_sub_recv(bus_sub *s, int timeout_ms, bus_msg **out)
                 return SHMBUS_ETIMEDOUT;
             wait_ms = (int)((deadline - now + 999999) / 1000000);
         }
+        if (s->shm) {
+            if (bus_sub_shm_wait(s, wait_ms) == SHMBUS_EINTR)
+                return SHMBUS_EINTR;
+            continue;
+        }
         struct pollfd pfd = {.fd = s->recvfd, .events = POLLIN};
         if (poll(&pfd, 1, wait_ms) < 0)
             return errno == EINTR ? SHMBUS_EINTR : bus_errno(SHMBUS_ESYS, "receive: poll");
@@ -480,6 +502,8 @@ int bus_sub_fd(bus_sub *s, int *fd)
 {
     if (!s || !fd)
         return SHMBUS_EINVAL;
+    if (s->shm)
+        return bus_sub_shm_fd(s, fd);
     *fd = s->recvfd;
     return 0;
 }
@@ -520,7 +544,7 @@ int bus_sub_peer_counters(bus_sub *s, bus_peer_counters *out, unsigned max)
     if (!s || (!out && max))
         return SHMBUS_EINVAL;
     struct pollfd pfd = {.fd = s->recvfd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) == 0) /* nothing queued: what is still open can be settled */
+    if (s->shm || poll(&pfd, 1, 0) == 0) /* nothing queued: what is still open can be settled */
         settle(s);
     pthread_mutex_lock(&s->lock);
     unsigned n = 0;

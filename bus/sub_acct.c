@@ -313,6 +313,55 @@ void bus_acct_take(bus_sub *s, struct sub_acct *a, const void *buf, size_t len)
     count_take(s, a, r);
 }
 
+/* ---- shm delivery: reading a publisher's ring ------------------------------------------- */
+
+/* The ring's head, if a's entry is still its publisher's, no further than what the entry
+ * says it published (a corrupt head must not make us count sequences never published). */
+static bool ring_head(bus_sub *s, const struct sub_acct *a, uint64_t *head)
+{
+    unsigned st;
+    struct reg_pub *e = entry_of(s, a, &st);
+    if (!e)
+        return false;
+    uint64_t h = bus_ring_head(&s->d->rings->ring[a->slot]), last = atomic_load(&e->last_seq);
+    *head = h < last ? h : last;
+    return true;
+}
+
+bool bus_acct_ring_ready(bus_sub *s, const struct sub_acct *a)
+{
+    uint64_t head;
+    return !a->closed && ring_head(s, a, &head) && head > a->last;
+}
+
+bool bus_acct_ring_next(bus_sub *s, struct sub_acct *a)
+{
+    uint64_t head;
+    if (a->closed || !ring_head(s, a, &head) || head <= a->last)
+        return false;
+    uint64_t depth = s->queue_depth;
+    if (head - a->last > depth) { /* overwritten before we read them */
+        uint64_t lost = head - depth - a->last;
+        COUNT(s, a, dropped, lost);
+        a->last += lost;
+    }
+    uint64_t q = a->last + 1, seq;
+    uint8_t wire[BUS_WIRE_SIZE];
+    shmpool_desc pd;
+    unsigned st;
+    enum bus_ring_read r = bus_ring_read(&s->d->rings->ring[a->slot], (unsigned)depth, q, wire);
+    if (!entry_of(s, a, &st))
+        return false; /* the entry was taken over while we read: its ring is another's */
+    a->last = a->last_live = q;
+    if (r == BUS_RING_LAPPED)
+        COUNT(s, a, dropped, 1);
+    else if (r == BUS_RING_BAD || !wire_of(s, a, wire, sizeof wire, &pd, &seq) || seq != q)
+        COUNT(s, a, invalid, 1); /* corrupt: sequence q came, not as its descriptor */
+    else
+        count_take(s, a, take_block(s, &pd, q, a->pub_id));
+    return true;
+}
+
 void bus_acct_history(bus_sub *s, struct sub_acct *a)
 {
     unsigned st;
@@ -340,8 +389,10 @@ void bus_acct_settle(bus_sub *s)
         struct reg_pub *e = entry_of(s, a, &st);
         if (!a->departed)
             continue;
-        if (a->pipe_id && !a->pipe_gone)
+        if (!a->ring && a->pipe_id && !a->pipe_gone)
             continue; /* its messages may still come */
+        if (a->ring && bus_acct_ring_ready(s, a))
+            continue; /* its ring holds some still: the next recv reads them */
         if (e && st == REG_LIVE)
             continue; /* not entombed yet */
         if (!e && REG_OWN_STATE(atomic_load(&s->d->reg->pubs[a->slot].own)) == REG_CLAIMED &&

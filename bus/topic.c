@@ -11,20 +11,23 @@ static int topic_differs(const struct reg_topic *t, const bus_topic_cfg *c)
 {
     return strcmp(t->pool, c->pool) || t->history != c->history ||
            t->max_message_size != c->max_message_size || t->max_held != c->max_held ||
-           t->full_wait_ms != c->full_wait_ms || t->queue_depth != c->queue_depth;
+           t->full_wait_ms != c->full_wait_ms || t->queue_depth != c->queue_depth ||
+           t->delivery != c->delivery;
 }
+
+static const char *delivery_name(uint32_t d) { return d == BUS_DELIVERY_SHM ? "shm" : "nng"; }
 
 static int incompatible(const struct reg_topic *t, const bus_topic_cfg *c)
 {
     return bus_errno(SHMBUS_EINCOMPAT,
                      "topic \"%s\": this configuration defines it (pool %s, history %u, "
-                     "max_message_size %llu, max_held %u, wait %d ms, queue %u) unlike the "
-                     "running domain (pool %s, history %u, max_message_size %llu, max_held %u, "
-                     "wait %d ms, queue %u)",
+                     "max_message_size %llu, max_held %u, wait %d ms, queue %u, delivery %s) "
+                     "unlike the running domain (pool %s, history %u, max_message_size %llu, "
+                     "max_held %u, wait %d ms, queue %u, delivery %s)",
                      t->name, c->pool, c->history, (unsigned long long)c->max_message_size,
-                     c->max_held, c->full_wait_ms, c->queue_depth, t->pool, t->history,
-                     (unsigned long long)t->max_message_size, t->max_held, t->full_wait_ms,
-                     t->queue_depth);
+                     c->max_held, c->full_wait_ms, c->queue_depth, delivery_name(c->delivery),
+                     t->pool, t->history, (unsigned long long)t->max_message_size, t->max_held,
+                     t->full_wait_ms, t->queue_depth, delivery_name(t->delivery));
 }
 
 struct topic_req {
@@ -60,6 +63,8 @@ static int topic_check(bus_domain *d, unsigned i, const struct reg_topic *t)
     else if (t->full_wait_ms < 0 || t->full_wait_ms > BUS_MAX_WAIT_MS)
         snprintf(what, sizeof what, "wait %d ms is not in 0..%d", t->full_wait_ms,
                  BUS_MAX_WAIT_MS);
+    else if (t->delivery != BUS_DELIVERY_NNG && t->delivery != BUS_DELIVERY_SHM)
+        snprintf(what, sizeof what, "delivery %u is neither nng (0) nor shm (1)", t->delivery);
     else if (t->max_message_size == 0)
         snprintf(what, sizeof what, "max_message_size is 0");
     if (!what[0])
@@ -110,6 +115,7 @@ static int topic_register_locked(void *arg)
     t->max_held = q->cfg->max_held;
     t->full_wait_ms = q->cfg->full_wait_ms;
     t->queue_depth = q->cfg->queue_depth;
+    t->delivery = q->cfg->delivery;
     atomic_store_explicit(&t->state, REG_LIVE, memory_order_release);
     q->idx = (unsigned)free_idx;
     return 0;

@@ -153,7 +153,7 @@ static const broken_case broken_table[] = {
     {"topic_missing_name.json", "$.topics[0]: missing key \"name\""},
     {"topic_unknown_key.json",
      "$.topics[0].depth: unknown key (expected one of: name, pool, history, "
-     "max_message_size, max_held, on_full, wait_ms, queue_depth)"},
+     "max_message_size, max_held, on_full, wait_ms, queue_depth, delivery)"},
     {"topic_name_leading_slash.json", "$.topics[0].name: invalid topic name \"/camera/front\""},
     {"topic_name_bad_chars.json", "$.topics[0].name: invalid topic name \"camera front\""},
     {"topic_name_too_long.json", "$.topics[0].name: invalid topic name \"tttt"},
@@ -172,6 +172,7 @@ static const broken_case broken_table[] = {
      "$.topics[0].max_message_size: bad size \"99999999999TiB\": too large"},
     {"max_held_zero.json", "$.topics[0].max_held: must be between 1 and 1024 (got 0)"},
     {"on_full_unknown.json", "$.topics[0].on_full: expected \"fail\" or \"wait\", got \"block\""},
+    {"delivery_unknown.json", "$.topics[0].delivery: expected \"nng\" or \"shm\", got \"futex\""},
     {"on_full_wrong_type.json", "$.topics[0].on_full: expected a string, got a boolean"},
     {"wait_ms_with_fail.json", "$.topics[0].wait_ms: only allowed with \"on_full\": \"wait\""},
     {"wait_ms_zero.json", "$.topics[0].wait_ms: must be between 1 and 60000 (got 0)"},
@@ -182,7 +183,7 @@ static const broken_case broken_table[] = {
     {"default_topic_not_object.json", "$.default_topic: expected an object, got a string"},
     {"default_topic_with_name.json",
      "$.default_topic.name: unknown key (expected one of: pool, history, "
-     "max_message_size, max_held, on_full, wait_ms, queue_depth)"},
+     "max_message_size, max_held, on_full, wait_ms, queue_depth, delivery)"},
     {"default_topic_missing_pool.json", "$.default_topic: missing key \"pool\""},
     {"default_topic_pool_not_defined.json",
      "$.default_topic.pool: pool \"default\" is not defined"},

@@ -124,6 +124,21 @@ static void test_on_full_fail_means_no_wait(void **state)
     assert_topic(&cfg.default_topic, "default", 4, 1 * MiB, 8, 0, 16);
 }
 
+static void test_delivery_is_nng_unless_a_topic_says_shm(void **state)
+{
+    (void)state;
+    bus_config cfg;
+    load_ok(g_configs, "valid", "delivery.json", &cfg);
+    assert_int_equal(topic(&cfg, "ring")->delivery, BUS_DELIVERY_SHM);
+    assert_int_equal(topic(&cfg, "ring")->queue_depth, 1024);
+    assert_int_equal(topic(&cfg, "sockets")->delivery, BUS_DELIVERY_NNG);
+    assert_int_equal(topic(&cfg, "unsaid")->delivery, BUS_DELIVERY_NNG);
+    assert_int_equal(cfg.default_topic.delivery, BUS_DELIVERY_SHM);
+    bus_config def;
+    bus_config_default(&def);
+    assert_int_equal(def.default_topic.delivery, BUS_DELIVERY_NNG);
+}
+
 static void test_group_by_name_and_by_number(void **state)
 {
     (void)state;
@@ -280,6 +295,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pools_without_topics_get_template_on_first_pool),
         cmocka_unit_test(test_sizes_are_accepted_in_every_form),
         cmocka_unit_test(test_on_full_fail_means_no_wait),
+        cmocka_unit_test(test_delivery_is_nng_unless_a_topic_says_shm),
         cmocka_unit_test(test_group_by_name_and_by_number),
         cmocka_unit_test(test_byte_order_mark_and_crlf_are_accepted),
         cmocka_unit_test(test_camera_example),

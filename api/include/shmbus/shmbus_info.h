@@ -28,7 +28,11 @@ typedef struct shmbus_topic_def {
     uint32_t queue_depth;      /* descriptors queued per subscriber */
     int32_t full_wait_ms;      /* pool full: 0 fail at once, > 0 wait this long */
     uint64_t max_message_size;
+    uint32_t delivery;         /* SHMBUS_DELIVERY_NNG or SHMBUS_DELIVERY_SHM (docs/delivery.md) */
 } shmbus_topic_def;
+
+/* How a topic's descriptors travel: nng ipc sockets, or rings in shared memory. */
+enum { SHMBUS_DELIVERY_NNG = 0, SHMBUS_DELIVERY_SHM = 1 };
 
 typedef struct shmbus_pool_def {
     char name[32];
