@@ -35,12 +35,14 @@ static const double sizes[] = {64, 4096, 65536, 1 << 20, 8 << 20, 24 << 20};
 static int wanted(struct want *w)
 {
     int n = 0;
-    static const char *const every[] = {"shmbus", "nng-copy"};
+    static const char *const every[] = {"shmbus", "nng-copy", "shmbus-shm"};
     for (size_t t = 0; t < sizeof every / sizeof every[0]; t++)
         for (int subs = 1; subs <= 4; subs += 3)
             for (size_t i = 0; i < NSIZES; i++)
                 w[n++] = (struct want){every[t], sizes[i], subs,
-                                       strcmp(every[t], "shmbus") == 0 && subs == 1 && i == 0};
+                                       t != 1 && subs == 1 && i == 0}; /* not nng-copy */
+    for (size_t i = 0; i < NSIZES && sizes[i] <= (1 << 20); i++) /* the fd path: 1 sub */
+        w[n++] = (struct want){"shmbus-shm-fd", sizes[i], 1, false};
     w[n++] = (struct want){"futex", 64, 1, false};
     w[n++] = (struct want){"unix-socket", 64, 1, false};
     return n;

@@ -16,7 +16,7 @@ const uint64_t lat_sizes[LAT_NSIZES] = {64, 4096, 65536, 1u << 20, 8u << 20, 24u
 const int lat_subcounts[LAT_NGROUPS] = {1, 4};
 /* The transports of each group: the pollable-fd path with 1 subscriber only. */
 static const unsigned group_masks[LAT_NGROUPS] = {
-    FO_CLASSIC, FO_CLASSIC};
+    FO_CLASSIC | FO_SHM_BITS, FO_CLASSIC | FO_BIT(FO_SHM)};
 /* Per size: latency samples and throughput messages, sized for about 2 minutes in all on a
  * 2-CPU machine (the big nng-copy rows dominate). --quick divides them by QUICK_DIV. */
 static const uint32_t lat_counts[LAT_NSIZES] = {12000, 12000, 8000, 2000, 400, 150};
