@@ -43,7 +43,8 @@ static int wanted(struct want *w)
                                        t != 1 && subs == 1 && i == 0}; /* not nng-copy */
     for (size_t i = 0; i < NSIZES && sizes[i] <= (1 << 20); i++) /* the fd path: 1 sub */
         w[n++] = (struct want){"shmbus-shm-fd", sizes[i], 1, false};
-    w[n++] = (struct want){"futex", 64, 1, false};
+    for (size_t i = 0; i < NSIZES; i++)
+        w[n++] = (struct want){"futex", sizes[i], 1, false};
     w[n++] = (struct want){"unix-socket", 64, 1, false};
     return n;
 }

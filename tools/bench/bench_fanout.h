@@ -190,10 +190,11 @@ double fo_percentile(uint64_t *v, uint64_t n, double p);
 
 /* ---- floors (bench_floor.c) ------------------------------------------------------------- */
 
-/* Measure floor `transport` (FO_FUTEX or FO_UNIX): 64 B one way to a forked receiver,
- * `warmup` messages then `count` timed, into *out (size 64, 1 subscriber). 0, or 1 after
- * printing what failed (silent after a stop signal). */
-int fo_floor(int transport, uint32_t warmup, uint32_t count, fo_result *out);
+#define FO_FLOOR_MAX_SIZE (64ull << 20)
+/* Measure floor `transport` one way to a forked receiver, `warmup` messages then `count`
+ * timed, into *out (1 subscriber): FO_FUTEX with any size up to FO_FLOOR_MAX_SIZE, FO_UNIX
+ * with 64 B. 0, or 1 after printing what failed (silent after a stop signal). */
+int fo_floor(int transport, uint64_t size, uint32_t warmup, uint32_t count, fo_result *out);
 
 /* ---- transports (bench_transport.c) ----------------------------------------------------- */
 

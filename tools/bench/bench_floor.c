@@ -1,12 +1,14 @@
 /* shmbus-bench latency: the floors, what waking another process costs on this machine with
  * nothing of shmbus or nng in the way, measured the way the bus rows are (one message at a
  * time, one way, CLOCK_MONOTONIC at the receiver minus the sender's stamp taken after it
- * wrote the 64-byte payload).
+ * wrote the payload).
  *
- *   futex        the sender writes the payload and the stamp into a page of a MAP_SHARED
- *                memfd mapping, bumps a 32-bit sequence word there and FUTEX_WAKEs it; the
- *                receiver sleeps in FUTEX_WAIT on that word (the shared ops, not _PRIVATE).
- *   unix-socket  the sender writes the 64 bytes (stamp in the first 8) to one end of an
+ *   futex        the sender writes the payload (any size: the time it takes is time the
+ *                receiver sleeps, as before a large shmbus message) and the stamp into a
+ *                MAP_SHARED memfd mapping, bumps a 32-bit sequence word there and FUTEX_WAKEs
+ *                it; the receiver sleeps in FUTEX_WAIT on that word (the shared ops, not
+ *                _PRIVATE) and reads the payload's first and last byte.
+ *   unix-socket  the sender writes 64 bytes (stamp in the first 8) to one end of an
  *                AF_UNIX stream socket pair; the receiver blocks in read() on the other.
  *
  * The receiver is a forked process. As in the bus rows, it acknowledges each message over a
@@ -32,19 +34,18 @@
 #include "bench_fanout.h"
 #include "shmbus.h"
 
-#define FLOOR_SIZE 64
+#define SOCKET_SIZE 64
 #define WAIT_SLICE_MS 100      /* a sleeping side wakes this often to notice a stop */
 #define PEER_TIMEOUT_MS 10000  /* the other side said nothing for this long: give up */
 
-/* The page both processes map. Guards: `seq` and the payload and stamp it publishes are
- * written by the sender only, read by the receiver after it saw `seq` change (acquire);
- * `lat` and `status` are written by the receiver only, read by the sender after the
- * receiver exited. */
+/* The mapping both processes share: this header, `count` latencies, then the payload at
+ * the next page. Guards: `seq` and the payload and stamp it publishes are written by the
+ * sender only, read by the receiver after it saw `seq` change (acquire); `lat` and `status`
+ * are written by the receiver only, read by the sender after the receiver exited. */
 struct floor_page {
     _Atomic uint32_t seq;
     uint32_t pad0;
     _Atomic uint64_t stamp;
-    unsigned char payload[FLOOR_SIZE];
     int32_t status;
     uint32_t pad;
     uint64_t lat[]; /* count of them, the warm-up excluded */
@@ -55,7 +56,9 @@ enum floor_kind { FLOOR_FUTEX, FLOOR_SOCKET };
 struct floor {
     enum floor_kind kind;
     uint32_t warmup, count;
+    uint64_t size;
     struct floor_page *pg;
+    unsigned char *payload; /* FLOOR_FUTEX: in the mapping, after pg */
     size_t pg_len;
     int sock[2]; /* FLOOR_SOCKET: [0] the sender's end, [1] the receiver's */
     int ack[2];  /* the pipe of the acknowledgements: [0] the sender reads, [1] the receiver */
@@ -151,15 +154,15 @@ static int receive_one(struct floor *f, uint32_t i, uint64_t *lat)
             return rc;
         now = tool_now_ns();
         stamp = atomic_load_explicit(&pg->stamp, memory_order_relaxed);
-        sink = (unsigned char)(pg->payload[0] + pg->payload[FLOOR_SIZE - 1]);
+        sink = (unsigned char)(f->payload[0] + f->payload[f->size - 1]);
     } else {
-        unsigned char buf[FLOOR_SIZE];
+        unsigned char buf[SOCKET_SIZE];
         int rc = sock_read(f->sock[1], buf, sizeof buf);
         if (rc)
             return rc;
         now = tool_now_ns();
         memcpy(&stamp, buf, sizeof stamp);
-        sink = (unsigned char)(buf[0] + buf[FLOOR_SIZE - 1]);
+        sink = (unsigned char)(buf[0] + buf[SOCKET_SIZE - 1]);
     }
     *lat = now > stamp ? now - stamp : 0;
     char ack = 1;
@@ -187,12 +190,12 @@ static int send_one(struct floor *f, uint32_t i)
     struct floor_page *pg = f->pg;
     int fill = (int)((i + 1) & 0xff);
     if (f->kind == FLOOR_FUTEX) {
-        memset(pg->payload, fill, FLOOR_SIZE);
+        memset(f->payload, fill, (size_t)f->size);
         atomic_store_explicit(&pg->stamp, tool_now_ns(), memory_order_relaxed);
         atomic_store_explicit(&pg->seq, i + 1, memory_order_release);
         futex_wake(&pg->seq);
     } else {
-        unsigned char buf[FLOOR_SIZE];
+        unsigned char buf[SOCKET_SIZE];
         memset(buf, fill, sizeof buf);
         uint64_t stamp = tool_now_ns();
         memcpy(buf, &stamp, sizeof stamp);
@@ -233,7 +236,7 @@ static int run_floor(struct floor *f, fo_result *out)
         rc = f->pg->status ? f->pg->status : SHMBUS_ESYS;
     if (rc)
         return rc;
-    *out = (fo_result){.size = FLOOR_SIZE, .nsubs = 1,
+    *out = (fo_result){.size = f->size, .nsubs = 1, .ran = 1,
                        .transport = f->kind == FLOOR_FUTEX ? FO_FUTEX : FO_UNIX,
                        .samples = f->count};
     /* one subscriber: every sample is its message's slowest */
@@ -243,13 +246,17 @@ static int run_floor(struct floor *f, fo_result *out)
     return 0;
 }
 
-int fo_floor(int transport, uint32_t warmup, uint32_t count, fo_result *out)
+int fo_floor(int transport, uint64_t size, uint32_t warmup, uint32_t count, fo_result *out)
 {
-    if ((transport != FO_FUTEX && transport != FO_UNIX) || count == 0)
+    if ((transport != FO_FUTEX && transport != FO_UNIX) || count == 0 || size == 0 ||
+        size > FO_FLOOR_MAX_SIZE || (transport == FO_UNIX && size != SOCKET_SIZE))
         return bench_error("floor", SHMBUS_EINVAL);
     struct floor f = {.kind = transport == FO_FUTEX ? FLOOR_FUTEX : FLOOR_SOCKET,
-                      .warmup = warmup, .count = count, .sock = {-1, -1}, .ack = {-1, -1}};
-    f.pg_len = sizeof *f.pg + (size_t)count * sizeof f.pg->lat[0];
+                      .warmup = warmup, .count = count, .size = size, .sock = {-1, -1},
+                      .ack = {-1, -1}};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), head;
+    head = (sizeof *f.pg + (size_t)count * sizeof f.pg->lat[0] + page - 1) / page * page;
+    f.pg_len = head + (f.kind == FLOOR_FUTEX ? (size_t)size : 0);
     int mfd = memfd_create("shmbus-bench-floor", MFD_CLOEXEC);
     if (mfd < 0)
         return bench_error("memfd_create", SHMBUS_ESYS);
@@ -260,6 +267,7 @@ int fo_floor(int transport, uint32_t warmup, uint32_t count, fo_result *out)
     if (map == MAP_FAILED)
         return bench_error("mapping the floor's shared page", SHMBUS_ESYS);
     f.pg = map;
+    f.payload = (unsigned char *)map + head;
     int rc = pipe2(f.ack, O_CLOEXEC) ? SHMBUS_ESYS : 0;
     if (rc == 0 && f.kind == FLOOR_SOCKET &&
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sock))
@@ -276,8 +284,9 @@ int fo_floor(int transport, uint32_t warmup, uint32_t count, fo_result *out)
     if (rc == SHMBUS_EINTR)
         return 1;
     if (rc) {
-        char what[64];
-        snprintf(what, sizeof what, "%s floor", fo_transport_names[transport]);
+        char what[64], sz[32];
+        tool_fmt_size_exact(sz, sizeof sz, size);
+        snprintf(what, sizeof what, "%s floor at %s", fo_transport_names[transport], sz);
         return bench_error(what, rc);
     }
     return 0;

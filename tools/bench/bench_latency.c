@@ -49,8 +49,9 @@ static void usage(FILE *f)
             "                 memset the payload, the send time in its first bytes,\n"
             "                 nng_sendmsg; each subscriber nng_recvmsg, reads the first and\n"
             "                 last byte, frees it.\n"
-            "  futex          floor, 64 B, 1 receiver: payload and stamp in a MAP_SHARED memfd\n"
-            "                 page, FUTEX_WAKE on a word there; the receiver in FUTEX_WAIT.\n"
+            "  futex          floor, every size, 1 receiver: payload and stamp in a MAP_SHARED\n"
+            "                 memfd mapping, FUTEX_WAKE on a word there; the receiver in\n"
+            "                 FUTEX_WAIT, reads the first and last byte.\n"
             "  unix-socket    floor, 64 B, 1 receiver: one way over an AF_UNIX stream socket\n"
             "                 pair; the receiver blocked in read().\n"
             "The payload write counts for all, but precedes the timestamp: latency is\n"
@@ -125,15 +126,15 @@ int bench_latency(int argc, char **argv)
 
     static lat_run r; /* large: not on the stack */
     for (int f = 0; f < LAT_NFLOORS && status == 0; f++) {
-        status = fo_floor(f == LAT_FUTEX ? FO_FUTEX : FO_UNIX, steps[0].warmup,
-                          steps[0].lat_count, &r.floors[f]);
-        r.floors[f].ran = status == 0;
+        const fo_step *st = &steps[f < LAT_NSIZES ? f : 0];
+        status = fo_floor(f < LAT_NSIZES ? FO_FUTEX : FO_UNIX, st->size, st->warmup,
+                          st->lat_count, &r.floors[f]);
     }
     if (status == 0)
         status = fo_run_all(&r.run, "latency", steps, LAT_NSIZES, lat_subcounts, group_masks,
                             LAT_NGROUPS);
     /* after a failure, what was measured before it */
-    if (fo_run_measured(&r.run) || r.floors[LAT_FUTEX].ran) {
+    if (fo_run_measured(&r.run) || r.floors[0].ran) {
         if (o.json)
             lat_print_json(&r);
         else

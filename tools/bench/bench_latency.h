@@ -14,7 +14,8 @@
 extern const uint64_t lat_sizes[LAT_NSIZES];      /* 64 B .. 24 MiB */
 extern const int lat_subcounts[LAT_NGROUPS];      /* 1, 4 */
 
-enum { LAT_FUTEX, LAT_UNIX, LAT_NFLOORS };
+/* The floors: futex at each size (index of lat_sizes), then unix-socket at 64 B. */
+enum { LAT_UNIX = LAT_NSIZES, LAT_NFLOORS };
 
 /* What a run measured: the groups' rows and the floors (ran == 0 if not measured). */
 typedef struct lat_run {
@@ -26,8 +27,9 @@ typedef struct lat_run {
 void lat_print_table(const lat_run *r);
 /* The JSON array of every row, the floors last. */
 void lat_print_json(const lat_run *r);
-/* p50 against the size, log-log, a line per transport and subscriber count, the floors as
- * points; into png. 0, or 1 after printing what failed. */
+/* p50 against the size, log-log, a line per transport and subscriber count (the futex
+ * floor too), the unix-socket floor a point; into png. 0, or 1 after printing what
+ * failed. */
 int lat_plot(const lat_run *r, const char *png);
 
 #endif

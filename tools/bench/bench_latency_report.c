@@ -95,12 +95,15 @@ static void q_delivery(const lat_run *r, int g, int i, char *buf, size_t len)
 
 static void print_floors_and_flood(const lat_run *r)
 {
-    printf("\nfloors, 64 B one way, 1 receiver (us):     p50      p99      max\n");
+    printf("\nfloors, one way, 1 receiver (us)             p50      p99      max\n");
     for (int f = 0; f < LAT_NFLOORS; f++) {
         const fo_result *x = floor_row(r, f);
-        if (x)
-            printf("  %-38s %8.1f %8.1f %8.1f\n", fo_transport_names[x->transport],
-                   x->p50_ns / 1e3, x->p99_ns / 1e3, x->max_ns / 1e3);
+        char sz[32];
+        if (!x)
+            continue;
+        tool_fmt_size_exact(sz, sizeof sz, x->size);
+        printf("  %-12s %8s %22.1f %8.1f %8.1f\n", fo_transport_names[x->transport], sz,
+               x->p50_ns / 1e3, x->p99_ns / 1e3, x->max_ns / 1e3);
     }
     int n = 0;
     for (int i = 0; i < LAT_NSIZES; i++) {
@@ -139,7 +142,7 @@ static void print_ratios(const lat_run *r)
         ratio_line(t, p50(row(r, FO_SHMBUS, g, 0)), p50(row(r, FO_NNG, g, 0)), true, 1.2);
     }
     printf("\ntargets of the shm delivery path (p50, this run):\n");
-    const fo_result *futex = floor_row(r, LAT_FUTEX), *unix_s = floor_row(r, LAT_UNIX);
+    const fo_result *futex = floor_row(r, 0), *unix_s = floor_row(r, LAT_UNIX);
     ratio_line("shmbus-shm 64 B, 1 sub / futex", p50(row(r, FO_SHM, G1, 0)), p50(futex), true,
                2);
     ratio_line("shmbus-shm 64 B, 4 subs (slowest) / futex", p50_slowest(row(r, FO_SHM, G4, 0)),
@@ -155,6 +158,11 @@ static void print_ratios(const lat_run *r)
     const fo_result *fs = row(r, FO_SHM, G1, 0), *fn = row(r, FO_SHMBUS, G1, 0);
     ratio_line("unpaced 64 B msgs/s, shmbus-shm / shmbus (nng)", fs ? fs->flood_per_s : 0,
                fn ? fn->flood_per_s : 0, false, 5);
+    /* The machine's own: a receiver asleep while a large payload is written wakes slower. */
+    double a = p50(floor_row(r, LAT_SIZE_24M)), b = p50(futex);
+    if (a > 0 && b > 0)
+        printf("  %-52s %7.2fx  (the floor's own, for the one above)\n",
+               "futex 24 MiB / futex 64 B", a / b);
 }
 
 void lat_print_table(const lat_run *r)
@@ -229,18 +237,20 @@ int lat_plot(const lat_run *r, const char *png)
             }
             n += x->n > 0;
         }
-    for (int f = 0; f < LAT_NFLOORS; f++) {
-        const fo_result *v = floor_row(r, f);
-        if (!v || v->p50_ns <= 0)
-            continue;
-        bench_series *x = &s[n++];
+    for (int unix_s = 0; unix_s < 2; unix_s++) { /* futex (a line), then unix-socket */
+        bench_series *x = &s[n];
         memset(x, 0, sizeof *x);
-        snprintf(x->title, sizeof x->title, "%s (floor, 64 B only)",
-                 fo_transport_names[v->transport]);
-        x->color = v->transport;
-        x->n = 1;
-        x->x[0] = (double)v->size;
-        x->y[0] = v->p50_ns / 1e3;
+        x->color = unix_s ? FO_UNIX : FO_FUTEX;
+        snprintf(x->title, sizeof x->title, "%s (floor%s)", fo_transport_names[x->color],
+                 unix_s ? ", 64 B only" : "");
+        for (int f = unix_s ? LAT_UNIX : 0; f < (unix_s ? LAT_NFLOORS : LAT_NSIZES); f++) {
+            const fo_result *v = floor_row(r, f);
+            if (v && v->p50_ns > 0) {
+                x->x[x->n] = (double)v->size;
+                x->y[x->n++] = v->p50_ns / 1e3;
+            }
+        }
+        n += x->n > 0;
     }
     return bench_plot_write(png, &l, s, n);
 }
