@@ -130,7 +130,11 @@ static void test_plot_draws_a_png_of_the_run(void **state)
     snprintf(png, sizeof png, "%s/latency.png", e->rundir);
     TT_RUN(&r, RUN_MS, BENCH, "latency", "--count", COUNT, "--plot", png);
     tt_assert_exit(&r, 0);
+    /* the table ends with every ratio computed and checked: 6 of the nng path, 6 targets of
+     * the shm path, none short of a row ("n/a") */
     tt_assert_contains(r.out, "targets of the shm delivery path");
+    if (tt_count(r.out, "(target ") != 12 || strstr(r.out, " n/a"))
+        fail_msg("expected 12 ratios checked against targets in:\n%s", r.out);
     FILE *f = fopen(png, "rb");
     if (!f)
         fail_msg("no %s after the run; stderr:\n%s", png, r.err);
