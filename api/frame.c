@@ -2,8 +2,6 @@
  * frames, the checksum, and frames in loaned and received messages (shmbus_frame.h). */
 #include "shmbus_frame.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bus.h"
@@ -112,19 +110,6 @@ int shmbus_frame_init(shmbus_frame_hdr *h, shmbus_pixfmt fmt, uint32_t width, ui
     return shmbus_frame_init_stride(h, fmt, width, height, 0);
 }
 
-static int reject(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int reject(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return SHMBUS_EINVAL;
-}
-
 #define ULL(x) ((unsigned long long)(x))
 
 int shmbus_frame_check(const void *msg, uint64_t len, const shmbus_frame_hdr **out, char *why,
@@ -132,48 +117,48 @@ int shmbus_frame_check(const void *msg, uint64_t len, const shmbus_frame_hdr **o
 {
     *out = NULL;
     if (len < sizeof(shmbus_frame_hdr))
-        return reject(why, whylen, "message of %llu bytes is shorter than a frame header (%zu)",
+        return bus_refuse(why, whylen, "message of %llu bytes is shorter than a frame header (%zu)",
                       ULL(len), sizeof(shmbus_frame_hdr));
     const shmbus_frame_hdr *h = msg;
     if (h->magic != SHMBUS_FRAME_MAGIC)
-        return reject(why, whylen, "not a camera frame (magic 0x%08x, expected 0x%08x)",
+        return bus_refuse(why, whylen, "not a camera frame (magic 0x%08x, expected 0x%08x)",
                       (unsigned)h->magic, (unsigned)SHMBUS_FRAME_MAGIC);
     if (h->version != SHMBUS_FRAME_VERSION)
-        return reject(why, whylen, "frame layout version %u, this program reads %u",
+        return bus_refuse(why, whylen, "frame layout version %u, this program reads %u",
                       (unsigned)h->version, (unsigned)SHMBUS_FRAME_VERSION);
     if (h->header_size != sizeof *h)
-        return reject(why, whylen, "header size %u, expected %zu", (unsigned)h->header_size,
+        return bus_refuse(why, whylen, "header size %u, expected %zu", (unsigned)h->header_size,
                       sizeof *h);
     if (h->format <= SHMBUS_PIXFMT_NONE || h->format >= SHMBUS_PIXFMT_COUNT)
-        return reject(why, whylen, "unknown pixel format %u", (unsigned)h->format);
+        return bus_refuse(why, whylen, "unknown pixel format %u", (unsigned)h->format);
     if (h->width == 0 || h->height == 0 || h->width > SHMBUS_FRAME_MAX_DIM ||
         h->height > SHMBUS_FRAME_MAX_DIM)
-        return reject(why, whylen, "frame size %ux%u out of range", (unsigned)h->width,
+        return bus_refuse(why, whylen, "frame size %ux%u out of range", (unsigned)h->width,
                       (unsigned)h->height);
     if (h->nplanes != planes_of((shmbus_pixfmt)h->format))
-        return reject(why, whylen, "%u planes, %s has %u", (unsigned)h->nplanes,
+        return bus_refuse(why, whylen, "%u planes, %s has %u", (unsigned)h->nplanes,
                       shmbus_pixfmt_name((int)h->format), planes_of((shmbus_pixfmt)h->format));
     if (h->payload_offset < sizeof *h || h->payload_offset % SHMBUS_FRAME_ALIGN ||
         h->payload_offset > len || h->payload_size > len - h->payload_offset)
-        return reject(why, whylen,
+        return bus_refuse(why, whylen,
                       "payload at %llu (%llu bytes) is not inside the %llu-byte message",
                       ULL(h->payload_offset), ULL(h->payload_size), ULL(len));
     for (unsigned p = 0; p < h->nplanes; p++) {
         uint64_t rows = shmbus_frame_rows(h, p);
         if (h->stride[p] < shmbus_frame_row_bytes(h, p))
-            return reject(why, whylen, "plane %u: stride %u is shorter than a row (%u bytes)", p,
+            return bus_refuse(why, whylen, "plane %u: stride %u is shorter than a row (%u bytes)", p,
                           (unsigned)h->stride[p], (unsigned)shmbus_frame_row_bytes(h, p));
         if (h->plane_size[p] != h->stride[p] * rows)
-            return reject(why, whylen, "plane %u: %llu bytes, expected stride x rows = %llu", p,
+            return bus_refuse(why, whylen, "plane %u: %llu bytes, expected stride x rows = %llu", p,
                           ULL(h->plane_size[p]), ULL(h->stride[p] * rows));
         if (h->plane_offset[p] > h->payload_size ||
             h->plane_size[p] > h->payload_size - h->plane_offset[p])
-            return reject(why, whylen, "plane %u at %llu is not inside the %llu-byte payload", p,
+            return bus_refuse(why, whylen, "plane %u at %llu is not inside the %llu-byte payload", p,
                           ULL(h->plane_offset[p]), ULL(h->payload_size));
     }
     if (memchr(h->colorspace, 0, sizeof h->colorspace) == NULL ||
         memchr(h->extra, 0, sizeof h->extra) == NULL)
-        return reject(why, whylen, "unterminated string in the header");
+        return bus_refuse(why, whylen, "unterminated string in the header");
     *out = h;
     return 0;
 }

@@ -27,15 +27,15 @@ _Static_assert(SHMBUS_MAX_POOLS == BUS_MAX_POOLS && SHMBUS_MAX_TOPICS == BUS_MAX
 static int done(const char *call, int rc)
 {
     if (rc < 0 && !bus_last_error()[0])
-        bus_set_error("%s: %s", call, shmbus_status_message(rc));
+        bus_set_error("%s: %s", call, bus_strerror(rc));
     return rc;
 }
 #define CALL(expr) (bus_clear_error(), done(__func__, (expr)))
 #define CHECKED_NAME(kind, name, expr) \
     (bus_clear_error(), done(__func__, bus_name_check(kind, name) ? SHMBUS_EINVAL : (expr)))
 
-SHMBUS_API const char *shmbus_strerror(int status) { return shmbus_status_message(status); }
-SHMBUS_API const char *shmbus_errname(int status) { return shmbus_status_name(status); }
+SHMBUS_API const char *shmbus_strerror(int status) { return bus_strerror(status); }
+SHMBUS_API const char *shmbus_errname(int status) { return bus_errname(status); }
 SHMBUS_API const char *shmbus_last_error(void) { return bus_last_error(); }
 
 SHMBUS_API void shmbus_domain_opts_init(shmbus_domain_opts *o)
@@ -216,7 +216,7 @@ SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out)
     return CALL(bus_snapshot_take(d, out));
 }
 SHMBUS_API void shmbus_snapshot_free(shmbus_snapshot *s) { bus_snapshot_free(s); }
-SHMBUS_API uint64_t shmbus_latency_edge_ns(unsigned bucket) { return reg_lat_edge_ns(bucket); }
+SHMBUS_API uint64_t shmbus_latency_edge_ns(unsigned bucket) { return bus_latency_edge_ns(bucket); }
 SHMBUS_API uint64_t shmbus_latency_percentile_ns(const uint64_t hist[SHMBUS_LAT_BUCKETS], double p)
 {
     return bus_latency_percentile_ns(hist, p);

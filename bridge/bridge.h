@@ -66,8 +66,6 @@ int dds_session_route(bridge *b, route *r, char *err, size_t errlen);
 void dds_session_close(bridge *b);
 /* Readers (in) or writers (out) the route is matched with now. */
 uint32_t dds_session_matched(const route *r);
-/* The built-in Cyclone configuration used when none is given (docs/bridge.md). */
-const char *dds_session_default_config(void);
 
 /* route_out.c / route_in.c: a route's thread body. */
 void *route_out_run(void *arg);

@@ -23,8 +23,6 @@ static const char default_config[] =
     "<Watermarks><WhcHigh>64MB</WhcHigh><WhcHighInit>64MB</WhcHighInit></Watermarks></Internal>"
     "</Domain></CycloneDDS>";
 
-const char *dds_session_default_config(void) { return default_config; }
-
 int dds_session_open(bridge *b, char *err, size_t errlen)
 {
     const char *xml = b->cfg.cyclone_config;

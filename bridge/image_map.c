@@ -26,7 +26,9 @@ const char *image_encoding_of(int fmt, char *why, size_t whylen)
     return NULL;
 }
 
-shmbus_pixfmt image_format_of(const char *encoding, bool *swap_rb)
+/* The frame format for a ROS 2 encoding; SHMBUS_PIXFMT_NONE if it has none. *swap_rb is set
+ * for "bgr8" (stored as rgb24 with red and blue exchanged). */
+static shmbus_pixfmt image_format_of(const char *encoding, bool *swap_rb)
 {
     *swap_rb = false;
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -39,7 +41,8 @@ shmbus_pixfmt image_format_of(const char *encoding, bool *swap_rb)
     return SHMBUS_PIXFMT_NONE;
 }
 
-unsigned image_bytes_per_pixel(shmbus_pixfmt fmt)
+/* Bytes per pixel of the packed formats the bridge carries (rgb24 3, gray8 1, yuyv422 2). */
+static unsigned image_bytes_per_pixel(shmbus_pixfmt fmt)
 {
     switch (fmt) {
     case SHMBUS_PIXFMT_RGB24: return 3;

@@ -18,13 +18,6 @@
 /* The ROS 2 encoding for a frame format, or NULL (why says what, if not NULL). */
 const char *image_encoding_of(int fmt, char *why, size_t whylen);
 
-/* The frame format for a ROS 2 encoding; SHMBUS_PIXFMT_NONE if it has none. *swap_rb is set
- * for "bgr8" (stored as rgb24 with red and blue exchanged). */
-shmbus_pixfmt image_format_of(const char *encoding, bool *swap_rb);
-
-/* Bytes per pixel of the packed formats the bridge carries (rgb24 3, gray8 1, yuyv422 2). */
-unsigned image_bytes_per_pixel(shmbus_pixfmt fmt);
-
 /* Check an incoming image's fields against its data length: dimensions 1..16384, a known
  * encoding, is_bigendian 0 (8-bit formats only), step holding a row, step * height equal to
  * the data's length. Returns the frame format, or SHMBUS_PIXFMT_NONE with the reason in why;

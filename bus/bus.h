@@ -6,6 +6,7 @@
 #define BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -31,6 +32,14 @@ typedef struct bus_domain_opts {
     unsigned sweep_interval_ms;
     bool observer;            /* read-only: for the monitor; no pubs, subs or loans */
 } bus_domain_opts;
+
+/* The sentence and the name of a status code (shmbus_errors.h); never NULL. */
+const char *bus_strerror(int status);
+const char *bus_errname(int status);
+/* Write a reason into a caller's buffer (if it has one: why may be NULL or whylen 0) and
+ * return SHMBUS_EINVAL: for calls that say why an input is refused in the caller's buffer. */
+int bus_refuse(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((__format__(printf, 3, 4)));
 
 /* Thread-local detail of the last error in this thread ("" if none). */
 const char *bus_last_error(void);
@@ -91,13 +100,13 @@ uint64_t bus_msg_seq(const bus_msg *m);
 uint64_t bus_msg_publisher(const bus_msg *m);
 int bus_msg_describe(bus_msg *m, uint64_t length, uint8_t out[64]);
 int bus_node_lock(bus_msg *m);
+int bus_node_unlock(bus_msg *m);
 
 /* snapshot.c: read-only views for tools */
 void bus_config_summarize(const bus_config *c, shmbus_config_summary *out);
 int bus_snapshot_take(bus_domain *d, shmbus_snapshot **out);
 void bus_snapshot_free(shmbus_snapshot *s);
+uint64_t bus_latency_edge_ns(unsigned bucket);
 uint64_t bus_latency_percentile_ns(const uint64_t *hist, double p);
-uint64_t reg_lat_edge_ns(unsigned bucket);
-int bus_node_unlock(bus_msg *m);
 
 #endif

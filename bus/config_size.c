@@ -2,23 +2,11 @@
  * "8MiB", "1.5 kB", "4096" to a number of bytes, exactly or not at all. */
 #include "config_size.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "bus.h"
 #include "shmbus_errors.h"
-
-static int size_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return SHMBUS_EINVAL;
-}
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -45,37 +33,37 @@ static const struct {
 int bus_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 {
     if (!s || !out)
-        return size_fail(err, errlen, "no size given");
+        return bus_refuse(err, errlen, "no size given");
     const char *p = s;
     if (*p == '\0')
-        return size_fail(err, errlen, "empty size");
+        return bus_refuse(err, errlen, "empty size");
     if (*p == '-')
-        return size_fail(err, errlen, "a size cannot be negative");
+        return bus_refuse(err, errlen, "a size cannot be negative");
     if (!is_digit(*p))
-        return size_fail(err, errlen, "expected a number of bytes or a number and a unit, "
+        return bus_refuse(err, errlen, "expected a number of bytes or a number and a unit, "
                                       "e.g. \"8MiB\"");
     uint64_t ip = 0;
     for (; is_digit(*p); p++) {
         unsigned d = (unsigned)(*p - '0');
         if (ip > (UINT64_MAX - d) / 10)
-            return size_fail(err, errlen, "too large");
+            return bus_refuse(err, errlen, "too large");
         ip = ip * 10 + d;
     }
     const char *frac = p, *frac_end = p; /* fraction digits, trailing zeros dropped */
     if (*p == '.') {
         frac = ++p;
         if (!is_digit(*p))
-            return size_fail(err, errlen, "expected a digit after '.'");
+            return bus_refuse(err, errlen, "expected a digit after '.'");
         while (is_digit(*p))
             p++;
         frac_end = p;
         while (frac_end > frac && frac_end[-1] == '0')
             frac_end--;
         if (frac_end - frac > 19)
-            return size_fail(err, errlen, "too many decimal places");
+            return bus_refuse(err, errlen, "too many decimal places");
     }
     if (*p == ' ' && *++p == '\0')
-        return size_fail(err, errlen, "expected a unit after the space");
+        return bus_refuse(err, errlen, "expected a unit after the space");
     uint64_t mult = 0;
     if (*p == '\0') {
         mult = 1;
@@ -90,8 +78,8 @@ int bus_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
         for (size_t i = 0; printable && i < n; i++)
             printable = p[i] >= ' ' && p[i] < 0x7f && p[i] != '"' && p[i] != '\\';
         if (printable)
-            return size_fail(err, errlen, "unknown unit \"%s\" (use " SIZE_UNITS_TEXT ")", p);
-        return size_fail(err, errlen, "expected a unit (" SIZE_UNITS_TEXT ") after the number");
+            return bus_refuse(err, errlen, "unknown unit \"%s\" (use " SIZE_UNITS_TEXT ")", p);
+        return bus_refuse(err, errlen, "expected a unit (" SIZE_UNITS_TEXT ") after the number");
     }
     /* fraction f / 10^n of the unit: exact only if 10^n / gcd(mult, 10^n) divides f. */
     uint64_t fp = 0, p10 = 1, fbytes = 0;
@@ -102,11 +90,11 @@ int bus_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
     if (fp) {
         uint64_t g = gcd_u64(mult, p10), d = p10 / g;
         if (fp % d != 0)
-            return size_fail(err, errlen, "not a whole number of bytes");
+            return bus_refuse(err, errlen, "not a whole number of bytes");
         fbytes = (fp / d) * (mult / g); /* < mult: cannot overflow */
     }
     if (ip > (UINT64_MAX - fbytes) / mult)
-        return size_fail(err, errlen, "too large");
+        return bus_refuse(err, errlen, "too large");
     *out = ip * mult + fbytes;
     return 0;
 }

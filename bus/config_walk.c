@@ -4,6 +4,7 @@
 #endif
 #include "config_walk.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ const char *cw_type_name(const cJSON *it)
 }
 
 /* ---- the JSON path and errors ------------------------------------------------------------- */
-size_t cw_path_append(pctx *c, int n)
+static size_t cw_path_append(pctx *c, int n)
 {
     if (n > 0)
         c->plen += (size_t)n;
@@ -82,7 +83,7 @@ void cw_path_restore(pctx *c, size_t mark)
 }
 
 /* "<source>: <path>[.key]: <reason>", always one line. */
-int cw_vfail(pctx *c, const char *key, const char *fmt, va_list ap)
+static int cw_vfail(pctx *c, const char *key, const char *fmt, va_list ap)
 {
     size_t mark = key ? cw_path_key(c, key) : c->plen;
     if (c->err && c->errlen) {

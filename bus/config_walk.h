@@ -6,7 +6,6 @@
 #define BUS_CONFIG_WALK_H
 
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,11 +31,9 @@ typedef struct sbuf {
 const char *cw_quote(qbuf *q, const char *s);
 const char *cw_size_text(sbuf *b, uint64_t v);
 const char *cw_type_name(const cJSON *it);
-size_t cw_path_append(pctx *c, int n);
 size_t cw_path_key(pctx *c, const char *key);
 size_t cw_path_index(pctx *c, int i);
 void cw_path_restore(pctx *c, size_t mark);
-int cw_vfail(pctx *c, const char *key, const char *fmt, va_list ap);
 int cw_fail(pctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cw_fail_at(pctx *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

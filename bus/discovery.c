@@ -20,7 +20,7 @@ static void reap_entries(bus_domain *d)
         struct reg_sub *s = &r->subs[i];
         uint64_t w = atomic_load(&s->own);
         if (w && !bus_owner_live(d, REG_OWN_UID(w))) {
-            bus_wake_done(r, s->topic, s); /* it died asleep: not a sleeper any more */
+            bus_wake_forget(r, i); /* it may have died asleep */
             atomic_store(&s->fd_armed, 0);
             changed |= atomic_compare_exchange_strong(&s->own, &w, 0);
         }

@@ -1,5 +1,5 @@
 /* The bus's error detail: one thread-local text per thread, set by every failure and cleared
- * by every public entry point (shmbus_last_error). */
+ * by every public entry point (shmbus_last_error); and the status codes' texts. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +8,43 @@
 #include "internal.h"
 
 static _Thread_local char t_error[BUS_ERR_MAX];
+
+const char *bus_strerror(int status)
+{
+    switch (status) {
+#define BUS_X_SENTENCE(name, value, sentence) \
+    case value:                               \
+        return sentence;
+        SHMBUS_ERRORS(BUS_X_SENTENCE)
+#undef BUS_X_SENTENCE
+    default:
+        return "unknown shmbus status";
+    }
+}
+
+const char *bus_errname(int status)
+{
+    switch (status) {
+#define BUS_X_NAME(name, value, sentence) \
+    case value:                           \
+        return #name;
+        SHMBUS_ERRORS(BUS_X_NAME)
+#undef BUS_X_NAME
+    default:
+        return "SHMBUS_E?";
+    }
+}
+
+int bus_refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return SHMBUS_EINVAL;
+}
 
 const char *bus_last_error(void) { return t_error; }
 

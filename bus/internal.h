@@ -246,16 +246,19 @@ enum bus_ring_read bus_ring_read(const struct reg_ring *r, unsigned depth, uint6
 void bus_wake_topic(struct reg_hdr *reg, unsigned topic);
 /* A subscriber about to sleep: counts it asleep, returns the word's value to wait on (look
  * for work after this, then bus_wake_wait, then bus_wake_done). */
-uint32_t bus_wake_prepare(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs);
+uint32_t bus_wake_prepare(struct reg_hdr *reg, unsigned topic, unsigned sub_idx);
 /* Whether a signal interrupted the sleep. */
 bool bus_wake_wait(struct reg_hdr *reg, unsigned topic, uint32_t v, int wait_ms);
-void bus_wake_done(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs);
+void bus_wake_done(struct reg_hdr *reg, unsigned topic, unsigned sub_idx);
+/* Subscriber entry sub_idx's owner died: it sleeps no more, on any topic. */
+void bus_wake_forget(struct reg_hdr *reg, unsigned sub_idx);
 struct sockaddr_un;
 socklen_t bus_wake_addr(const struct reg_hdr *reg, uint64_t sub_id, struct sockaddr_un *a);
 int bus_wake_socket(void);
 void bus_wake_fd(int sock, const struct reg_hdr *reg, struct reg_sub *rs, uint64_t sub_id);
-/* Before looking at the rings: take the datagrams that made fd readable. */
-void bus_wake_fd_drain(int fd, struct reg_sub *rs);
+/* Before looking at the rings: take the datagrams that made fd readable (if a publisher sent
+ * one, or always: one syscall, for when nothing was found). */
+void bus_wake_fd_drain(int fd, struct reg_sub *rs, bool always);
 
 /* pub_shm.c: a publisher of an shm-delivery topic */
 int bus_pub_shm_open(bus_pub *p);

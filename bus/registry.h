@@ -113,15 +113,11 @@ struct reg_sub {
     _Atomic uint64_t held;        /* messages it holds now */
     _Atomic uint64_t last_latency_ns;
     _Atomic uint64_t latency[REG_LAT_BUCKETS]; /* histogram of publish-to-receive latency */
-    /* Wake-up of an shm-delivery subscriber (ring.c). sleeping: 1 while it is counted in its
-     * topic's reg_wake.sleepers; set by the owner, cleared by one exchange (the owner's
-     * after waking, or a reaper's once the owner is dead, before the entry is freed).
-     * fd_armed: the owner made its pollable fd (publishers send it a datagram); fd_pending:
-     * a datagram was sent and not drained (set by publishers, cleared by the owner). */
-    _Atomic uint32_t sleeping;
+    /* Wake-up of an shm-delivery subscriber by its pollable fd (ring.c). fd_armed: the owner
+     * made its fd (publishers send it a datagram); fd_pending: a datagram was sent and not
+     * drained (set by publishers, cleared by the owner). */
     _Atomic uint32_t fd_armed;
     _Atomic uint32_t fd_pending;
-    uint32_t pad2;
     /* attached[i]: the id of the publisher in entry i whose ring this subscriber reads from
      * its base on (0: none). Written by the owner; a publisher counts the subscribers that
      * name it as its subscribers (what shmbus_pub_wait_subscribers waits for). */
@@ -140,11 +136,14 @@ struct reg_ring {
 };
 
 /* A topic's wake-up word for shm delivery. futex: bumped by every publish (and by a reaper
- * that entombs a publisher); subscribers blocked in recv sleep on it. sleepers: subscribers
- * counted asleep (see reg_sub.sleeping); a publisher calls FUTEX_WAKE only if it is not 0. */
+ * that entombs a publisher); subscribers blocked in recv sleep on it. sleepers: bit j is
+ * subscriber entry j, asleep or about to be: set and cleared by its owner with one atomic
+ * operation each (so a process killed anywhere leaves no count half done), cleared by a
+ * reaper once the owner is dead; a publisher calls FUTEX_WAKE only if a bit is set. */
 struct reg_wake {
     _Atomic uint32_t futex;
-    _Atomic uint32_t sleepers;
+    uint32_t pad;
+    _Atomic uint64_t sleepers[REG_MAX_SUBS / 64];
 };
 
 struct reg_hdr {
@@ -178,7 +177,7 @@ _Static_assert(sizeof(struct reg_hist) == 88, "registry layout");
 _Static_assert(sizeof(struct reg_topic) == 32 + BUS_TOPIC_NAME_MAX + 1 + BUS_NAME_MAX + 1,
                "registry layout");
 _Static_assert(sizeof(struct reg_ring) == 16 + 88 * REG_RING_SLOTS, "registry layout");
-_Static_assert(sizeof(struct reg_wake) == 8, "registry layout");
+_Static_assert(sizeof(struct reg_wake) == 8 + REG_MAX_SUBS / 8, "registry layout");
 
 /* Latency histogram bucket of a latency in ns, and the lower edge of a bucket in ns. */
 unsigned reg_lat_bucket(uint64_t ns);

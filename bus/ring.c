@@ -114,16 +114,20 @@ void bus_wake_topic(struct reg_hdr *reg, unsigned topic)
 {
     struct reg_wake *w = wake_of(reg, topic);
     atomic_fetch_add(&w->futex, 1);
-    if (atomic_load(&w->sleepers))
+    uint64_t any = 0;
+    for (unsigned k = 0; k < REG_MAX_SUBS / 64; k++)
+        any |= atomic_load(&w->sleepers[k]);
+    if (any)
         syscall(SYS_futex, &w->futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-uint32_t bus_wake_prepare(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs)
+/* The futex value is read before the bit is set, the rings after: a publish the caller
+ * does not see in the rings either changed the value already or sees the bit. */
+uint32_t bus_wake_prepare(struct reg_hdr *reg, unsigned topic, unsigned sub_idx)
 {
     struct reg_wake *w = wake_of(reg, topic);
     uint32_t v = atomic_load(&w->futex);
-    if (!atomic_exchange(&rs->sleeping, 1))
-        atomic_fetch_add(&w->sleepers, 1);
+    atomic_fetch_or(&w->sleepers[sub_idx / 64 % (REG_MAX_SUBS / 64)], 1ull << (sub_idx % 64));
     return v;
 }
 
@@ -134,10 +138,20 @@ bool bus_wake_wait(struct reg_hdr *reg, unsigned topic, uint32_t v, int wait_ms)
                    wait_ms < 0 ? NULL : &ts, NULL, 0) != 0 && errno == EINTR;
 }
 
-void bus_wake_done(struct reg_hdr *reg, unsigned topic, struct reg_sub *rs)
+void bus_wake_done(struct reg_hdr *reg, unsigned topic, unsigned sub_idx)
 {
-    if (atomic_exchange(&rs->sleeping, 0))
-        atomic_fetch_sub(&wake_of(reg, topic)->sleepers, 1);
+    atomic_fetch_and(&wake_of(reg, topic)->sleepers[sub_idx / 64 % (REG_MAX_SUBS / 64)],
+                     ~(1ull << (sub_idx % 64)));
+}
+
+void bus_wake_forget(struct reg_hdr *reg, unsigned sub_idx)
+{
+    uint64_t bit = 1ull << (sub_idx % 64);
+    for (unsigned t = 0; t < REG_MAX_TOPICS; t++) { /* its entry's topic may be corrupt */
+        _Atomic uint64_t *word = &reg->wake[t].sleepers[sub_idx / 64 % (REG_MAX_SUBS / 64)];
+        if (atomic_load(word) & bit)
+            atomic_fetch_and(word, ~bit);
+    }
 }
 
 /* ---- the pollable fd: a datagram socket in the abstract namespace ------------------------ */
@@ -169,9 +183,9 @@ void bus_wake_fd(int sock, const struct reg_hdr *reg, struct reg_sub *rs, uint64
     (void)sendto(sock, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, len);
 }
 
-void bus_wake_fd_drain(int fd, struct reg_sub *rs)
+void bus_wake_fd_drain(int fd, struct reg_sub *rs, bool always)
 {
-    if (!atomic_exchange(&rs->fd_pending, 0))
+    if (!atomic_exchange(&rs->fd_pending, 0) && !always)
         return;
     char buf[16];
     while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0 || errno == EINTR)

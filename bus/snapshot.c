@@ -238,6 +238,8 @@ void bus_snapshot_free(shmbus_snapshot *s)
     free(s);
 }
 
+uint64_t bus_latency_edge_ns(unsigned bucket) { return reg_lat_edge_ns(bucket); }
+
 uint64_t bus_latency_percentile_ns(const uint64_t *hist, double p)
 {
     uint64_t total = 0;

@@ -52,10 +52,16 @@ static bool read_next(bus_sub *s)
 bool bus_sub_shm_read(bus_sub *s)
 {
     if (s->recvfd >= 0)
-        bus_wake_fd_drain(s->recvfd, s->reg); /* before looking: a publish after it wakes fd */
+        bus_wake_fd_drain(s->recvfd, s->reg, false); /* before looking: a later publish wakes */
     pthread_mutex_lock(&s->lock);
     bool got = read_next(s);
     pthread_mutex_unlock(&s->lock);
+    if (!got && s->recvfd >= 0) { /* a stranger's datagram, too, must not keep it readable */
+        bus_wake_fd_drain(s->recvfd, s->reg, true);
+        pthread_mutex_lock(&s->lock);
+        got = read_next(s);
+        pthread_mutex_unlock(&s->lock);
+    }
     return got;
 }
 
@@ -72,13 +78,13 @@ static bool anything(bus_sub *s)
 int bus_sub_shm_wait(bus_sub *s, int wait_ms)
 {
     struct reg_hdr *r = s->d->reg;
-    uint32_t v = bus_wake_prepare(r, s->topic, s->reg);
+    uint32_t v = bus_wake_prepare(r, s->topic, s->reg_idx);
     bool intr = false;
     if (!anything(s)) /* else it was published before we counted ourselves asleep */
         intr = bus_wake_wait(r, s->topic, v,
                              wait_ms < 0 || wait_ms > SHM_SLEEP_SLICE_MS ? SHM_SLEEP_SLICE_MS
                                                                          : wait_ms);
-    bus_wake_done(r, s->topic, s->reg);
+    bus_wake_done(r, s->topic, s->reg_idx);
     return intr ? SHMBUS_EINTR : 0;
 }
 

@@ -215,7 +215,7 @@ int bus_topic_pool(bus_domain *d, const struct reg_topic *t, shmbus_pool **out)
     if (rc)
         return bus_errno(rc, "pool \"%s\" of topic \"%s\": %s", t->pool, t->name,
                          rc == SHMBUS_ENOENT ? "not defined here nor in the running domain"
-                                             : shmbus_status_message(rc));
+                                             : bus_strerror(rc));
     return 0;
 }
 

@@ -1,10 +1,10 @@
 # Install rules (docs/install.md): `cmake --install build --prefix P` gives
-#   P/lib/libshmbus.so.0.2.0 (+ .so.0, .so)    the library, SONAME libshmbus.so.0
+#   P/lib/libshmbus.so.0.3.0 (+ .so.0, .so)    the library, SONAME libshmbus.so.0
 #   P/include/shmbus/*.h, *.hpp                exactly api/include/shmbus/
 #   P/include/shmbus.h, shmbus_frame.h          one-line forwarders, so -IP/include serves both
 #                                               <shmbus.h> and <shmbus/shmbus.h>
 #   P/lib/pkgconfig/shmbus.pc                  prefix=P (the prefix given at install time)
-#   P/lib/cmake/shmbus/                        find_package(shmbus 0.2) -> shmbus::shmbus
+#   P/lib/cmake/shmbus/                        find_package(shmbus 0.3) -> shmbus::shmbus
 #   P/bin/...                                  the programs, RPATH $ORIGIN/../lib
 #   P/share/doc/shmbus/                        README.md and docs/
 # Nothing private: the static shmpool, bus and tool helper libraries are never installed.
@@ -19,7 +19,7 @@ install(TARGETS shmbus EXPORT shmbusTargets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/api/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         COMPONENT Development)
 
-# The CMake package: shmbusConfig.cmake, its version file (0.2.x satisfies 0.2) and the
+# The CMake package: shmbusConfig.cmake, its version file (0.3.x satisfies 0.3) and the
 # exported target shmbus::shmbus.
 install(EXPORT shmbusTargets NAMESPACE shmbus:: DESTINATION ${SHMBUS_CMAKE_DIR}
         COMPONENT Development)

@@ -45,57 +45,6 @@ static void conn_close(shmbus_conn *c)
     g_free(c);
 }
 
-void shmbus_where_install(GObjectClass *oc, const char *topic_blurb)
-{
-    g_object_class_install_property(oc, SHMBUS_PROP_TOPIC, g_param_spec_string("topic", "Topic",
-        topic_blurb, "camera/front", SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, SHMBUS_PROP_DOMAIN, g_param_spec_string("domain",
-        "Domain", "shmbus domain (NULL: the config's \"domain\", else \"default\")", NULL, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, SHMBUS_PROP_CONFIG, g_param_spec_string("config",
-        "Config", "the domain's JSON configuration file (NULL: the embedded default)", NULL,
-        SHMBUS_PARAM_RW));
-}
-
-void shmbus_where_init(shmbus_where *w)
-{
-    w->topic = g_strdup("camera/front");
-    w->domain = w->config = NULL;
-}
-
-void shmbus_where_clear(shmbus_where *w)
-{
-    g_clear_pointer(&w->topic, g_free);
-    g_clear_pointer(&w->domain, g_free);
-    g_clear_pointer(&w->config, g_free);
-}
-
-static gchar **field(shmbus_where *w, guint id)
-{
-    return id == SHMBUS_PROP_TOPIC    ? &w->topic
-           : id == SHMBUS_PROP_DOMAIN ? &w->domain
-           : id == SHMBUS_PROP_CONFIG ? &w->config
-                                      : NULL;
-}
-
-gboolean shmbus_where_set(shmbus_where *w, guint id, const GValue *v)
-{
-    gchar **f = field(w, id);
-    if (!f)
-        return FALSE;
-    g_free(*f);
-    *f = g_value_dup_string(v);
-    return TRUE;
-}
-
-gboolean shmbus_where_get(const shmbus_where *w, guint id, GValue *v)
-{
-    gchar **f = field((shmbus_where *)w, id);
-    if (!f)
-        return FALSE;
-    g_value_set_string(v, *f);
-    return TRUE;
-}
-
 static shmbus_conn *conn_open(GstElement *element, const shmbus_where *o, gboolean publish,
                               gboolean history)
 {

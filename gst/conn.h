@@ -10,6 +10,8 @@
 #include <gst/gst.h>
 #include <shmbus.h>
 
+#include "settings.h"
+
 typedef struct shmbus_conn {
     gint refs;
     shmbus_domain *domain;
@@ -17,27 +19,6 @@ typedef struct shmbus_conn {
     shmbus_sub *sub;
     gchar *topic;
 } shmbus_conn;
-
-/* Where an element connects: its properties "topic", "domain" and "config" (property ids
- * SHMBUS_PROP_TOPIC..SHMBUS_PROP_CONFIG; an element's own properties follow). Guarded by the
- * element's object lock. */
-typedef struct shmbus_where {
-    gchar *topic;  /* default "camera/front" */
-    gchar *domain; /* NULL: the config's "domain", else "default" */
-    gchar *config; /* the domain's JSON file; NULL: the embedded default */
-} shmbus_where;
-
-/* Flags of the elements' settings: changed only while the element is stopped. */
-#define SHMBUS_PARAM_RW (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)
-
-enum { SHMBUS_PROP_TOPIC = 1, SHMBUS_PROP_DOMAIN, SHMBUS_PROP_CONFIG, SHMBUS_PROP_OWN };
-
-void shmbus_where_install(GObjectClass *oc, const char *topic_blurb);
-void shmbus_where_init(shmbus_where *w);
-void shmbus_where_clear(shmbus_where *w);
-/* Set or get one of the three (object lock held); FALSE for another property id. */
-gboolean shmbus_where_set(shmbus_where *w, guint id, const GValue *v);
-gboolean shmbus_where_get(const shmbus_where *w, guint id, GValue *v);
 
 /* Open the domain as participant "gst.<pipeline>.<element>" and a publisher (publish) or a
  * subscriber (history: starting with the frames the publishers hold) on where's topic, read

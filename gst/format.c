@@ -12,7 +12,8 @@ static const struct {
     {SHMBUS_PIXFMT_YUV444P, GST_VIDEO_FORMAT_Y444}, {SHMBUS_PIXFMT_YUYV422, GST_VIDEO_FORMAT_YUY2},
 };
 
-GstVideoFormat shmbus_format_to_gst(uint32_t pixfmt)
+/* GST_VIDEO_FORMAT_UNKNOWN for a format GStreamer lacks. */
+static GstVideoFormat shmbus_format_to_gst(uint32_t pixfmt)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(formats); i++)
         if ((uint32_t)formats[i].shm == pixfmt)

@@ -10,8 +10,6 @@
 #define SHMBUS_GST_FORMATS "{ RGB, GRAY8, I420, Y42B, Y444, YUY2 }"
 #define SHMBUS_GST_CAPS GST_VIDEO_CAPS_MAKE(SHMBUS_GST_FORMATS)
 
-/* GST_VIDEO_FORMAT_UNKNOWN / SHMBUS_PIXFMT_NONE for a format the other side lacks. */
-GstVideoFormat shmbus_format_to_gst(uint32_t pixfmt);
 shmbus_pixfmt shmbus_format_from_gst(GstVideoFormat f);
 
 /* The header of a frame laid out as info says (GStreamer's strides and plane offsets, which

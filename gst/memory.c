@@ -126,9 +126,3 @@ int shmbus_memory_publish(shmbus_memory *m, gboolean checksum)
     GST_MINI_OBJECT_FLAG_SET(m, GST_MEMORY_FLAG_READONLY);
     return rc;
 }
-
-gboolean shmbus_memory_contains(shmbus_memory *m, const void *p)
-{
-    const guint8 *base = shmbus_msg_data(m->msg);
-    return (const guint8 *)p >= base && (const guint8 *)p < base + shmbus_msg_capacity(m->msg);
-}

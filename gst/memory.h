@@ -44,7 +44,5 @@ static inline shmbus_frame_hdr *shmbus_memory_header(shmbus_memory *m)
  * and becomes read-only. 0 or a negative SHMBUS_E* code. */
 int shmbus_memory_publish(shmbus_memory *m, gboolean checksum);
 
-/* Whether address p lies inside the block of m (tests and debug lines). */
-gboolean shmbus_memory_contains(shmbus_memory *m, const void *p);
 
 #endif

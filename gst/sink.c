@@ -40,9 +40,6 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSink, shmbus_sink, GST_TYPE_BASE_SINK)
 
-enum { PROP_WAIT_SUBS = SHMBUS_PROP_OWN, PROP_WAIT_TIMEOUT,
-       PROP_CHECKSUM, PROP_LINGER, PROP_STATS };
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(SHMBUS_GST_CAPS));
 
@@ -360,44 +357,34 @@ static GstFlowReturn sink_render(GstBaseSink *bs, GstBuffer *buf)
 
 /* ---- properties ----------------------------------------------------------------------- */
 
-static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps)
-{
-    ShmbusSink *self = (ShmbusSink *)obj;
-    GST_OBJECT_LOCK(self);
-    switch (shmbus_where_set(&self->where, id, v) ? 0 : id) {
-    case 0: break; /* topic, domain or config */
-    case PROP_WAIT_SUBS: self->wait_subscribers = g_value_get_uint(v); break;
-    case PROP_WAIT_TIMEOUT: self->wait_timeout_ms = g_value_get_uint(v); break;
-    case PROP_CHECKSUM: self->checksum = g_value_get_boolean(v); break;
-    case PROP_LINGER: self->linger_ms = g_value_get_uint(v); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps); break;
-    }
-    GST_OBJECT_UNLOCK(self);
-}
+static GstStructure *stats_property(GObject *obj) { return stats_of((ShmbusSink *)obj); }
 
-static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
-{
-    ShmbusSink *self = (ShmbusSink *)obj;
-    if (id == PROP_STATS) {
-        g_value_take_boxed(v, stats_of(self));
-        return;
-    }
-    GST_OBJECT_LOCK(self);
-    switch (shmbus_where_get(&self->where, id, v) ? 0 : id) {
-    case 0: break; /* topic, domain or config */
-    case PROP_WAIT_SUBS: g_value_set_uint(v, self->wait_subscribers); break;
-    case PROP_WAIT_TIMEOUT: g_value_set_uint(v, self->wait_timeout_ms); break;
-    case PROP_CHECKSUM: g_value_set_boolean(v, self->checksum); break;
-    case PROP_LINGER: g_value_set_uint(v, self->linger_ms); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps); break;
-    }
-    GST_OBJECT_UNLOCK(self);
-}
+static const shmbus_setting own_settings[] = {
+    {"wait-subscribers", "Wait for subscribers", "before the first frame, wait until this many "
+     "subscribers are connected (frames published before a subscriber connects are not for it)",
+     G_TYPE_UINT, G_STRUCT_OFFSET(ShmbusSink, wait_subscribers), 0, 48, 0},
+    {"wait-timeout", "Wait timeout", "give up waiting for subscribers after this many ms (a "
+     "warning)", G_TYPE_UINT, G_STRUCT_OFFSET(ShmbusSink, wait_timeout_ms), 0, G_MAXUINT, 10000},
+    {"checksum", "Checksum", "hash every frame's pixels into its header (about 1 ms per 8 MB) "
+     "so subscribers can verify them", G_TYPE_BOOLEAN, G_STRUCT_OFFSET(ShmbusSink, checksum), 0,
+     1, FALSE},
+    {"linger-ms", "Linger", "at EOS, wait up to this many ms until every subscriber has taken "
+     "the frames published (the publisher's history holds them only while it is open)",
+     G_TYPE_UINT, G_STRUCT_OFFSET(ShmbusSink, linger_ms), 0, G_MAXUINT, 2000},
+};
+
+static const shmbus_settings settings = {
+    .topic_blurb = "shmbus topic the frames are published on",
+    .where_offset = G_STRUCT_OFFSET(ShmbusSink, where),
+    .own = own_settings,
+    .n_own = G_N_ELEMENTS(own_settings),
+    .stats_blurb = "shmbussink-stats: published, zero-copy, copied, subscribers",
+    .stats = stats_property,
+};
 
 static void finalize(GObject *obj)
 {
-    ShmbusSink *self = (ShmbusSink *)obj;
-    shmbus_where_clear(&self->where);
+    shmbus_settings_clear(&settings, obj);
     G_OBJECT_CLASS(shmbus_sink_parent_class)->finalize(obj);
 }
 
@@ -406,27 +393,8 @@ static void shmbus_sink_class_init(ShmbusSinkClass *klass)
     GObjectClass *oc = G_OBJECT_CLASS(klass);
     GstElementClass *ec = GST_ELEMENT_CLASS(klass);
     GstBaseSinkClass *bc = GST_BASE_SINK_CLASS(klass);
-    oc->set_property = set_property;
-    oc->get_property = get_property;
     oc->finalize = finalize;
-    shmbus_where_install(oc, "shmbus topic the frames are published on");
-    g_object_class_install_property(oc, PROP_WAIT_SUBS, g_param_spec_uint("wait-subscribers",
-        "Wait for subscribers", "before the first frame, wait until this many subscribers "
-        "are connected (frames published before a subscriber connects are not for it)",
-        0, 48, 0, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_WAIT_TIMEOUT, g_param_spec_uint("wait-timeout",
-        "Wait timeout", "give up waiting for subscribers after this many ms (a warning)",
-        0, G_MAXUINT, 10000, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_CHECKSUM, g_param_spec_boolean("checksum",
-        "Checksum", "hash every frame's pixels into its header (about 1 ms per 8 MB) so "
-        "subscribers can verify them", FALSE, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_LINGER, g_param_spec_uint("linger-ms",
-        "Linger", "at EOS, wait up to this many ms until every subscriber has taken the frames "
-        "published (the publisher's history holds them only while it is open)", 0, G_MAXUINT,
-        2000, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_STATS, g_param_spec_boxed("stats", "Statistics",
-        "shmbussink-stats: published, zero-copy, copied, subscribers", GST_TYPE_STRUCTURE,
-        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    shmbus_settings_install(&settings, oc);
     gst_element_class_add_static_pad_template(ec, &sink_template);
     gst_element_class_set_static_metadata(ec, "shmbus video sink", "Sink/Video",
         "Publishes raw video frames on a shmbus topic, zero copy from upstream where possible",
@@ -443,8 +411,6 @@ static void shmbus_sink_class_init(ShmbusSinkClass *klass)
 
 static void shmbus_sink_init(ShmbusSink *self)
 {
-    shmbus_where_init(&self->where);
-    self->wait_timeout_ms = 10000;
-    self->linger_ms = 2000;
+    shmbus_settings_init(&settings, G_OBJECT(self));
     gst_video_info_init(&self->info);
 }

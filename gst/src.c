@@ -42,9 +42,6 @@ typedef struct {
 
 G_DEFINE_TYPE(ShmbusSrc, shmbus_src, GST_TYPE_PUSH_SRC)
 
-enum { PROP_HISTORY = SHMBUS_PROP_OWN, PROP_EOS_ON_IDLE,
-       PROP_STATS_INTERVAL, PROP_STATS };
-
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(SHMBUS_GST_CAPS));
 
@@ -378,42 +375,33 @@ static GstFlowReturn src_create(GstPushSrc *ps, GstBuffer **out)
 
 /* ---- properties --------------------------------------------------------------------------- */
 
-static void set_property(GObject *obj, guint id, const GValue *v, GParamSpec *ps)
-{
-    ShmbusSrc *self = (ShmbusSrc *)obj;
-    GST_OBJECT_LOCK(self);
-    switch (shmbus_where_set(&self->where, id, v) ? 0 : id) {
-    case 0: break; /* topic, domain or config */
-    case PROP_HISTORY: self->history = g_value_get_boolean(v); break;
-    case PROP_EOS_ON_IDLE: self->eos_on_idle = g_value_get_boolean(v); break;
-    case PROP_STATS_INTERVAL: self->stats_interval_ms = g_value_get_uint(v); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps); break;
-    }
-    GST_OBJECT_UNLOCK(self);
-}
+static GstStructure *stats_property(GObject *obj) { return stats_of((ShmbusSrc *)obj); }
 
-static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *ps)
-{
-    ShmbusSrc *self = (ShmbusSrc *)obj;
-    if (id == PROP_STATS) {
-        g_value_take_boxed(v, stats_of(self));
-        return;
-    }
-    GST_OBJECT_LOCK(self);
-    switch (shmbus_where_get(&self->where, id, v) ? 0 : id) {
-    case 0: break; /* topic, domain or config */
-    case PROP_HISTORY: g_value_set_boolean(v, self->history); break;
-    case PROP_EOS_ON_IDLE: g_value_set_boolean(v, self->eos_on_idle); break;
-    case PROP_STATS_INTERVAL: g_value_set_uint(v, self->stats_interval_ms); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(obj, id, ps); break;
-    }
-    GST_OBJECT_UNLOCK(self);
-}
+static const shmbus_setting own_settings[] = {
+    {"history", "History", "start with the frames the publishers still hold (a late joiner's "
+     "first frames)", G_TYPE_BOOLEAN, G_STRUCT_OFFSET(ShmbusSrc, history), 0, 1, FALSE},
+    {"eos-on-idle", "EOS on idle", "end the stream (EOS) once the topic's publishers have left "
+     "and every frame they sent has been pushed", G_TYPE_BOOLEAN,
+     G_STRUCT_OFFSET(ShmbusSrc, eos_on_idle), 0, 1, FALSE},
+    {"stats-interval", "Stats interval", "post a shmbussrc-stats element message when frames "
+     "were lost, at most once per this many ms (0: only when stopping)", G_TYPE_UINT,
+     G_STRUCT_OFFSET(ShmbusSrc, stats_interval_ms), 0, G_MAXUINT, 1000},
+};
+
+static const shmbus_settings settings = {
+    .topic_blurb = "shmbus topic to receive camera frames from",
+    .where_offset = G_STRUCT_OFFSET(ShmbusSrc, where),
+    .own = own_settings,
+    .n_own = G_N_ELEMENTS(own_settings),
+    .stats_blurb = "shmbussrc-stats: received, expired, dropped, overflow, invalid, lost, "
+                   "pushed, copied, held",
+    .stats = stats_property,
+};
 
 static void finalize(GObject *obj)
 {
     ShmbusSrc *self = (ShmbusSrc *)obj;
-    shmbus_where_clear(&self->where);
+    shmbus_settings_clear(&settings, obj);
     gst_caps_replace(&self->caps, NULL);
     gst_poll_free(self->poll);
     G_OBJECT_CLASS(shmbus_src_parent_class)->finalize(obj);
@@ -424,23 +412,8 @@ static void shmbus_src_class_init(ShmbusSrcClass *klass)
     GObjectClass *oc = G_OBJECT_CLASS(klass);
     GstElementClass *ec = GST_ELEMENT_CLASS(klass);
     GstBaseSrcClass *bc = GST_BASE_SRC_CLASS(klass);
-    oc->set_property = set_property;
-    oc->get_property = get_property;
     oc->finalize = finalize;
-    shmbus_where_install(oc, "shmbus topic to receive camera frames from");
-    g_object_class_install_property(oc, PROP_HISTORY, g_param_spec_boolean("history",
-        "History", "start with the frames the publishers still hold (a late joiner's first "
-        "frames)", FALSE, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_EOS_ON_IDLE, g_param_spec_boolean("eos-on-idle",
-        "EOS on idle", "end the stream (EOS) once the topic's publishers have left and every "
-        "frame they sent has been pushed", FALSE, SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_STATS_INTERVAL, g_param_spec_uint(
-        "stats-interval", "Stats interval", "post a shmbussrc-stats element message when frames "
-        "were lost, at most once per this many ms (0: only when stopping)", 0, G_MAXUINT, 1000,
-        SHMBUS_PARAM_RW));
-    g_object_class_install_property(oc, PROP_STATS, g_param_spec_boxed("stats", "Statistics",
-        "shmbussrc-stats: received, expired, dropped, overflow, invalid, lost, pushed, copied, "
-        "held", GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+    shmbus_settings_install(&settings, oc);
     gst_element_class_add_static_pad_template(ec, &src_template);
     gst_element_class_set_static_metadata(ec, "shmbus video source", "Source/Video",
         "Receives camera frames from a shmbus topic; buffers are the shared-memory blocks",
@@ -457,8 +430,7 @@ static void shmbus_src_class_init(ShmbusSrcClass *klass)
 
 static void shmbus_src_init(ShmbusSrc *self)
 {
-    shmbus_where_init(&self->where);
-    self->stats_interval_ms = 1000;
+    shmbus_settings_init(&settings, G_OBJECT(self));
     self->poll = gst_poll_new(TRUE);
     gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
     gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);

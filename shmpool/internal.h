@@ -167,15 +167,9 @@ void pool_trace_reclaim(shmpool_domain *d, unsigned slot, uint32_t dead_pid, uin
                         uint64_t locked_ns, const uint64_t *pool_ns, bool won);
 
 /* pool.c */
-int pool_map(shmpool_domain *d, unsigned dir_index, struct shmbus_pool **out);
 int pool_map_all(shmpool_domain *d);
 void pool_unmap(struct shmbus_pool *p);
-int pool_create(shmpool_domain *d, unsigned dir_index, const char *name,
-                const shmpool_class *classes, unsigned nclasses);
-int pool_layout(const shmpool_class *classes, unsigned nclasses, struct pool_class_shm *out,
-                uint64_t *total);
 int pool_make_writable(struct shmbus_pool *p);
-int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len);
 bool pool_check_size(struct shmbus_pool *p);
 
 /* state.c */

@@ -21,8 +21,8 @@
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-int pool_layout(const shmpool_class *classes, unsigned n, struct pool_class_shm *out,
-                uint64_t *total)
+static int pool_layout(const shmpool_class *classes, unsigned n, struct pool_class_shm *out,
+                       uint64_t *total)
 {
     if (n == 0 || n > SHMPOOL_MAX_CLASSES)
         return SHMBUS_EINVAL;
@@ -53,7 +53,7 @@ int pool_layout(const shmpool_class *classes, unsigned n, struct pool_class_shm 
     return 0;
 }
 
-int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len)
+static int pool_seg_path(const shmpool_domain *d, const char *pool, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "%s/shmbus.%s.pool.%s", d->dir, d->name, pool);
     return n < 0 || (size_t)n >= len ? SHMBUS_EINVAL : 0;
@@ -79,8 +79,8 @@ static int sort_classes(const shmpool_class *in, unsigned n, shmpool_class *out)
 }
 
 /* Create the segment and its directory entry. Caller holds serial_lock and the domain flock. */
-int pool_create(shmpool_domain *d, unsigned idx, const char *name, const shmpool_class *classes,
-                unsigned n)
+static int pool_create(shmpool_domain *d, unsigned idx, const char *name,
+                       const shmpool_class *classes, unsigned n)
 {
     struct pool_class_shm cls[SHMPOOL_MAX_CLASSES];
     uint64_t total;
@@ -294,7 +294,7 @@ fail:
     return rc;
 }
 
-int pool_map(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
+static int pool_map(shmpool_domain *d, unsigned idx, struct shmbus_pool **out)
 {
     pthread_mutex_lock(&d->pools_lock);
     int rc = map_locked(d, idx, out);

@@ -143,13 +143,6 @@ static PyObject *Domain_close(DomainObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *Domain_enter(PyObject *self, PyObject *unused)
-{
-    (void)unused;
-    Py_INCREF(self);
-    return self;
-}
-
 static PyObject *Domain_exit(DomainObject *self, PyObject *args)
 {
     (void)args;
@@ -175,7 +168,7 @@ static PyMethodDef Domain_methods[] = {
     {"close", (PyCFunction)Domain_close, METH_NOARGS,
      "Close every publisher and subscriber, then leave the domain. Whatever still holds "
      "messages closes when the last of them is released."},
-    {"__enter__", Domain_enter, METH_NOARGS, NULL},
+    {"__enter__", context_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Domain_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -193,12 +186,9 @@ static PyGetSetDef Domain_getset[] = {
 PyTypeObject Domain_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_shmbus.Domain",
-    .tp_basicsize = sizeof(DomainObject),
-    .tp_dealloc = (destructor)Domain_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    EXT_TYPE_SLOTS(DomainObject, Domain_dealloc),
     .tp_doc = "Domain(domain=None, *, config=None, name=None, runtime_dir=None, "
               "shm_dir=None, observe=False): join a shmbus domain",
-    .tp_weaklistoffset = offsetof(DomainObject, weakrefs),
     .tp_methods = Domain_methods,
     .tp_members = Domain_members,
     .tp_getset = Domain_getset,

@@ -1,4 +1,4 @@
-/* What publishers and subscribers share: closing, context management, waiting for peers. */
+/* What publishers and subscribers share: closing, context management, their peers. */
 #include "ext.h"
 
 void endpoint_dealloc(EndpointObject *self)
@@ -30,17 +30,20 @@ PyObject *endpoint_close(EndpointObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-PyObject *endpoint_enter(PyObject *self, PyObject *unused)
-{
-    (void)unused;
-    Py_INCREF(self);
-    return self;
-}
-
 PyObject *endpoint_exit(EndpointObject *self, PyObject *args)
 {
     (void)args;
     return endpoint_close(self, NULL);
+}
+
+PyObject *endpoint_peers(EndpointObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (endpoint_usable(self) < 0)
+        return NULL;
+    int n = self->is_pub ? shmbus_pub_subscribers(self->pub) : shmbus_sub_publishers(self->sub);
+    return n < 0 ? raise_status(n, self->is_pub ? "subscribers" : "publishers")
+                 : PyLong_FromLong(n);
 }
 
 PyObject *endpoint_wait_peers(EndpointObject *self, PyObject *args, PyObject *kw)

@@ -84,6 +84,16 @@ PyObject *raise_status(int rc, const char *what);
 /* the package's factory, or NULL */
 extern PyObject *error_factory;
 
+/* __enter__ of the context managers (Domain, endpoints, Message): returns self */
+PyObject *context_enter(PyObject *self, PyObject *unused);
+
+/* The type slots every object type here shares: subclassable (the package subclasses them),
+ * weak references, instances of struct T freed by dealloc. */
+#define EXT_TYPE_SLOTS(T, dealloc)                                                        \
+    .tp_basicsize = sizeof(T), .tp_dealloc = (destructor)(dealloc),                       \
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,                                 \
+    .tp_weaklistoffset = offsetof(T, weakrefs)
+
 /* timeouts in seconds (None: forever) to milliseconds; -1 forever. Returns -2 on error. */
 long long timeout_ms_of(PyObject *timeout);
 /* a byte count >= 0 from an int; -1 on error (exception set) */
@@ -128,24 +138,30 @@ PyObject *shutdown_all(PyObject *mod, PyObject *unused);
 void endpoint_dealloc(EndpointObject *self);
 int endpoint_usable(EndpointObject *self);
 PyObject *endpoint_close(EndpointObject *self, PyObject *unused);
-PyObject *endpoint_enter(PyObject *self, PyObject *unused);
 PyObject *endpoint_exit(EndpointObject *self, PyObject *args);
 extern PyMemberDef endpoint_members[];
-/* the end of a publisher's or subscriber's method table */
-#define ENDPOINT_METHODS_END(close_doc)                                                   \
-    {"close", (PyCFunction)endpoint_close, METH_NOARGS, close_doc},                       \
-        {"__enter__", endpoint_enter, METH_NOARGS, NULL},                                 \
+/* the end of a publisher's or subscriber's method table: its peers ("subscribers" or
+ * "publishers") connected now, waiting for them, close and the context manager */
+#define ENDPOINT_METHODS_END(peers, close_doc)                                            \
+    {peers, (PyCFunction)endpoint_peers, METH_NOARGS, peers " connected now"},            \
+        {"wait_" peers, (PyCFunction)(void (*)(void))endpoint_wait_peers,                 \
+         METH_VARARGS | METH_KEYWORDS,                                                    \
+         "wait_" peers "(n=1, timeout=None) -> whether n " peers " are connected"},       \
+        {"close", (PyCFunction)endpoint_close, METH_NOARGS, close_doc},                   \
+        {"__enter__", context_enter, METH_NOARGS, NULL},                                  \
         {"__exit__", (PyCFunction)endpoint_exit, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL}
 extern PyGetSetDef endpoint_getset[];
+/* the slots of the Publisher and Subscriber types */
+#define ENDPOINT_TYPE_SLOTS                                                               \
+    EXT_TYPE_SLOTS(EndpointObject, endpoint_dealloc), .tp_members = endpoint_members,     \
+    .tp_getset = endpoint_getset
+/* peers connected now (subscribers of a publisher, publishers of a subscriber) */
+PyObject *endpoint_peers(EndpointObject *self, PyObject *unused);
 /* wait for peers (subscribers of a publisher, publishers of a subscriber) with the GIL
  * released: returns True/False, or NULL */
 PyObject *endpoint_wait_peers(EndpointObject *self, PyObject *args, PyObject *kw);
 
 /* snapshot.c */
-PyObject *snapshot_to_dict(const shmbus_snapshot *s);
 PyObject *domain_snapshot(DomainObject *self, PyObject *unused);
-
-/* frame header of a message as a dict (message.c) */
-PyObject *frame_header_dict(const shmbus_frame_hdr *h);
 
 #endif

@@ -122,20 +122,14 @@ static PyObject *Message_release(MessageObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *Message_enter(PyObject *self, PyObject *unused)
-{
-    (void)unused;
-    Py_INCREF(self);
-    return self;
-}
-
 static PyObject *Message_exit(MessageObject *self, PyObject *args)
 {
     (void)args;
     return Message_release(self, NULL);
 }
 
-PyObject *frame_header_dict(const shmbus_frame_hdr *h)
+/* The frame header of a message as a dict. */
+static PyObject *frame_header_dict(const shmbus_frame_hdr *h)
 {
     return Py_BuildValue(
         "{s:s,s:I,s:I,s:I,s:I,s:(III),s:(KKK),s:(KKK),s:K,s:K,s:K,s:K,s:K,s:(II),s:(II),s:s#,"
@@ -244,7 +238,7 @@ static PyMethodDef Message_methods[] = {
      "_pin() -> an object holding one view of the message, to give NumPy as buffer="},
     {"checksum_ok", (PyCFunction)Message_checksum_ok, METH_NOARGS,
      "whether a frame's pixels match its checksum (True when it carries none)"},
-    {"__enter__", Message_enter, METH_NOARGS, NULL},
+    {"__enter__", context_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Message_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -265,14 +259,11 @@ static PyGetSetDef Message_getset[] = {
 PyTypeObject Message_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_shmbus.Message",
-    .tp_basicsize = sizeof(MessageObject),
-    .tp_dealloc = (destructor)Message_dealloc,
+    EXT_TYPE_SLOTS(MessageObject, Message_dealloc),
     .tp_as_sequence = &Message_as_sequence,
     .tp_as_buffer = &Message_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "A message in shared memory: memoryview(msg) / numpy.asarray(msg) view it in "
               "place (read-only when received, writable when loaned)",
-    .tp_weaklistoffset = offsetof(MessageObject, weakrefs),
     .tp_methods = Message_methods,
     .tp_getset = Message_getset,
 };

@@ -28,6 +28,13 @@ PyObject *raise_status(int rc, const char *what)
     return NULL;
 }
 
+PyObject *context_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    Py_INCREF(self);
+    return self;
+}
+
 long long timeout_ms_of(PyObject *timeout)
 {
     if (!timeout || timeout == Py_None)

@@ -117,15 +117,6 @@ static PyObject *Publisher_publish(EndpointObject *self, PyObject *args, PyObjec
     Py_RETURN_NONE;
 }
 
-static PyObject *Publisher_subscribers(EndpointObject *self, PyObject *unused)
-{
-    (void)unused;
-    if (endpoint_usable(self) < 0)
-        return NULL;
-    int n = shmbus_pub_subscribers(self->pub);
-    return n < 0 ? raise_status(n, "subscribers") : PyLong_FromLong(n);
-}
-
 /* The benchmark's publisher, in C so that the subscriber is what is measured: loan a frame of
  * width x height rgb24, write its first pixel, publish; keep at most `window` frames ahead of
  * the count the subscriber stores in counters[0]; stop when counters[1] is non-zero.
@@ -185,25 +176,15 @@ static PyMethodDef Publisher_methods[] = {
     {"publish", (PyCFunction)(void (*)(void))Publisher_publish, METH_VARARGS | METH_KEYWORDS,
      "publish(message, length=None, *, checksum=False): send a loan (all of it, or its first "
      "length bytes); frames get their checksum first if asked"},
-    {"subscribers", (PyCFunction)Publisher_subscribers, METH_NOARGS,
-     "subscribers connected now"},
-    {"wait_subscribers", (PyCFunction)(void (*)(void))endpoint_wait_peers,
-     METH_VARARGS | METH_KEYWORDS,
-     "wait_subscribers(n=1, timeout=None) -> whether n subscribers are connected"},
     {"_c_loop", (PyCFunction)Publisher_c_loop, METH_VARARGS, NULL},
-    ENDPOINT_METHODS_END("close; loans not yet published or released keep it open until they "
-                         "go"),
+    ENDPOINT_METHODS_END("subscribers", "close; loans not yet published or released keep it "
+                                        "open until they go"),
 };
 
 PyTypeObject Publisher_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_shmbus.Publisher",
-    .tp_basicsize = sizeof(EndpointObject),
-    .tp_dealloc = (destructor)endpoint_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    ENDPOINT_TYPE_SLOTS,
     .tp_doc = "A publisher: Domain.publisher(topic)",
-    .tp_weaklistoffset = offsetof(EndpointObject, weakrefs),
     .tp_methods = Publisher_methods,
-    .tp_members = endpoint_members,
-    .tp_getset = endpoint_getset,
 };

@@ -36,9 +36,11 @@ static PyObject *topic_dict(const shmbus_topic_info *t)
         return NULL;
     }
     const shmbus_topic_def *d = &t->def;
-    return Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:i,s:K,s:N,s:N}", "name", d->name, "pool",
+    return Py_BuildValue("{s:s,s:s,s:I,s:I,s:I,s:s,s:i,s:K,s:N,s:N}", "name", d->name, "pool",
                          d->pool, "history", d->history, "max_held", d->max_held,
-                         "queue_depth", d->queue_depth, "wait_ms", d->full_wait_ms,
+                         "queue_depth", d->queue_depth, "delivery",
+                         d->delivery == SHMBUS_DELIVERY_SHM ? "shm" : "nng",
+                         "wait_ms", d->full_wait_ms,
                          "max_message_size", d->max_message_size, "publishers", pubs,
                          "subscribers", subs);
 }
@@ -61,7 +63,7 @@ static PyObject *pool_dict(const shmbus_pool_info *p)
     return Py_BuildValue("{s:s,s:K,s:N}", "name", p->name, "used", used, "classes", classes);
 }
 
-PyObject *snapshot_to_dict(const shmbus_snapshot *s)
+static PyObject *snapshot_to_dict(const shmbus_snapshot *s)
 {
     PyObject *topics = PyList_New(0), *pools = PyList_New(0), *parts = PyList_New(0);
     for (unsigned i = 0; i < s->ntopics; i++)

@@ -57,12 +57,6 @@ static PyObject *Subscriber_recv(EndpointObject *self, PyObject *args, PyObject 
     return ms == -2 ? NULL : recv_ms(self, ms);
 }
 
-static PyObject *Subscriber_iter(PyObject *self)
-{
-    Py_INCREF(self);
-    return self;
-}
-
 static PyObject *Subscriber_next(EndpointObject *self)
 {
     if (self->closing)
@@ -98,15 +92,6 @@ static PyObject *Subscriber_stats(EndpointObject *self, PyObject *unused)
                          "expired", c.expired, "dropped", c.dropped, "overflow", c.overflow,
                          "invalid", c.invalid, "bytes", c.bytes, "held", c.held,
                          "last_latency_ns", c.last_latency_ns);
-}
-
-static PyObject *Subscriber_publishers(EndpointObject *self, PyObject *unused)
-{
-    (void)unused;
-    if (endpoint_usable(self) < 0)
-        return NULL;
-    int n = shmbus_sub_publishers(self->sub);
-    return n < 0 ? raise_status(n, "publishers") : PyLong_FromLong(n);
 }
 
 /* The C subscriber loop of the benchmark, in C without Python per message: receive a frame,
@@ -168,26 +153,17 @@ static PyMethodDef Subscriber_methods[] = {
      "add_reader); then recv(timeout=0) until it returns None"},
     {"stats", (PyCFunction)Subscriber_stats, METH_NOARGS,
      "counters: received, expired, dropped, overflow, invalid, bytes, held, last_latency_ns"},
-    {"publishers", (PyCFunction)Subscriber_publishers, METH_NOARGS, "publishers connected now"},
-    {"wait_publishers", (PyCFunction)(void (*)(void))endpoint_wait_peers,
-     METH_VARARGS | METH_KEYWORDS,
-     "wait_publishers(n=1, timeout=None) -> whether n publishers are connected"},
     {"_c_loop", (PyCFunction)Subscriber_c_loop, METH_VARARGS, NULL},
-    ENDPOINT_METHODS_END("close; messages received and not yet released keep it open until "
-                         "they go"),
+    ENDPOINT_METHODS_END("publishers", "close; messages received and not yet released keep "
+                                       "it open until they go"),
 };
 
 PyTypeObject Subscriber_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_shmbus.Subscriber",
-    .tp_basicsize = sizeof(EndpointObject),
-    .tp_dealloc = (destructor)endpoint_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "A subscriber: Domain.subscriber(topic, history=False); iterate it to receive",
-    .tp_weaklistoffset = offsetof(EndpointObject, weakrefs),
-    .tp_iter = Subscriber_iter,
+    .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)Subscriber_next,
+    ENDPOINT_TYPE_SLOTS,
     .tp_methods = Subscriber_methods,
-    .tp_members = endpoint_members,
-    .tp_getset = endpoint_getset,
 };

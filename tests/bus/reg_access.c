@@ -8,14 +8,16 @@
 
 #include "iso_common.h"
 
-reg_map reg_map_open(const char *dom)
+/* Segment shmbus.<dom>.<tag>, whose last `size` bytes are the layer's struct (the segment's
+ * own header precedes it). */
+static reg_map map_segment(const char *dom, const char *tag, size_t size)
 {
     char path[256];
     reg_map m = {0};
-    snprintf(path, sizeof path, "%s/shmbus.%s.reg", shm_dir(), dom);
+    snprintf(path, sizeof path, "%s/shmbus.%s.%s", shm_dir(), dom, tag);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct reg_hdr)) {
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < size) {
         if (fd >= 0)
             close(fd);
         return m;
@@ -26,8 +28,17 @@ reg_map reg_map_open(const char *dom)
         return m;
     m.base = base;
     m.len = (size_t)st.st_size;
-    /* the registry ends the segment; the segment's own header precedes it */
-    m.r = (struct reg_hdr *)((char *)base + m.len - sizeof(struct reg_hdr));
+    m.r = (struct reg_hdr *)((char *)base + m.len - size);
+    return m;
+}
+
+reg_map reg_map_open(const char *dom) { return map_segment(dom, "reg", sizeof(struct reg_hdr)); }
+
+reg_map reg_rings_open(const char *dom, struct reg_rings **rings)
+{
+    reg_map m = map_segment(dom, "rings", sizeof(struct reg_rings));
+    *rings = (struct reg_rings *)m.r;
+    m.r = NULL;
     return m;
 }
 

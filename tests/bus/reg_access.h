@@ -17,6 +17,8 @@ typedef struct reg_map {
 /* Map shmbus.<dom>.reg of the shm directory read-write (as the caller's access permits). */
 reg_map reg_map_open(const char *dom);
 void reg_map_close(reg_map *m);
+/* Map shmbus.<dom>.rings (shm delivery's rings) read-write; *rings NULL if it is not there. */
+reg_map reg_rings_open(const char *dom, struct reg_rings **rings);
 
 /* Wait (a hang guard of timeout_ms, not a timing check) until the publisher entries
  * idx[0..n) are free: true if they all are. */

@@ -27,9 +27,10 @@ static void print_topic(const shmbus_topic_def *t, int width)
 {
     char a[32];
     printf("  %-*s  pool %s  history %" PRIu32 "  max_message_size %s  max_held %" PRIu32
-           "  queue_depth %" PRIu32 "  on_full ",
+           "  queue_depth %" PRIu32 "  delivery %s  on_full ",
            width, t->name[0] ? t->name : "(default)", t->pool, t->history,
-           tool_fmt_size(a, sizeof a, t->max_message_size), t->max_held, t->queue_depth);
+           tool_fmt_size(a, sizeof a, t->max_message_size), t->max_held, t->queue_depth,
+           tool_delivery_name(t->delivery));
     if (t->full_wait_ms > 0)
         printf("wait %" PRId32 " ms\n", t->full_wait_ms);
     else

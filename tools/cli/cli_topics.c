@@ -57,9 +57,9 @@ static void print_def(const shmbus_topic_info *t, const char *domain)
     char a[32], b[32];
     printf("topic %s (domain %s)\n", t->def.name, domain);
     printf("  pool %s, history %" PRIu32 ", max_message_size %s, max_held %" PRIu32
-           ", queue_depth %" PRIu32 ", ",
+           ", queue_depth %" PRIu32 ", delivery %s, ",
            t->def.pool, t->def.history, tool_fmt_size(a, sizeof a, t->def.max_message_size),
-           t->def.max_held, t->def.queue_depth);
+           t->def.max_held, t->def.queue_depth, tool_delivery_name(t->def.delivery));
     if (t->def.full_wait_ms > 0)
         printf("on_full wait %s\n", tool_fmt_ns(b, sizeof b, (uint64_t)t->def.full_wait_ms * 1000000));
     else

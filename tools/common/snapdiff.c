@@ -21,7 +21,7 @@ const shmbus_topic_info *sd_find_topic(const shmbus_snapshot *s, const char *nam
     return NULL;
 }
 
-const shmbus_participant_info *sd_find_slot(const shmbus_snapshot *s, unsigned slot)
+static const shmbus_participant_info *sd_find_slot(const shmbus_snapshot *s, unsigned slot)
 {
     for (unsigned i = 0; i < s->nparticipants; i++)
         if (s->participants[i].slot == slot)
@@ -178,13 +178,4 @@ unsigned sd_pool_holders(const shmbus_snapshot *s, const shmbus_pool_info *p, sd
     for (unsigned i = 0; i < n && i < max; i++)
         out[i] = all[i];
     return n;
-}
-
-uint64_t sd_pool_oldest_ns(const shmbus_pool_info *p)
-{
-    uint64_t oldest = 0;
-    for (unsigned c = 0; c < p->nclasses; c++)
-        if (p->classes[c].oldest_hold_ns > oldest)
-            oldest = p->classes[c].oldest_hold_ns;
-    return oldest;
 }

@@ -30,7 +30,6 @@ typedef struct sd_rates {
 double sd_interval_s(const shmbus_snapshot *prev, const shmbus_snapshot *cur);
 
 const shmbus_topic_info *sd_find_topic(const shmbus_snapshot *s, const char *name);
-const shmbus_participant_info *sd_find_slot(const shmbus_snapshot *s, unsigned slot);
 
 /* A topic: rate and bandwidth of its publishers (when it has none now: of its subscribers'
  * receptions divided by their number), latency over all its subscribers. */
@@ -57,7 +56,5 @@ typedef struct sd_holder {
 unsigned sd_pool_holders(const shmbus_snapshot *s, const shmbus_pool_info *p, sd_holder *out,
                          unsigned max);
 
-/* Age of the oldest hold over a pool's classes (0 if none). */
-uint64_t sd_pool_oldest_ns(const shmbus_pool_info *p);
 
 #endif

@@ -274,3 +274,8 @@ void tool_catch_signals(void)
 }
 
 bool tool_stop_requested(void) { return g_stop != 0; }
+
+const char *tool_delivery_name(uint32_t delivery)
+{
+    return delivery == SHMBUS_DELIVERY_SHM ? "shm" : "nng";
+}

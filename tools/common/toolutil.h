@@ -72,6 +72,8 @@ const char *tool_fmt_size(char *buf, size_t len, uint64_t bytes);
 /* Exact sizes for tables of sizes that are round: the largest binary unit that divides the
  * size ("64 B", "4 KiB", "8 MiB", "1536 KiB"). */
 const char *tool_fmt_size_exact(char *buf, size_t len, uint64_t bytes);
+/* A topic's delivery as its config writes it: "nng" or "shm". */
+const char *tool_delivery_name(uint32_t delivery);
 const char *tool_fmt_bw(char *buf, size_t len, double bytes_per_s, bool compact);
 const char *tool_fmt_ns(char *buf, size_t len, uint64_t ns);
 /* Rates in Hz with 3 significant digits or so: "0", "0.25", "30.0", "1200". */

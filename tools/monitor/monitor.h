@@ -109,8 +109,6 @@ void mon_fmt_sub(const mon_layout *l, const mon_model *m, const shmbus_topic_inf
 void mon_fmt_spark(const mon_hist *h, int width, bool utf8, char *buf, size_t len);
 /* Latency for a table: "850us", "12.3ms", "-" when there is none. */
 const char *mon_fmt_lat(char *buf, size_t len, bool has, uint64_t ns);
-/* Columns a UTF-8 string takes (every glyph the monitor draws is one column wide). */
-int mon_columns(const char *s);
 
 /* ---- output ---------------------------------------------------------------------------- */
 

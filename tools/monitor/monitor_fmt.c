@@ -37,14 +37,6 @@ static void sb_add(sb *b, const char *fmt, ...)
         b->used = b->used + (size_t)n < b->len ? b->used + (size_t)n : b->len - 1;
 }
 
-int mon_columns(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
 /* Cut buf to at most `width` columns, at a character boundary. */
 static void fit(char *buf, int width)
 {

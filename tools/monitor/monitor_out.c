@@ -16,6 +16,28 @@ static void json_latency(jsonw *w, const char *key, bool has, uint64_t ns)
         jsonw_null(w, key);
 }
 
+static void json_rates(jsonw *w, const sd_rates *r)
+{
+    jsonw_double(w, "rate_hz", r->rate_hz);
+    jsonw_double(w, "bandwidth_bps", r->bandwidth_bps);
+}
+
+static void json_latencies(jsonw *w, const sd_rates *r)
+{
+    json_latency(w, "latency_p50_us", r->has_latency, r->p50_ns);
+    json_latency(w, "latency_p99_us", r->has_latency, r->p99_ns);
+}
+
+/* Opens the object of a publisher or subscriber with what both have: who it is. */
+static void json_peer(jsonw *w, uint64_t id, int pid, const char *name, bool alive)
+{
+    jsonw_object(w, NULL);
+    jsonw_u64(w, "id", id);
+    jsonw_i64(w, "pid", pid);
+    jsonw_str(w, "name", name);
+    jsonw_bool(w, "alive", alive);
+}
+
 static void json_topic(jsonw *w, const mon_model *m, const mon_row *r)
 {
     const shmbus_topic_info *t = r->t;
@@ -25,29 +47,23 @@ static void json_topic(jsonw *w, const mon_model *m, const mon_row *r)
     jsonw_u64(w, "history", t->def.history);
     jsonw_u64(w, "max_held", t->def.max_held);
     jsonw_u64(w, "queue_depth", t->def.queue_depth);
+    jsonw_str(w, "delivery", tool_delivery_name(t->def.delivery));
     jsonw_u64(w, "max_message_size", t->def.max_message_size);
     jsonw_i64(w, "full_wait_ms", t->def.full_wait_ms);
-    jsonw_double(w, "rate_hz", r->r.rate_hz);
-    jsonw_double(w, "bandwidth_bps", r->r.bandwidth_bps);
-    json_latency(w, "latency_p50_us", r->r.has_latency, r->r.p50_ns);
-    json_latency(w, "latency_p99_us", r->r.has_latency, r->r.p99_ns);
+    json_rates(w, &r->r);
+    json_latencies(w, &r->r);
     jsonw_u64(w, "lost", r->r.lost);
     jsonw_array(w, "publishers");
     for (unsigned i = 0; i < t->npubs; i++) {
         const shmbus_pub_info *p = &t->pubs[i];
         sd_rates pr;
         sd_pub_rates(m->prev, m->cur, t, p, &pr);
-        jsonw_object(w, NULL);
-        jsonw_u64(w, "id", p->id);
-        jsonw_i64(w, "pid", p->pid);
-        jsonw_str(w, "name", p->name);
-        jsonw_bool(w, "alive", p->alive);
+        json_peer(w, p->id, p->pid, p->name, p->alive);
         jsonw_u64(w, "published", p->published);
         jsonw_u64(w, "bytes", p->bytes);
         jsonw_u64(w, "last_seq", p->last_seq);
         jsonw_u64(w, "loan_failures", p->loan_failures);
-        jsonw_double(w, "rate_hz", pr.rate_hz);
-        jsonw_double(w, "bandwidth_bps", pr.bandwidth_bps);
+        json_rates(w, &pr);
         jsonw_end_object(w);
     }
     jsonw_end_array(w);
@@ -56,11 +72,7 @@ static void json_topic(jsonw *w, const mon_model *m, const mon_row *r)
         const shmbus_sub_info *s = &t->subs[i];
         sd_rates sr;
         sd_sub_rates(m->prev, m->cur, t, s, &sr);
-        jsonw_object(w, NULL);
-        jsonw_u64(w, "id", s->id);
-        jsonw_i64(w, "pid", s->pid);
-        jsonw_str(w, "name", s->name);
-        jsonw_bool(w, "alive", s->alive);
+        json_peer(w, s->id, s->pid, s->name, s->alive);
         jsonw_u64(w, "received", s->received);
         jsonw_u64(w, "bytes", s->bytes);
         jsonw_u64(w, "expired", s->expired);
@@ -70,10 +82,8 @@ static void json_topic(jsonw *w, const mon_model *m, const mon_row *r)
         jsonw_u64(w, "held", s->held);
         jsonw_u64(w, "max_held", s->max_held);
         jsonw_double(w, "last_latency_us", (double)s->last_latency_ns / 1e3);
-        jsonw_double(w, "rate_hz", sr.rate_hz);
-        jsonw_double(w, "bandwidth_bps", sr.bandwidth_bps);
-        json_latency(w, "latency_p50_us", sr.has_latency, sr.p50_ns);
-        json_latency(w, "latency_p99_us", sr.has_latency, sr.p99_ns);
+        json_rates(w, &sr);
+        json_latencies(w, &sr);
         jsonw_end_object(w);
     }
     jsonw_end_array(w);

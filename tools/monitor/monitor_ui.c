@@ -243,8 +243,9 @@ static void draw_detail(ui *u, const mon_layout *l)
         snprintf(c, sizeof c, "wait %d ms", (int)t->def.full_wait_ms);
     else
         snprintf(c, sizeof c, "fail");
-    ADD(0, "  pool %s  history %u  max_held %u  queue_depth %u", t->def.pool,
-        (unsigned)t->def.history, (unsigned)t->def.max_held, (unsigned)t->def.queue_depth);
+    ADD(0, "  pool %s  history %u  max_held %u  queue_depth %u  delivery %s", t->def.pool,
+        (unsigned)t->def.history, (unsigned)t->def.max_held, (unsigned)t->def.queue_depth,
+        tool_delivery_name(t->def.delivery));
     ADD(0, "  max message %s  when the pool is full: %s",
         tool_fmt_size(a, sizeof a, t->def.max_message_size), c);
     ADD(0, "  rate %s Hz  bandwidth %s  latency p50 %s  p99 %s  lost %llu",

@@ -11,6 +11,17 @@
  *   - Objects are opaque pointers. `open`/`close` pairs own OS resources; a handle returned
  *     through an out-parameter is owned by the caller until the matching close/release.
  *   - Thread safety is stated per call. Unless said otherwise a call is thread-safe.
+ *   - Handles passed in (domain, pool, publisher, subscriber, message, snapshot) must be ones
+ *     this library returned and that are still open. Calls returning a status refuse a NULL
+ *     handle with SHMBUS_EINVAL; accessors that return a value instead (shmbus_msg_data and
+ *     the other shmbus_msg_* getters, shmbus_msg_clone, shmbus_domain_name) require a non-NULL
+ *     handle: NULL is a precondition violation they do not check.
+ *   - Blocking: besides the waits a call states, shmbus_pub_close and shmbus_sub_close may
+ *     block up to 2 s each (the transport socket's close is bounded by that), and
+ *     shmbus_domain_close joins the domain's threads.
+ *   - Words: an observer is a domain opened with opts.observe (watch only). Counters are the
+ *     numbers the *_stats calls copy out (shmbus_sub_stats: shmbus_sub_counters,
+ *     shmbus_pool_stats: shmbus_class_stats) and that a snapshot carries.
  *   - A domain opened before fork() cannot be used in the child: calls return
  *     SHMBUS_EFORKED. Open the domain again in the child (or exec).
  *   - No call prints, exits or aborts.
@@ -28,15 +39,22 @@
 extern "C" {
 #endif
 
+/* Marks the exported functions. The library is built with GCC or Clang (ELF visibility);
+ * other compilers that only read the header see nothing. */
+#if defined(__GNUC__) || defined(__clang__)
 #define SHMBUS_API __attribute__((visibility("default")))
+#else
+#define SHMBUS_API
+#endif
 
 #define SHMBUS_VERSION_MAJOR 0
-#define SHMBUS_VERSION_MINOR 2
+#define SHMBUS_VERSION_MINOR 3
 #define SHMBUS_VERSION_PATCH 0
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-/* A sentence for a status code ("permission denied"); never NULL. Thread-safe. */
+/* A sentence for a status code ("permission denied"); never NULL. Thread-safe. The one
+ * public name for a status's text (shmbus_errors.h lists the codes). */
 SHMBUS_API const char *shmbus_strerror(int status);
 /* The code's name ("SHMBUS_EACCES"); never NULL. Thread-safe. */
 SHMBUS_API const char *shmbus_errname(int status);
@@ -53,12 +71,10 @@ SHMBUS_API const char *shmbus_errname(int status);
  *   participant  1..31 of A-Z a-z 0-9 . _ - +   not starting with '.'
  *   topic        1..63 of A-Z a-z 0-9 . _ - /   in '/'-separated parts, each not empty and
  *                                               not starting with '.'
- *   node         1..47, as a topic */
-#define SHMBUS_DOMAIN_NAME_MAX 31
-#define SHMBUS_POOL_NAME_MAX 31
-#define SHMBUS_PARTICIPANT_NAME_MAX 31
-#define SHMBUS_TOPIC_NAME_MAX 63
-#define SHMBUS_NODE_NAME_MAX 47
+ *   node         1..47, as a topic
+ * The limits are SHMBUS_DOMAIN_NAME_MAX, SHMBUS_POOL_NAME_MAX, SHMBUS_PARTICIPANT_NAME_MAX,
+ * SHMBUS_TOPIC_NAME_MAX and SHMBUS_NODE_NAME_MAX (shmbus_types.h); a name buffer holds the
+ * limit + 1 chars. */
 
 /* ---- domain ----------------------------------------------------------------------------- */
 
@@ -88,9 +104,10 @@ typedef struct shmbus_domain_opts {
     unsigned sweep_interval_ms; /* dead-peer sweep period of the reaper thread, used only
                                    while a peer is in another PID namespace (others are
                                    watched by pidfd); 0: 100 ms */
-    bool observe;             /* watch only (monitors): join nothing, create nothing, write
-                                 nothing; SHMBUS_ENOENT if the domain is not running. Only
-                                 shmbus_snapshot_take and shmbus_domain_close work on it. */
+    bool observe;             /* open as an observer (monitors): watch only; join nothing,
+                                 create nothing, write nothing; SHMBUS_ENOENT if the domain
+                                 is not running. Only shmbus_snapshot_take,
+                                 shmbus_domain_name and shmbus_domain_close work on it. */
 } shmbus_domain_opts;
 
 /* Fill opts with the defaults. */
@@ -113,9 +130,10 @@ SHMBUS_API int shmbus_domain_open(const char *name, const shmbus_domain_opts *op
                                   shmbus_domain **out);
 
 /* Leave the domain and free d. SHMBUS_EBUSY (nothing changed) while publishers or
- * subscribers are open or this process still holds messages from the domain. The last
- * participant out removes all of the domain's segments and its runtime directory.
- * Not thread-safe with other calls on d. */
+ * subscribers are open or this process still holds messages from the domain. Stops and joins
+ * the domain's threads (reaper, discovery), so it blocks until their current pass ends. The
+ * last participant out removes all of the domain's segments and its runtime directory.
+ * SHMBUS_EINVAL for NULL. Not thread-safe with other calls on d. */
 SHMBUS_API int shmbus_domain_close(shmbus_domain *d);
 
 /* ---- publishers ------------------------------------------------------------------------- */
@@ -133,14 +151,16 @@ SHMBUS_API int shmbus_pub_open(shmbus_domain *d, const char *topic, shmbus_pub *
 
 /* Close: releases the publisher's history and leaves its last sequence in the registry until
  * its subscribers have counted what they never got of it. SHMBUS_EBUSY while messages it
- * loaned are neither published nor released. Subscribers keep the messages they hold. */
+ * loaned are neither published nor released. Subscribers keep the messages they hold. May
+ * block up to 2 s closing its transport socket (a close that does not finish by then is left
+ * to a helper thread). Not thread-safe with other calls on p. */
 SHMBUS_API int shmbus_pub_close(shmbus_pub *p);
 
 /* Loan a writable message of `size` bytes (<= the topic's max_message_size) from the topic's
  * pool. When the pool is full the publisher first gives up its own history, oldest first
  * (counted: shmbus_pub_info.hist_released), then the topic's policy applies: fail at once
- * (SHMBUS_EFULL) or wait up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place, then publish or release.
- * Thread-safe. */
+ * (SHMBUS_EFULL) or wait up to its wait_ms (SHMBUS_ETIMEDOUT). Write the payload in place,
+ * then publish or release. Thread-safe. */
 SHMBUS_API int shmbus_pub_loan(shmbus_pub *p, uint64_t size, shmbus_msg **out);
 
 /* Publish `length` bytes of a message loaned from p. Consumes the caller's handle (on
@@ -169,7 +189,9 @@ typedef struct shmbus_sub_opts {
 SHMBUS_API int shmbus_sub_open(shmbus_domain *d, const char *topic, const shmbus_sub_opts *opts,
                                shmbus_sub **out);
 
-/* Close. SHMBUS_EBUSY while messages received through it are not released. */
+/* Close. SHMBUS_EBUSY while messages received through it are not released. May block up to
+ * 2 s closing its transport socket, as shmbus_pub_close. Not thread-safe with other calls on
+ * s. */
 SHMBUS_API int shmbus_sub_close(shmbus_sub *s);
 
 /* Receive the next message. timeout_ms < 0 blocks until one comes; 0 returns SHMBUS_EAGAIN
@@ -187,7 +209,9 @@ SHMBUS_API int shmbus_sub_recv(shmbus_sub *s, int timeout_ms, shmbus_msg **out);
 
 /* A file descriptor that polls readable (POLLIN) when a descriptor is waiting; then call
  * shmbus_sub_recv(s, 0, ...) until SHMBUS_EAGAIN. Do not read or close it. After opening with
- * history, drain with recv(s, 0) first: history does not make the fd readable. */
+ * history, drain with recv(s, 0) first: history does not make the fd readable. On a topic
+ * with "delivery": "shm" the fd is made by the first call (a subscriber that never calls it
+ * costs its publishers nothing); SHMBUS_ELIMIT/ESYS if no socket can be made. */
 SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
 
 /* Publishers connected now; wait (on connection events, timeout_ms < 0: forever) until at
@@ -195,7 +219,7 @@ SHMBUS_API int shmbus_sub_fd(shmbus_sub *s, int *fd);
 SHMBUS_API int shmbus_sub_publishers(shmbus_sub *s);
 SHMBUS_API int shmbus_sub_wait_publishers(shmbus_sub *s, int n, int timeout_ms);
 
-/* Its counters (shmbus_sub_counters, in shmbus_info.h). Reads only. */
+/* Copy the subscriber's counters (shmbus_sub_counters, in shmbus_info.h). Reads only. */
 SHMBUS_API int shmbus_sub_stats(const shmbus_sub *s, shmbus_sub_counters *out);
 
 /* The accounting of one (publisher, subscriber) pair. Every sequence of the publisher after
@@ -294,6 +318,9 @@ SHMBUS_API int shmbus_node_get(shmbus_pool *p, const char *name, uint64_t size,
 /* Lock the node's robust, process-shared mutex (blocks). SHMBUS_EOWNERDEAD means the lock is
  * now the caller's but its previous holder died holding it: repair the payload. */
 SHMBUS_API int shmbus_node_lock(shmbus_msg *node);
+/* Unlock the node's mutex, which the calling thread must hold (from shmbus_node_lock).
+ * SHMBUS_EINVAL for NULL or when the mutex cannot be unlocked (not held by this thread),
+ * SHMBUS_ENOENT if node is not a named node. Never blocks. */
 SHMBUS_API int shmbus_node_unlock(shmbus_msg *node);
 
 /* ---- configuration ------------------------------------------------------------------------ */
@@ -318,6 +345,7 @@ SHMBUS_API int shmbus_parse_size(const char *text, uint64_t *out);
  * participants. Reads only: takes no hold and changes no counter. d may be a participant or
  * an observer (opts.observe). *out is the caller's: shmbus_snapshot_free(). */
 SHMBUS_API int shmbus_snapshot_take(shmbus_domain *d, shmbus_snapshot **out);
+/* Free a snapshot and everything it points to; NULL does nothing. */
 SHMBUS_API void shmbus_snapshot_free(shmbus_snapshot *s);
 
 /* Latency histograms (shmbus_sub_info.latency): the lower edge of a bucket, and the p-th
@@ -327,6 +355,8 @@ SHMBUS_API uint64_t shmbus_latency_edge_ns(unsigned bucket);
 SHMBUS_API uint64_t shmbus_latency_percentile_ns(const uint64_t hist[SHMBUS_LAT_BUCKETS],
                                                  double p);
 
+/* The domain's name (as opened: the config's or "default" when NULL was given). Valid until
+ * shmbus_domain_close(d); d must not be NULL. Thread-safe; works on an observer too. */
 SHMBUS_API const char *shmbus_domain_name(const shmbus_domain *d);
 
 /* Domains that have a control segment in shm_dir (NULL: $SHMBUS_SHM_DIR or /dev/shm): copies

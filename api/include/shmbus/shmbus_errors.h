@@ -8,7 +8,7 @@
 #ifndef SHMBUS_ERRORS_H
 #define SHMBUS_ERRORS_H
 
-/* X(name, value, message) */
+/* X(name, value, sentence), once per code */
 #define SHMBUS_ERRORS(X)                                                                   \
     X(SHMBUS_OK, 0, "success")                                                             \
     X(SHMBUS_EINVAL, -1, "invalid argument")                                               \
@@ -41,31 +41,6 @@ enum shmbus_status {
 #undef SHMBUS_X_ENUM
 };
 
-/* The sentence and the name of a status code; never NULL. */
-static inline const char *shmbus_status_message(int status)
-{
-    switch (status) {
-#define SHMBUS_X_MSG(name, value, msg) \
-    case value:                        \
-        return msg;
-        SHMBUS_ERRORS(SHMBUS_X_MSG)
-#undef SHMBUS_X_MSG
-    default:
-        return "unknown shmbus status";
-    }
-}
-
-static inline const char *shmbus_status_name(int status)
-{
-    switch (status) {
-#define SHMBUS_X_NAME(name, value, msg) \
-    case value:                         \
-        return #name;
-        SHMBUS_ERRORS(SHMBUS_X_NAME)
-#undef SHMBUS_X_NAME
-    default:
-        return "SHMBUS_E?";
-    }
-}
+/* The sentence and the name of a code: shmbus_strerror() and shmbus_errname() (shmbus.h). */
 
 #endif

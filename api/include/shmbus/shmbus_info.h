@@ -21,8 +21,8 @@
 /* ---- configuration ------------------------------------------------------------------------ */
 
 typedef struct shmbus_topic_def {
-    char name[64];
-    char pool[32];
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    char pool[SHMBUS_POOL_NAME_MAX + 1];
     uint32_t history;          /* keep-last K per publisher */
     uint32_t max_held;         /* messages one subscriber may hold */
     uint32_t queue_depth;      /* descriptors queued per subscriber */
@@ -35,14 +35,14 @@ typedef struct shmbus_topic_def {
 enum { SHMBUS_DELIVERY_NNG = 0, SHMBUS_DELIVERY_SHM = 1 };
 
 typedef struct shmbus_pool_def {
-    char name[32];
+    char name[SHMBUS_POOL_NAME_MAX + 1];
     unsigned nclasses;
     shmbus_pool_class classes[SHMBUS_MAX_CLASSES];
     uint64_t bytes;            /* shared memory it occupies */
 } shmbus_pool_def;
 
 typedef struct shmbus_config_summary {
-    char domain[32];
+    char domain[SHMBUS_DOMAIN_NAME_MAX + 1];
     unsigned mode;
     long gid;                  /* -1: none */
     char runtime_dir[256];     /* "" : default */
@@ -55,7 +55,7 @@ typedef struct shmbus_config_summary {
     uint64_t total_bytes;      /* shared memory all pools need */
 } shmbus_config_summary;
 
-/* ---- one subscriber's counters (shmbus_sub_stats) ----------------------------------------- */
+/* ---- one subscriber's counters (copied out by shmbus_sub_stats) -------------------------- */
 
 typedef struct shmbus_sub_counters {
     uint64_t received;        /* messages delivered */
@@ -74,7 +74,7 @@ typedef struct shmbus_sub_counters {
 typedef struct shmbus_pub_info {
     uint64_t id;
     int pid;
-    char name[32];             /* process name */
+    char name[SHMBUS_PARTICIPANT_NAME_MAX + 1]; /* process name */
     bool alive;
     uint64_t published, bytes, last_seq, loan_failures;
     uint64_t hist_released;    /* history holds it gave up early because the pool was full */
@@ -83,7 +83,7 @@ typedef struct shmbus_pub_info {
 typedef struct shmbus_sub_info {
     uint64_t id;
     int pid;
-    char name[32];
+    char name[SHMBUS_PARTICIPANT_NAME_MAX + 1];
     bool alive;
     uint64_t received, expired, dropped, overflow, invalid, bytes, held, max_held;
     uint64_t last_latency_ns;
@@ -99,7 +99,7 @@ typedef struct shmbus_topic_info {
 } shmbus_topic_info;
 
 typedef struct shmbus_pool_info {
-    char name[32];
+    char name[SHMBUS_POOL_NAME_MAX + 1];
     unsigned nclasses;
     shmbus_class_stats classes[SHMBUS_MAX_CLASSES];
     unsigned nheld;            /* blocks in use, listed with their holders */
@@ -107,7 +107,7 @@ typedef struct shmbus_pool_info {
 } shmbus_pool_info;
 
 typedef struct shmbus_snapshot {
-    char domain[32];
+    char domain[SHMBUS_DOMAIN_NAME_MAX + 1];
     uint64_t taken_ns;         /* CLOCK_MONOTONIC */
     unsigned ntopics;
     shmbus_topic_info *topics;

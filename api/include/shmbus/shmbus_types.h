@@ -1,6 +1,7 @@
 /* Plain data types shared by every layer and the public API (shmbus.h includes this).
  * Lower layers include them from the public include folder; they contain no
- * pointers and no library state, so changing one is an API change: bump SHMBUS_VERSION. */
+ * pointers and no library state, so changing one is an API change: bump the version
+ * (SHMBUS_VERSION_MINOR in shmbus.h, while it is 0.x). */
 #ifndef SHMBUS_TYPES_H
 #define SHMBUS_TYPES_H
 
@@ -8,6 +9,14 @@
 #include <stdint.h>
 
 #include "shmbus_errors.h"
+
+/* The longest name of each kind, in chars (shmbus.h, "names"); a buffer for one holds the
+ * limit + 1. */
+#define SHMBUS_DOMAIN_NAME_MAX 31
+#define SHMBUS_POOL_NAME_MAX 31
+#define SHMBUS_PARTICIPANT_NAME_MAX 31
+#define SHMBUS_TOPIC_NAME_MAX 63
+#define SHMBUS_NODE_NAME_MAX 47
 
 /* One size class of a pool. */
 typedef struct shmbus_pool_class {
@@ -47,7 +56,7 @@ typedef struct shmbus_participant_info {
     uint64_t start_time; /* clock ticks after boot, /proc/PID/stat field 22 */
     bool alive;          /* its liveness lock is held */
     uint64_t held_blocks;
-    char name[32];
+    char name[SHMBUS_PARTICIPANT_NAME_MAX + 1];
 } shmbus_participant_info;
 
 /* Result of a consistency walk over every pool of a domain. */
