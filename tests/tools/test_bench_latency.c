@@ -93,7 +93,7 @@ static void test_latency_json_has_a_row_for_every_transport_size_and_subscriber_
             fail_msg("unpaced throughput %s in %s", unpaced ? "unexpected" : "missing",
                      cJSON_PrintUnformatted(o));
         if (unpaced) {
-            assert_true(num(o, "unpaced_sent") >= 1000);
+            assert_true(num(o, "unpaced_sent") >= 20000);
             assert_true(num(o, "unpaced_received") > 0);
             assert_true(num(o, "unpaced_received") <= num(o, "unpaced_sent"));
             assert_true(num(o, "unpaced_msgs_per_s") > 0);

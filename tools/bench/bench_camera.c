@@ -108,7 +108,7 @@ int bench_camera(int argc, char **argv)
     status = fo_run_all(&run, "camera", steps, NFRAMES, subcounts, masks, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
-            fo_print_json(&run, NULL, 0, "frame", print_object);
+            fo_print_json(&run, "frame", print_object);
         else
             print_table(&run, o.seconds);
     }

@@ -45,25 +45,25 @@
 #define FO_WINDOW 8       /* throughput: messages in flight; <= FO_HISTORY, <= FO_QUEUE_DEPTH */
 #define FO_PROBE_SIZE 64  /* the messages that prove every subscriber is connected */
 
-/* The transports a group runs (the bus ones, in this order), then the floors, which
- * bench_floor.c measures without a group. */
+/* The transports a group can run. */
 enum fo_transport {
-    FO_SHMBUS,          /* "shmbus": topic FO_TOPIC, nng delivery */
-    FO_NNG,             /* "nng-copy" */
-    FO_SHM,             /* "shmbus-shm": topic FO_TOPIC_SHM, shm delivery, blocking recv */
-    FO_SHM_FD,          /* "shmbus-shm-fd": topic FO_TOPIC_FD, poll on shmbus_sub_fd */
-    FO_NTRANSPORTS,
-    FO_FUTEX = FO_NTRANSPORTS, /* "futex" */
-    FO_UNIX,            /* "unix-socket" */
-    FO_NNAMES
+    FO_SHMBUS, /* "shmbus": topic FO_TOPIC, nng delivery */
+    FO_NNG,    /* "nng-copy" */
+    FO_SHM,    /* "shmbus-shm": topic FO_TOPIC_SHM, shm delivery, blocking recv */
+    FO_SHM_FD, /* "shmbus-shm-fd": topic FO_TOPIC_FD, poll on shmbus_sub_fd */
+    FO_FUTEX,  /* "futex": floor, one subscriber only (bench_floor.c) */
+    FO_UNIX,   /* "unix-socket": floor, 64 B and one subscriber only (bench_floor.c) */
+    FO_NTRANSPORTS
 };
 #define FO_BIT(t) (1u << (t))
 #define FO_CLASSIC (FO_BIT(FO_SHMBUS) | FO_BIT(FO_NNG)) /* what camera compares */
 #define FO_SHM_BITS (FO_BIT(FO_SHM) | FO_BIT(FO_SHM_FD)) /* the ones on the shm domain */
+#define FO_FLOOR_BITS (FO_BIT(FO_FUTEX) | FO_BIT(FO_UNIX)) /* latency phases only */
+#define FO_RECV_SLICE_MS 100 /* a receive waits in slices this long to notice a stop */
 
 /* "shmbus", "nng-copy", "shmbus-shm", "shmbus-shm-fd", "futex", "unix-socket"
  * (bench_transport.c) */
-extern const char *const fo_transport_names[FO_NNAMES];
+extern const char *const fo_transport_names[FO_NTRANSPORTS];
 
 /* Where a run lives: a mkdtemp directory holding the domains' config files, their runtime
  * directory and the nng baseline's ipc socket. Inherited by every process through fork.
@@ -77,6 +77,13 @@ typedef struct fo_env {
     char domain[24];     /* base name; group k uses "<domain>-<k>", its shm domain
                           * "<domain>s-<k>" */
     uint64_t max_size;
+    /* The floors (bench_floor.c): the futex's shared mapping (NULL if no step uses it),
+     * its payload at floor_head, up to floor_max bytes; the unix socket pair ([0] the
+     * sender's end, [1] the receiver's; -1 if unused). */
+    void *floor_map;
+    size_t floor_len, floor_head;
+    uint64_t floor_max;
+    int usock[2];
 } fo_env;
 
 /* The domain of group `group` on the shm config (shm) or the other one; buf of 32. */
@@ -90,7 +97,7 @@ struct fo_step;
 int fo_env_create(fo_env *env, const struct fo_step *steps, int nsteps, int max_subs,
                   unsigned mask);
 /* Remove what fo_env_create made; warns about anything else left in the directory. */
-void fo_env_destroy(const fo_env *env);
+void fo_env_destroy(fo_env *env);
 
 /* One payload size of a group. Counts of 0 skip the phase. With seconds > 0 the throughput
  * phase runs about that long instead of tput_count messages (its count comes from the rate
@@ -177,24 +184,15 @@ typedef void (*fo_step_name)(const fo_result *x, int step, char *buf, size_t len
  * transport by transport: the transport, the step's name (right-aligned in `width`), the
  * subscriber count and the counters; `heading` before the first. Whether there was one. */
 bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_name name);
-/* The results of r, in the same order, then the `nextra` results of `extra` (step -1), as a
- * JSON array on stdout (jsonw). Each object has transport, size and subscribers, then what
- * `object` writes, then the CPU time and page faults of publisher and subscriber per `unit`
- * ("pub_cpu_us_per_<unit>", ...) and the losses (expired, dropped, other_lost, missing,
- * unacknowledged). */
-void fo_print_json(const fo_run *r, const fo_result *extra, int nextra, const char *unit,
+/* The results of r, in the same order, as a JSON array on stdout (jsonw). Each object has
+ * transport, size and subscribers, then what `object` writes, then the CPU time and page
+ * faults of publisher and subscriber per `unit` ("pub_cpu_us_per_<unit>", ...) and the
+ * losses (expired, dropped, other_lost, missing, unacknowledged). */
+void fo_print_json(const fo_run *r, const char *unit,
                    void (*object)(jsonw *w, const fo_result *x, int step));
 
 /* Percentile p (0..100] of v[0..n), nearest rank; sorts v. 0 if n is 0. */
 double fo_percentile(uint64_t *v, uint64_t n, double p);
-
-/* ---- floors (bench_floor.c) ------------------------------------------------------------- */
-
-#define FO_FLOOR_MAX_SIZE (64ull << 20)
-/* Measure floor `transport` one way to a forked receiver, `warmup` messages then `count`
- * timed, into *out (1 subscriber): FO_FUTEX with any size up to FO_FLOOR_MAX_SIZE, FO_UNIX
- * with 64 B. 0, or 1 after printing what failed (silent after a stop signal). */
-int fo_floor(int transport, uint64_t size, uint32_t warmup, uint32_t count, fo_result *out);
 
 /* ---- transports (bench_transport.c) ----------------------------------------------------- */
 
@@ -233,5 +231,17 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
 int bt_sub_recv(bt_sub *s, int timeout_ms, bt_rx *rx);
 void bt_sub_loss(bt_sub *s, bt_loss *out);
 int bt_sub_close(bt_sub *s);
+
+/* ---- floors (bench_floor.c), the transports FO_FUTEX and FO_UNIX ------------------------ */
+
+/* In fo_env_create, before anything forks: the futex's mapping with room for futex_size
+ * bytes (0: none), the socket pair if unix_socket. 0, or 1 after printing what failed. */
+int bf_env_create(fo_env *env, uint64_t futex_size, bool unix_socket);
+void bf_env_destroy(fo_env *env);
+/* Publish message `seq` of `size` bytes through floor t (the unix socket: 64 B only). */
+int bf_send(const fo_env *env, int t, uint64_t seq, uint64_t size);
+/* The next message through floor t after *last (the last sequence number received, which
+ * it advances), waiting up to ms: 0, SHMBUS_ETIMEDOUT, or an error. */
+int bf_recv(const fo_env *env, int t, uint64_t *last, int ms, bt_rx *rx);
 
 #endif

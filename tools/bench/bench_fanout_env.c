@@ -110,6 +110,19 @@ int fo_env_create(fo_env *env, const fo_step *steps, int nsteps, int max_subs, u
     unsigned nshm = classes_of(steps, nsteps, mask & FO_SHM_BITS, shm_cls);
 
     memset(env, 0, sizeof *env);
+    env->usock[0] = env->usock[1] = -1;
+    uint64_t futex_size = 0;
+    bool unix_socket = false;
+    for (int i = 0; i < nsteps; i++) {
+        unsigned bits = steps[i].transports & mask;
+        if ((bits & FO_BIT(FO_FUTEX)) && steps[i].size > futex_size)
+            futex_size = steps[i].size;
+        unix_socket |= (bits & FO_BIT(FO_UNIX)) != 0;
+    }
+    if ((futex_size || unix_socket) && futex_size < FO_PROBE_SIZE)
+        futex_size = futex_size ? FO_PROBE_SIZE : 0; /* the probes go through it too */
+    if (bf_env_create(env, futex_size, unix_socket) != 0)
+        return 1;
     snprintf(env->dir, sizeof env->dir, "/tmp/shmbus-bench.XXXXXX");
     if (!mkdtemp(env->dir)) {
         perror("shmbus-bench: mkdtemp");
@@ -131,8 +144,9 @@ int fo_env_create(fo_env *env, const fo_step *steps, int nsteps, int max_subs, u
     return rc;
 }
 
-void fo_env_destroy(const fo_env *env)
+void fo_env_destroy(fo_env *env)
 {
+    bf_env_destroy(env);
     if (!env->dir[0])
         return;
     unlink(env->config);

@@ -65,7 +65,7 @@ static void json_row(jsonw *w, const fo_result *x, int step, char key[4][48],
     jsonw_end_object(w);
 }
 
-void fo_print_json(const fo_run *r, const fo_result *extra, int nextra, const char *unit,
+void fo_print_json(const fo_run *r, const char *unit,
                    void (*object)(jsonw *w, const fo_result *x, int step))
 {
     jsonw w;
@@ -82,9 +82,6 @@ void fo_print_json(const fo_run *r, const fo_result *extra, int nextra, const ch
             if (x->ran)
                 json_row(&w, x, i / FO_NTRANSPORTS, key, object);
         }
-    for (int i = 0; i < nextra; i++)
-        if (extra[i].ran)
-            json_row(&w, &extra[i], -1, key, object);
     jsonw_end_array(&w);
     jsonw_finish(&w);
 }

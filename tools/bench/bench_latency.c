@@ -2,9 +2,9 @@
  * paths (nng: "shmbus"; shared memory: "shmbus-shm", and its pollable-fd path
  * "shmbus-shm-fd") next to plain nng pub/sub copying the payload ("nng-copy"), for payloads
  * of 64 B to 24 MiB and 1 or 4 subscriber processes, and the floors of this machine measured
- * in the same run ("futex", "unix-socket"). The processes and transports are in
- * bench_fanout*.c, bench_transport.c and bench_floor.c; this file picks the counts and runs
- * them, bench_latency_report.c prints and plots.
+ * in the same run, interleaved with them ("futex", "unix-socket"). The processes and
+ * transports are in bench_fanout*.c, bench_transport.c and bench_floor.c; this file picks
+ * the counts and runs them, bench_latency_report.c prints and plots.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -14,9 +14,9 @@
 
 const uint64_t lat_sizes[LAT_NSIZES] = {64, 4096, 65536, 1u << 20, 8u << 20, 24u << 20};
 const int lat_subcounts[LAT_NGROUPS] = {1, 4};
-/* The transports of each group: the pollable-fd path with 1 subscriber only. */
+/* The transports of each group: the pollable-fd path and the floors with 1 subscriber. */
 static const unsigned group_masks[LAT_NGROUPS] = {
-    FO_CLASSIC | FO_SHM_BITS, FO_CLASSIC | FO_BIT(FO_SHM)};
+    FO_CLASSIC | FO_SHM_BITS | FO_FLOOR_BITS, FO_CLASSIC | FO_BIT(FO_SHM)};
 /* Per size: latency samples and throughput messages, sized for about 3 minutes in all on a
  * 2-CPU machine (the big nng-copy rows dominate). --quick divides them by QUICK_DIV. */
 static const uint32_t lat_counts[LAT_NSIZES] = {12000, 12000, 8000, 2000, 400, 150};
@@ -27,7 +27,7 @@ static const uint32_t warmups[LAT_NSIZES] = {300, 300, 200, 60, 40, 40};
 #define MIN_LAT 20
 #define MIN_TPUT (4 * FO_WINDOW)
 #define MIN_WARMUP 30 /* > the blocks of a class, so every block has been mapped once */
-#define MIN_FLOOD 1000
+#define MIN_FLOOD 20000 /* below this the flood is over before the subscriber is scheduled */
 
 static void usage(FILE *f)
 {
@@ -59,10 +59,11 @@ static void usage(FILE *f)
             "Every subscriber is a process of its own, connected before anything is timed\n"
             "(probe messages until each got one), then each size gets a warm-up. Latency:\n"
             "one message at a time, the next only when every subscriber has acknowledged\n"
-            "the last (over a pipe; the floors over their own channel), so no queue builds\n"
-            "up. p50 is the median of all samples of all subscribers; p50 slowest and p99\n"
-            "are over each message's slowest subscriber (its maximum over the\n"
-            "subscribers). Throughput: back to back with at most %d messages not yet\n"
+            "the last over a pipe (the floors too, in the same processes, interleaved with\n"
+            "the rest at each size), so no queue builds up. p50 is the median of all\n"
+            "samples of all subscribers; p50 slowest and p99 are over each message's\n"
+            "slowest subscriber (its maximum over the subscribers). Throughput (not for\n"
+            "the floors): back to back with at most %d messages not yet\n"
             "acknowledged by every subscriber; msgs/s counts what the slowest subscriber\n"
             "received. Unpaced (64 B, 1 subscriber, shmbus and shmbus-shm): %d messages\n"
             "back to back, nothing waited for; msgs/s counts what arrived, from the first\n"
@@ -113,9 +114,11 @@ int bench_latency(int argc, char **argv)
         steps[i] = (fo_step){.size = lat_sizes[i], .warmup = at_least(wu, MIN_WARMUP),
                              .lat_count = at_least(lc, o.count ? 1 : MIN_LAT),
                              .tput_count = at_least(tc, MIN_TPUT),
-                             .transports = FO_CLASSIC | FO_BIT(FO_SHM)};
+                             .transports = FO_CLASSIC | FO_BIT(FO_SHM) | FO_BIT(FO_FUTEX)};
         if (lat_sizes[i] <= LAT_FD_MAX_SIZE)
             steps[i].transports |= FO_BIT(FO_SHM_FD);
+        if (lat_sizes[i] == 64)
+            steps[i].transports |= FO_BIT(FO_UNIX);
     }
     if (o.quick)
         flood /= QUICK_DIV;
@@ -124,17 +127,10 @@ int bench_latency(int argc, char **argv)
     steps[0].flood = FO_BIT(FO_SHMBUS) | FO_BIT(FO_SHM);
     steps[0].flood_count = at_least(flood, MIN_FLOOD);
 
-    static lat_run r; /* large: not on the stack */
-    for (int f = 0; f < LAT_NFLOORS && status == 0; f++) {
-        const fo_step *st = &steps[f < LAT_NSIZES ? f : 0];
-        status = fo_floor(f < LAT_NSIZES ? FO_FUTEX : FO_UNIX, st->size, st->warmup,
-                          st->lat_count, &r.floors[f]);
-    }
-    if (status == 0)
-        status = fo_run_all(&r.run, "latency", steps, LAT_NSIZES, lat_subcounts, group_masks,
-                            LAT_NGROUPS);
-    /* after a failure, what was measured before it */
-    if (fo_run_measured(&r.run) || r.floors[0].ran) {
+    static fo_run r; /* large: not on the stack */
+    status = fo_run_all(&r, "latency", steps, LAT_NSIZES, lat_subcounts, group_masks,
+                        LAT_NGROUPS);
+    if (fo_run_measured(&r)) { /* after a failure, what the groups before it measured */
         if (o.json)
             lat_print_json(&r);
         else

@@ -14,22 +14,13 @@
 extern const uint64_t lat_sizes[LAT_NSIZES];      /* 64 B .. 24 MiB */
 extern const int lat_subcounts[LAT_NGROUPS];      /* 1, 4 */
 
-/* The floors: futex at each size (index of lat_sizes), then unix-socket at 64 B. */
-enum { LAT_UNIX = LAT_NSIZES, LAT_NFLOORS };
-
-/* What a run measured: the groups' rows and the floors (ran == 0 if not measured). */
-typedef struct lat_run {
-    fo_run run;
-    fo_result floors[LAT_NFLOORS];
-} lat_run;
-
 /* The table, the floors, the unpaced throughput, the ratios and the targets, on stdout. */
-void lat_print_table(const lat_run *r);
-/* The JSON array of every row, the floors last. */
-void lat_print_json(const lat_run *r);
+void lat_print_table(const fo_run *r);
+/* The JSON array of every row. */
+void lat_print_json(const fo_run *r);
 /* p50 against the size, log-log, a line per transport and subscriber count (the futex
  * floor too), the unix-socket floor a point; into png. 0, or 1 after printing what
  * failed. */
-int lat_plot(const lat_run *r, const char *png);
+int lat_plot(const fo_run *r, const char *png);
 
 #endif

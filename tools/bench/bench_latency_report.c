@@ -11,14 +11,9 @@
 #define G1 0 /* group of 1 subscriber */
 #define G4 1 /* group of 4 */
 
-static const fo_result *row(const lat_run *r, int t, int g, int i)
+static const fo_result *row(const fo_run *r, int t, int g, int i)
 {
-    return fo_find(&r->run, t, g, i);
-}
-
-static const fo_result *floor_row(const lat_run *r, int f)
-{
-    return r->floors[f].ran ? &r->floors[f] : NULL;
+    return fo_find(r, t, g, i);
 }
 
 static void size_name(const fo_result *x, int step, char *buf, size_t len)
@@ -45,8 +40,8 @@ static double p50_slowest(const fo_result *x) { return x ? x->p50_slowest_ns : 0
 
 /* Two transports side by side, a row per size and group; `q` writes the ratio column of the
  * row of group g, size i (both transports there). */
-typedef void (*ratio_col)(const lat_run *r, int g, int i, char *buf, size_t len);
-static void pair_table(const lat_run *r, int ta, int tb, const char *qhead, ratio_col q)
+typedef void (*ratio_col)(const fo_run *r, int g, int i, char *buf, size_t len);
+static void pair_table(const fo_run *r, int ta, int tb, const char *qhead, ratio_col q)
 {
     char ha[40], hb[40];
     snprintf(ha, sizeof ha, " %s ", fo_transport_names[ta]);
@@ -75,7 +70,7 @@ static void pair_table(const lat_run *r, int ta, int tb, const char *qhead, rati
 
 /* How many times longer transport `slow` takes than `fast` (p50), and fast's rate relative
  * to slow's, at group g, size i. */
-static void ratio_of(const lat_run *r, int slow, int fast, int g, int i, char *buf, size_t len)
+static void ratio_of(const fo_run *r, int slow, int fast, int g, int i, char *buf, size_t len)
 {
     const fo_result *a = row(r, fast, g, i), *b = row(r, slow, g, i);
     if (a && b && a->p50_ns > 0 && a->msgs_per_s > 0)
@@ -83,21 +78,21 @@ static void ratio_of(const lat_run *r, int slow, int fast, int g, int i, char *b
 }
 
 /* nng-copy against shmbus; shmbus with nng delivery against shmbus-shm. */
-static void q_copy(const lat_run *r, int g, int i, char *buf, size_t len)
+static void q_copy(const fo_run *r, int g, int i, char *buf, size_t len)
 {
     ratio_of(r, FO_NNG, FO_SHMBUS, g, i, buf, len);
 }
 
-static void q_delivery(const lat_run *r, int g, int i, char *buf, size_t len)
+static void q_delivery(const fo_run *r, int g, int i, char *buf, size_t len)
 {
     ratio_of(r, FO_SHMBUS, FO_SHM, g, i, buf, len);
 }
 
-static void print_floors_and_flood(const lat_run *r)
+static void print_floors_and_flood(const fo_run *r)
 {
     printf("\nfloors, one way, 1 receiver (us)             p50      p99      max\n");
-    for (int f = 0; f < LAT_NFLOORS; f++) {
-        const fo_result *x = floor_row(r, f);
+    for (int f = 0; f < 2 * LAT_NSIZES; f++) { /* futex at each size, then unix-socket */
+        const fo_result *x = row(r, f < LAT_NSIZES ? FO_FUTEX : FO_UNIX, G1, f % LAT_NSIZES);
         char sz[32];
         if (!x)
             continue;
@@ -126,7 +121,7 @@ static void print_floors_and_flood(const lat_run *r)
     }
 }
 
-static void print_ratios(const lat_run *r)
+static void print_ratios(const fo_run *r)
 {
     char t[96];
     printf("\nratios (p50):\n");
@@ -142,7 +137,7 @@ static void print_ratios(const lat_run *r)
         ratio_line(t, p50(row(r, FO_SHMBUS, g, 0)), p50(row(r, FO_NNG, g, 0)), true, 1.2);
     }
     printf("\ntargets of the shm delivery path (p50, this run):\n");
-    const fo_result *futex = floor_row(r, 0), *unix_s = floor_row(r, LAT_UNIX);
+    const fo_result *futex = row(r, FO_FUTEX, G1, 0), *unix_s = row(r, FO_UNIX, G1, 0);
     ratio_line("shmbus-shm 64 B, 1 sub / futex", p50(row(r, FO_SHM, G1, 0)), p50(futex), true,
                2);
     ratio_line("shmbus-shm 64 B, 4 subs (slowest) / futex", p50_slowest(row(r, FO_SHM, G4, 0)),
@@ -159,13 +154,13 @@ static void print_ratios(const lat_run *r)
     ratio_line("unpaced 64 B msgs/s, shmbus-shm / shmbus (nng)", fs ? fs->flood_per_s : 0,
                fn ? fn->flood_per_s : 0, false, 5);
     /* The machine's own: a receiver asleep while a large payload is written wakes slower. */
-    double a = p50(floor_row(r, LAT_SIZE_24M)), b = p50(futex);
+    double a = p50(row(r, FO_FUTEX, G1, LAT_SIZE_24M)), b = p50(futex);
     if (a > 0 && b > 0)
         printf("  %-52s %7.2fx  (the floor's own, for the one above)\n",
                "futex 24 MiB / futex 64 B", a / b);
 }
 
-void lat_print_table(const lat_run *r)
+void lat_print_table(const fo_run *r)
 {
     printf("shmbus-bench latency: publish to receive, %ld CPUs online; latency in us, rate in "
            "msgs/s\n\n", sysconf(_SC_NPROCESSORS_ONLN));
@@ -174,7 +169,7 @@ void lat_print_table(const lat_run *r)
     pair_table(r, FO_SHM, FO_SHM_FD, "- nng/shm del. -", q_delivery);
     print_floors_and_flood(r);
     print_ratios(r);
-    if (!fo_print_losses(&r->run, "\nloss (summed over subscribers, warm-up included):\n", 7,
+    if (!fo_print_losses(r, "\nloss (summed over subscribers, warm-up included):\n", 7,
                          size_name))
         printf("\nloss: none (every subscriber got every message; shmbus counted 0 expired, "
                "0 dropped)\n");
@@ -204,14 +199,14 @@ static void print_object(jsonw *w, const fo_result *x, int step)
     }
 }
 
-void lat_print_json(const lat_run *r)
+void lat_print_json(const fo_run *r)
 {
-    fo_print_json(&r->run, r->floors, LAT_NFLOORS, "msg", print_object);
+    fo_print_json(r, "msg", print_object);
 }
 
-int lat_plot(const lat_run *r, const char *png)
+int lat_plot(const fo_run *r, const char *png)
 {
-    static bench_series s[FO_NTRANSPORTS * LAT_NGROUPS + LAT_NFLOORS];
+    static bench_series s[FO_NTRANSPORTS * LAT_NGROUPS];
     bench_plot_labels l = {.title = "shmbus-bench latency: publish to receive, p50",
                            .xlabel = "payload size", .ylabel = "p50 latency (us)",
                            .nxtics = LAT_NSIZES};
@@ -224,8 +219,9 @@ int lat_plot(const lat_run *r, const char *png)
         for (int g = 0; g < LAT_NGROUPS; g++) {
             bench_series *x = &s[n];
             memset(x, 0, sizeof *x);
-            snprintf(x->title, sizeof x->title, "%s, %d sub%s", fo_transport_names[t],
-                     lat_subcounts[g], lat_subcounts[g] > 1 ? "s" : "");
+            snprintf(x->title, sizeof x->title, "%s%s, %d sub%s", fo_transport_names[t],
+                     (FO_FLOOR_BITS & FO_BIT(t)) ? " (floor)" : "", lat_subcounts[g],
+                     lat_subcounts[g] > 1 ? "s" : "");
             x->dashed = g > 0;
             x->color = t;
             for (int i = 0; i < LAT_NSIZES; i++) {
@@ -237,20 +233,5 @@ int lat_plot(const lat_run *r, const char *png)
             }
             n += x->n > 0;
         }
-    for (int unix_s = 0; unix_s < 2; unix_s++) { /* futex (a line), then unix-socket */
-        bench_series *x = &s[n];
-        memset(x, 0, sizeof *x);
-        x->color = unix_s ? FO_UNIX : FO_FUTEX;
-        snprintf(x->title, sizeof x->title, "%s (floor%s)", fo_transport_names[x->color],
-                 unix_s ? ", 64 B only" : "");
-        for (int f = unix_s ? LAT_UNIX : 0; f < (unix_s ? LAT_NFLOORS : LAT_NSIZES); f++) {
-            const fo_result *v = floor_row(r, f);
-            if (v && v->p50_ns > 0) {
-                x->x[x->n] = (double)v->size;
-                x->y[x->n++] = v->p50_ns / 1e3;
-            }
-        }
-        n += x->n > 0;
-    }
     return bench_plot_write(png, &l, s, n);
 }

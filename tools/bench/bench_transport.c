@@ -6,6 +6,7 @@
  *   shmbus-shm     the same on topic FO_TOPIC_SHM, "delivery": "shm" (a domain of its own).
  *   shmbus-shm-fd  the same on topic FO_TOPIC_FD, the subscriber waiting in poll() on
  *             shmbus_sub_fd, then shmbus_sub_recv with timeout 0.
+ *   futex, unix-socket  the floors, in bench_floor.c.
  *   nng-copy  what one writes without shmbus: nng pub0 listening on ipc://, sub0 dialing it,
  *             the whole payload in the message. nng_msg_alloc, write the payload, put the
  *             sequence number and the time in its first 16 bytes, nng_sendmsg; the
@@ -27,16 +28,21 @@
 #include "bench_fanout.h"
 #include "shmbus.h"
 
-#define RECV_SLICE_MS 100 /* receive waits in slices this long to notice tool_stop_requested() */
 
 char fo_role[32] = "bench";
-const char *const fo_transport_names[FO_NNAMES] = {"shmbus", "nng-copy", "shmbus-shm",
-                                                   "shmbus-shm-fd", "futex", "unix-socket"};
+const char *const fo_transport_names[FO_NTRANSPORTS] = {
+    "shmbus", "nng-copy", "shmbus-shm", "shmbus-shm-fd", "futex", "unix-socket"};
 
-static const char *const topics[FO_NTRANSPORTS] = {FO_TOPIC, NULL, FO_TOPIC_SHM, FO_TOPIC_FD};
+static const char *const topics[FO_NTRANSPORTS] = {FO_TOPIC, NULL, FO_TOPIC_SHM, FO_TOPIC_FD,
+                                                   NULL, NULL};
+
+/* shmbus on either delivery path; the rest are nng-copy and the floors (bench_floor.c) */
+static bool on_bus(enum fo_transport t) { return topics[t] != NULL; }
+static bool is_floor(enum fo_transport t) { return (FO_FLOOR_BITS & FO_BIT(t)) != 0; }
 
 struct bt_pub {
     enum fo_transport t;
+    const fo_env *env; /* the floors' mapping and socket */
     uint64_t seq; /* the last message's number */
     shmbus_domain *d; /* shared with the process's other users of that domain */
     shmbus_pub *p;
@@ -46,7 +52,9 @@ struct bt_pub {
 
 struct bt_sub {
     enum fo_transport t;
-    shmbus_domain *d; /* as in bt_pub */
+    const fo_env *env; /* as in bt_pub */
+    uint64_t last;     /* the floors: the last message received */
+    shmbus_domain *d;  /* as in bt_pub */
     shmbus_sub *s;
     int fd;           /* FO_SHM_FD: shmbus_sub_fd */
     nng_socket sock;
@@ -60,6 +68,13 @@ static int shmbus_fail(const char *call, int rc)
     const char *detail = shmbus_last_error();
     fprintf(stderr, "shmbus-bench: %s: %s: %s (%s)%s%s\n", fo_role, call, shmbus_errname(rc),
             shmbus_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "");
+    return rc;
+}
+
+static int floor_fail(enum fo_transport t, int rc)
+{
+    fprintf(stderr, "shmbus-bench: %s: the %s floor: %s (%s)\n", fo_role, fo_transport_names[t],
+            shmbus_errname(rc), shmbus_strerror(rc));
     return rc;
 }
 
@@ -126,8 +141,11 @@ int bt_pub_open(const fo_env *env, enum fo_transport t, int group, bt_pub **out)
     if (!p)
         return SHMBUS_ENOMEM;
     p->t = t;
+    p->env = env;
     int rc, rv;
-    if (t != FO_NNG) {
+    if (is_floor(t)) {
+        /* made before the fork: nothing to open */
+    } else if (on_bus(t)) {
         if ((rc = domain_get(env, t, group, "bench-pub", &p->d)) != 0)
             goto fail;
         if ((rc = shmbus_pub_open(p->d, topics[t], &p->p)) != 0) {
@@ -161,7 +179,7 @@ fail: /* only one of the domain and the socket is open: their order does not mat
 
 int bt_pub_wait(bt_pub *p, int n, int timeout_ms)
 {
-    if (p->t == FO_NNG)
+    if (!on_bus(p->t))
         return 0;
     int rc = shmbus_pub_wait_subscribers(p->p, n, timeout_ms);
     if (rc)
@@ -174,7 +192,11 @@ int bt_pub_send(bt_pub *p, uint64_t size, uint64_t *seq)
 {
     uint64_t n = p->seq + 1;
     int fill = (int)(n & 0xff);
-    if (p->t != FO_NNG) {
+    if (is_floor(p->t)) {
+        int rc = bf_send(p->env, p->t, n, size);
+        if (rc)
+            return floor_fail(p->t, rc);
+    } else if (on_bus(p->t)) {
         shmbus_msg *m;
         int rc = shmbus_pub_loan(p->p, size, &m);
         if (rc)
@@ -226,9 +248,12 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
     if (!s)
         return SHMBUS_ENOMEM;
     s->t = t;
+    s->env = env;
     s->fd = -1;
     int rc, rv = 0;
-    if (t != FO_NNG) {
+    if (is_floor(t)) {
+        /* made before the fork: nothing to open */
+    } else if (on_bus(t)) {
         char name[32];
         snprintf(name, sizeof name, "bench-sub%d", k);
         if ((rc = domain_get(env, t, group, name, &s->d)) != 0)
@@ -254,7 +279,7 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
             what = "NNG_OPT_RECVMAXSZ"; /* the default, 1 MiB, would refuse larger messages */
         else if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, FO_QUEUE_DEPTH)) != 0)
             what = "NNG_OPT_RECVBUF";
-        else if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, RECV_SLICE_MS)) != 0)
+        else if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, FO_RECV_SLICE_MS)) != 0)
             what = "NNG_OPT_RECVTIMEO";
         else if ((rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 10)) != 0)
             what = "NNG_OPT_RECONNMINT";
@@ -339,7 +364,11 @@ int bt_sub_recv(bt_sub *s, int timeout_ms, bt_rx *rx)
     for (;;) {
         if (tool_stop_requested())
             return SHMBUS_EINTR;
-        int rc = s->t != FO_NNG ? recv_shmbus(s, RECV_SLICE_MS, rx) : recv_nng(s, rx);
+        int rc = is_floor(s->t) ? bf_recv(s->env, s->t, &s->last, FO_RECV_SLICE_MS, rx)
+                 : on_bus(s->t) ? recv_shmbus(s, FO_RECV_SLICE_MS, rx)
+                                : recv_nng(s, rx);
+        if (rc && rc != SHMBUS_ETIMEDOUT && is_floor(s->t))
+            return floor_fail(s->t, rc);
         if (rc != SHMBUS_ETIMEDOUT)
             return rc;
         if (tool_now_ns() >= deadline)
@@ -351,7 +380,7 @@ void bt_sub_loss(bt_sub *s, bt_loss *out)
 {
     *out = (bt_loss){0, 0, 0};
     shmbus_sub_counters c;
-    if (s->t != FO_NNG && shmbus_sub_stats(s->s, &c) == 0)
+    if (on_bus(s->t) && shmbus_sub_stats(s->s, &c) == 0)
         *out = (bt_loss){c.expired, c.dropped, c.overflow + c.invalid};
 }
 
