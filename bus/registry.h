@@ -9,6 +9,7 @@
 #define BUS_REGISTRY_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -172,12 +173,31 @@ struct reg_rings {
     struct reg_ring ring[REG_MAX_PUBS];
 };
 
-/* The layout every process of a domain must agree on (REG_VERSION names it). */
+/* The layout every process of a domain must agree on (REG_VERSION names it): a change that
+ * moves any of these must bump REG_VERSION, and then these figures. */
 _Static_assert(sizeof(struct reg_hist) == 88, "registry layout");
 _Static_assert(sizeof(struct reg_topic) == 32 + BUS_TOPIC_NAME_MAX + 1 + BUS_NAME_MAX + 1,
                "registry layout");
 _Static_assert(sizeof(struct reg_ring) == 16 + 88 * REG_RING_SLOTS, "registry layout");
 _Static_assert(sizeof(struct reg_wake) == 8 + REG_MAX_SUBS / 8, "registry layout");
+_Static_assert(sizeof(struct reg_pub) == 5888 && offsetof(struct reg_pub, pub_id) == 16 &&
+                   offsetof(struct reg_pub, last_seq) == 200 && offsetof(struct reg_pub, hist) == 232 &&
+                   offsetof(struct reg_pub, need) == 5864,
+               "registry layout");
+_Static_assert(sizeof(struct reg_sub) == 1296 && offsetof(struct reg_sub, sub_id) == 16 &&
+                   offsetof(struct reg_sub, received) == 64 &&
+                   offsetof(struct reg_sub, latency) == 136 &&
+                   offsetof(struct reg_sub, fd_armed) == 776 &&
+                   offsetof(struct reg_sub, attached) == 784,
+               "registry layout");
+_Static_assert(sizeof(struct reg_hdr) == 552488 && offsetof(struct reg_hdr, epoch) == 16 &&
+                   offsetof(struct reg_hdr, nonce) == 32 && offsetof(struct reg_hdr, topics) == 40 &&
+                   offsetof(struct reg_hdr, pubs) == 8232 && offsetof(struct reg_hdr, subs) == 385064 &&
+                   offsetof(struct reg_hdr, wake) == 550952,
+               "registry layout");
+_Static_assert(sizeof(struct reg_rings) == 16 + REG_MAX_PUBS * sizeof(struct reg_ring) &&
+                   offsetof(struct reg_rings, ring) == 16,
+               "ring segment layout");
 
 /* Latency histogram bucket of a latency in ns, and the lower edge of a bucket in ns. */
 unsigned reg_lat_bucket(uint64_t ns);
