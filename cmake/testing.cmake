@@ -28,7 +28,8 @@ endif()
 # shmbus_add_test(NAME
 #     [SOURCES file...]          build program NAME from these (default: NAME.c), or
 #     [COMMAND program arg...]   run this instead of building a program (scripts, pytest)
-#     [ARGS arg...]              arguments for the built program
+#     [PROGRAM target]           run this program of the build (one another test built)
+#     [ARGS arg...]              arguments for the built program or PROGRAM
 #     [LIBRARIES lib...] [INCLUDES dir...] [DEFINITIONS NAME=value...]
 #     [DEPENDS target...]        programs the test runs (built before it)
 #     [LABELS label...]          "concurrency" marks threads racing each other: scripts/test.sh
@@ -38,6 +39,8 @@ endif()
 #     [TSAN_SUPPRESSIONS file]   in a TSan build, added to TSAN_OPTIONS (for what is not
 #                                instrumented, libnng for one)
 #     [PASS_REGULAR_EXPRESSION re] [FAIL_REGULAR_EXPRESSION re]
+#     [SKIP_RETURN_CODE code]    this exit status means "skipped" (77: a tool is missing)
+#     [RUN_SERIAL]               never at the same time as another test (benchmarks)
 #     [BOTH_DELIVERIES])         register it twice: NAME on the nng delivery path and NAME_shm
 #                                with SHMBUS_TEST_DELIVERY=shm, which makes the test helpers
 #                                that load a config set "delivery": "shm" on every topic
@@ -45,8 +48,8 @@ endif()
 # Every ctest test of the tree goes through here, so a test's name, program, labels, timeout
 # and environment are said in one place and in one way.
 function(shmbus_add_test name)
-  cmake_parse_arguments(PARSE_ARGV 1 T "BOTH_DELIVERIES"
-    "TIMEOUT;TSAN_SUPPRESSIONS;PASS_REGULAR_EXPRESSION;FAIL_REGULAR_EXPRESSION"
+  cmake_parse_arguments(PARSE_ARGV 1 T "BOTH_DELIVERIES;RUN_SERIAL"
+    "TIMEOUT;TSAN_SUPPRESSIONS;PASS_REGULAR_EXPRESSION;FAIL_REGULAR_EXPRESSION;SKIP_RETURN_CODE;PROGRAM"
     "SOURCES;COMMAND;ARGS;LIBRARIES;INCLUDES;DEFINITIONS;DEPENDS;LABELS;ENVIRONMENT")
   if(T_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "shmbus_add_test(${name}): unknown arguments ${T_UNPARSED_ARGUMENTS}")
@@ -57,6 +60,12 @@ function(shmbus_add_test name)
                           "SOURCES, LIBRARIES, INCLUDES, DEFINITIONS or ARGS")
     endif()
     set(command ${T_COMMAND})
+  elseif(T_PROGRAM)
+    if(T_SOURCES OR T_LIBRARIES OR T_INCLUDES OR T_DEFINITIONS OR T_DEPENDS)
+      message(FATAL_ERROR "shmbus_add_test(${name}): PROGRAM runs a program built elsewhere: "
+                          "no SOURCES, LIBRARIES, INCLUDES, DEFINITIONS or DEPENDS")
+    endif()
+    set(command ${T_PROGRAM} ${T_ARGS})
   else()
     if(NOT T_SOURCES)
       set(T_SOURCES ${name}.c)
@@ -72,7 +81,7 @@ function(shmbus_add_test name)
     set(command ${name} ${T_ARGS})
   endif()
   if(T_DEPENDS)
-    if(T_COMMAND)
+    if(T_COMMAND OR T_PROGRAM)
       message(FATAL_ERROR "shmbus_add_test(${name}): DEPENDS needs a built program")
     endif()
     add_dependencies(${name} ${T_DEPENDS})
@@ -102,10 +111,13 @@ function(shmbus_add_test name)
       set_tests_properties(${test} PROPERTIES ENVIRONMENT_MODIFICATION
         "TSAN_OPTIONS=string_append: suppressions=${T_TSAN_SUPPRESSIONS}")
     endif()
-    foreach(re PASS_REGULAR_EXPRESSION FAIL_REGULAR_EXPRESSION)
-      if(T_${re})
-        set_tests_properties(${test} PROPERTIES ${re} "${T_${re}}")
+    foreach(prop PASS_REGULAR_EXPRESSION FAIL_REGULAR_EXPRESSION SKIP_RETURN_CODE)
+      if(T_${prop})
+        set_tests_properties(${test} PROPERTIES ${prop} "${T_${prop}}")
       endif()
     endforeach()
+    if(T_RUN_SERIAL)
+      set_tests_properties(${test} PROPERTIES RUN_SERIAL TRUE)
+    endif()
   endforeach()
 endfunction()

@@ -7,12 +7,12 @@ set -euo pipefail
 # its runtime (libFuzzer), valgrind (memcheck round trip), procps (ps/pgrep in scripts).
 # Bindings and bridges: Cyclone DDS with idlc (shmbus-bridge), CPython + NumPy + pytest (the
 # Python package), GStreamer with its base and good plugins (the gstshmbus plugin), ffmpeg
-# (decodes what the pipelines write, in tests).
+# (decodes what the pipelines write, in tests). gnuplot-nox draws shmbus-bench latency --plot.
 pkgs=(build-essential cmake pkg-config libnng-dev libcjson-dev libcmocka-dev
       libncurses-dev procps tmux clang libclang-rt-14-dev valgrind
       cyclonedds-dev cyclonedds-tools python3-dev python3-numpy python3-pytest
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-      gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg)
+      gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg gnuplot-nox)
 
 missing=()
 for p in "${pkgs[@]}"; do

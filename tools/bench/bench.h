@@ -41,7 +41,7 @@ uint64_t bench_cpu_ns(void);
 int bench_error(const char *what, int status);
 
 /* A subcommand's options: --json and --help always, the ones in `takes` besides. */
-enum { BENCH_OPT_SECONDS = 1, BENCH_OPT_COUNT = 2, BENCH_OPT_QUICK = 4 };
+enum { BENCH_OPT_SECONDS = 1, BENCH_OPT_COUNT = 2, BENCH_OPT_QUICK = 4, BENCH_OPT_PLOT = 8 };
 
 typedef struct bench_opts {
     unsigned takes;     /* BENCH_OPT_* */
@@ -50,6 +50,7 @@ typedef struct bench_opts {
     long count;         /* --count N (-c), 1..10000000; 0 if not given */
     bool quick;         /* --quick (-q) */
     bool json;          /* --json (-j) */
+    const char *plot;   /* --plot FILE (-p); NULL if not given */
 } bench_opts;
 
 /* Parse a subcommand's arguments (argv[0] is its name, for messages). Returns -1 to go on, or
@@ -120,5 +121,36 @@ int bench_pair_window(bench_pair *p, bench_batch_fn fn, void *ctx, uint64_t ns,
 /* Stop the child (it runs its teardown) and reap it; safe after any failure and on a pair
  * that never started. 0, or the child's failure. */
 int bench_pair_finish(bench_pair *p);
+
+/* ---- plot (bench_plot.c) ---------------------------------------------------------------- */
+
+#define BENCH_SERIES_MAX 16
+
+/* One line of a plot: n points (x, y), both > 0 (the axes are logarithmic). */
+typedef struct bench_series {
+    char title[64]; /* no quote, backslash or newline */
+    int n;
+    double x[BENCH_SERIES_MAX];
+    double y[BENCH_SERIES_MAX];
+    int color;   /* series of one colour: 0..7, a palette of distinct ones */
+    bool dashed;
+} bench_series;
+
+typedef struct bench_plot_labels {
+    const char *title, *xlabel, *ylabel; /* no quote, backslash or newline */
+    int nxtics;                          /* 0: gnuplot's own x tics */
+    double xtic[BENCH_SERIES_MAX];
+    char xtic_name[BENCH_SERIES_MAX][16];
+} bench_plot_labels;
+
+/* Before a run that ends with a plot into `png`: 0 if gnuplot is in PATH and the file name
+ * can be given to it; else 1 after saying why on stderr. */
+int bench_plot_check(const char *png);
+
+/* Draw the n series log-log into `png` (PNG, pngcairo) with gnuplot run as a child process
+ * on a data file and a script in a temp directory it removes after. 0, or 1 after printing
+ * what failed. */
+int bench_plot_write(const char *png, const bench_plot_labels *labels, const bench_series *s,
+                     int n);
 
 #endif

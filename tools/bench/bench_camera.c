@@ -19,6 +19,7 @@ static const struct frame {
     uint64_t size;
 } frames[NFRAMES] = {{"1080p", 1920ull * 1080 * 3}, {"4K", 3840ull * 2160 * 3}};
 static const int subcounts[NSUBCOUNTS] = {1, 2, 4};
+static const unsigned masks[NSUBCOUNTS] = {FO_CLASSIC, FO_CLASSIC, FO_CLASSIC};
 
 static void frame_name(const fo_result *x, int f, char *buf, size_t len)
 {
@@ -102,9 +103,9 @@ int bench_camera(int argc, char **argv)
     fo_step steps[NFRAMES];
     for (int f = 0; f < NFRAMES; f++)
         steps[f] = (fo_step){.size = frames[f].size, .warmup = WARMUP, .lat_count = LAT_FRAMES,
-                             .seconds = o.seconds};
+                             .seconds = o.seconds, .transports = FO_CLASSIC};
     static fo_run run;
-    status = fo_run_all(&run, "camera", steps, NFRAMES, subcounts, NSUBCOUNTS);
+    status = fo_run_all(&run, "camera", steps, NFRAMES, subcounts, masks, NSUBCOUNTS);
     if (fo_run_measured(&run)) { /* after a failure, what the groups before it measured */
         if (o.json)
             fo_print_json(&run, "frame", print_object);

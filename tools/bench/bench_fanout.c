@@ -74,19 +74,23 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
                 WTERMSIG(ws));
         status = status ? status : SHMBUS_ESYS;
     }
-    /* The last participant out removes the domain: nothing may be left behind. */
-    char name[32], names[64][32];
-    snprintf(name, sizeof name, "%s-%d", g->env->domain, g->index);
+    /* The last participant out removes a domain: nothing may be left behind. */
+    char names[64][32];
     int n = shmbus_domain_list(NULL, names, 64);
-    for (int i = 0; i < n && i < 64; i++)
-        if (strcmp(names[i], name) == 0) {
-            fprintf(stderr, "shmbus-bench: %s: domain %s left segments in shared memory "
-                            "after every process closed it; removing them\n", g->label, name);
-            int rc = shmbus_domain_remove(name, NULL);
-            if (rc)
-                bench_error("shmbus_domain_remove", rc);
-            status = status ? status : SHMBUS_EBUSY;
-        }
+    for (int shm = 0; shm < 2; shm++) {
+        char name[32];
+        fo_domain_name(g->env, g->index, shm, name, sizeof name);
+        for (int i = 0; i < n && i < 64; i++)
+            if (strcmp(names[i], name) == 0) {
+                fprintf(stderr, "shmbus-bench: %s: domain %s left segments in shared memory "
+                                "after every process closed it; removing them\n", g->label,
+                        name);
+                int rc = shmbus_domain_remove(name, NULL);
+                if (rc)
+                    bench_error("shmbus_domain_remove", rc);
+                status = status ? status : SHMBUS_EBUSY;
+            }
+    }
     if (status == SHMBUS_EINTR || tool_stop_requested()) {
         fprintf(stderr, "shmbus-bench: interrupted\n");
         return 1;
@@ -99,22 +103,22 @@ int fo_run_group(const fo_group *g, fo_result (*out)[FO_NTRANSPORTS], int *done)
 }
 
 int fo_run_all(fo_run *r, const char *what, const fo_step *steps, int nsteps,
-               const int *subcounts, int ngroups)
+               const int *subcounts, const unsigned *masks, int ngroups)
 {
     memset(r, 0, sizeof *r);
     if (nsteps < 1 || nsteps > FO_MAX_STEPS || ngroups < 1 || ngroups > FO_MAX_GROUPS)
         return bench_error("steps or subscriber counts", SHMBUS_EINVAL);
-    uint64_t sizes[FO_MAX_STEPS];
-    for (int i = 0; i < nsteps; i++)
-        sizes[i] = steps[i].size;
     fo_env env;
-    int status = fo_env_create(&env, sizes, (unsigned)nsteps, subcounts[ngroups - 1]);
+    unsigned mask = 0;
+    for (int g = 0; g < ngroups; g++)
+        mask |= masks[g];
+    int status = fo_env_create(&env, steps, nsteps, subcounts[ngroups - 1], mask);
     for (int g = 0; g < ngroups && status == 0; g++) {
         char label[64];
         snprintf(label, sizeof label, "%s: %d subscriber%s", what, subcounts[g],
                  subcounts[g] > 1 ? "s" : "");
-        fo_group grp = {.env = &env, .nsubs = subcounts[g], .index = g, .steps = steps,
-                        .nsteps = nsteps, .progress = isatty(STDERR_FILENO), .label = label};
+        fo_group grp = {.env = &env, .nsubs = subcounts[g], .index = g,
+                        .transports = masks[g], .steps = steps, .nsteps = nsteps, .progress = isatty(STDERR_FILENO), .label = label};
         status = fo_run_group(&grp, r->res[g], &r->done[g]);
     }
     fo_env_destroy(&env);

@@ -19,6 +19,7 @@
 #define DONE_TIMEOUT_MS (SUB_TIMEOUT_MS + 5000)
 #define MAX_STALLS 10         /* latency acks given up on in one phase before failing */
 #define CALIBRATE_MSGS 32     /* timed throughput: the run that measures the rate first */
+#define MARK_MS 1             /* flood: the pause between two messages past its end */
 
 /* ---- the leader (publisher) ------------------------------------------------------------- */
 
@@ -129,6 +130,21 @@ static int send_one(struct leader *L, int t, uint64_t size)
     return bt_pub_send(L->pub[t], size, &L->seq[t]);
 }
 
+/* Make every subscriber read up to the last message published through t. */
+static int sync_subs(struct leader *L, int t)
+{
+    int rc = cmd_all(L, (struct fo_cmd){.op = CMD_SYNC, .transport = (uint32_t)t,
+                                        .base = L->seq[t]});
+    for (int k = 0; k < L->n && rc == 0; k++) {
+        struct fo_rec r;
+        if ((rc = rec_from(L, k, DONE_TIMEOUT_MS, &r)) != 0)
+            return leader_fail("syncing", k, rc);
+        if (r.kind != REC_ACK || r.status)
+            return bad_rec(k, &r, REC_ACK, "syncing");
+    }
+    return rc;
+}
+
 /* Probe until every subscriber got a message, then sync every one to the last probe. */
 static int connect_subs(struct leader *L, int t)
 {
@@ -156,15 +172,7 @@ static int connect_subs(struct leader *L, int t)
         if (rc && rc != SHMBUS_ETIMEDOUT)
             return leader_fail("probing", k, rc);
     }
-    rc = cmd_all(L, (struct fo_cmd){.op = CMD_SYNC, .transport = (uint32_t)t, .base = L->seq[t]});
-    for (k = 0; k < L->n && rc == 0; k++) {
-        struct fo_rec r;
-        if ((rc = rec_from(L, k, DONE_TIMEOUT_MS, &r)) != 0)
-            return leader_fail("syncing", k, rc);
-        if (r.kind != REC_ACK || r.status)
-            return bad_rec(k, &r, REC_ACK, "syncing");
-    }
-    return rc;
+    return sync_subs(L, t);
 }
 
 /* Add a DONE record to the step's totals. */
@@ -323,15 +331,19 @@ static int step_latency(struct leader *L, int t, const fo_step *st, fo_result *r
         res->p50_ns = fo_percentile(lat, m, 50);
         res->max_ns = fo_percentile(lat, m, 100);
         res->p99_ns = fo_percentile(worst, w, 99);
+        res->p50_slowest_ns = fo_percentile(worst, w, 50);
     }
     free(lat);
     free(worst);
     return rc;
 }
 
-/* Throughput of one step through transport t, timed ones calibrated first. */
+/* Throughput of one step through transport t, timed ones calibrated first. The floors have
+ * none: they are one message at a time. */
 static int step_throughput(struct leader *L, int t, const fo_step *st, fo_result *res)
 {
+    if (FO_FLOOR_BITS & FO_BIT(t))
+        return 0;
     uint64_t count = st->tput_count;
     double rate = 0;
     int rc = 0;
@@ -350,16 +362,55 @@ static int step_throughput(struct leader *L, int t, const fo_step *st, fo_result
     return rc;
 }
 
+/* Unpaced, one subscriber: count messages back to back through t, nothing waited for,
+ * then one more every MARK_MS until the subscriber says it got one past the end; then sync
+ * it past them. What arrived, per second from the first publish to the last arrival. The
+ * losses are the flood's purpose, not the step's: they stay out of the step's counters. */
+static int flood_phase(struct leader *L, int t, const fo_step *st, fo_result *res)
+{
+    const uint64_t base = L->seq[t] + 1, count = st->flood_count;
+    int rc = cmd_all(L, (struct fo_cmd){.op = CMD_FLOOD, .transport = (uint32_t)t,
+                                        .base = base, .count = count, .size = st->size});
+    uint64_t t0 = tool_now_ns();
+    for (uint64_t i = 0; i < count && rc == 0; i++)
+        rc = send_one(L, t, st->size);
+    uint64_t deadline = tool_now_ns() + DONE_TIMEOUT_MS * 1000000ull;
+    struct fo_rec r;
+    while (rc == 0 && (rc = rec_from(L, 0, MARK_MS, &r)) == SHMBUS_ETIMEDOUT) {
+        if (tool_now_ns() > deadline)
+            return leader_fail("flood: no end", 0, SHMBUS_ETIMEDOUT);
+        rc = send_one(L, t, st->size);
+    }
+    if (rc)
+        return leader_fail("flood", 0, rc);
+    if (r.kind != REC_DONE || r.status)
+        return bad_rec(0, &r, REC_DONE, "flood");
+    res->flood_sent = count;
+    res->flood_received = r.received;
+    res->flood_per_s = r.last_ns > t0 ? (double)r.received * 1e9 / (double)(r.last_ns - t0) : 0;
+    return sync_subs(L, t);
+}
+
 static int run_step(struct leader *L, int i, fo_result res[FO_NTRANSPORTS])
 {
     const fo_step *st = &L->g->steps[i];
-    int order[FO_NTRANSPORTS] = {i % 2, 1 - i % 2}, rc = 0;
+    unsigned mask = st->transports & L->g->transports;
+    int order[FO_NTRANSPORTS], n = 0, rc = 0;
+    for (int j = 0; j < FO_NTRANSPORTS; j++) { /* the first one rotates from step to step */
+        int t = (i + j) % FO_NTRANSPORTS;
+        if (mask & FO_BIT(t))
+            order[n++] = t;
+    }
     for (int t = 0; t < FO_NTRANSPORTS; t++)
-        res[t] = (fo_result){.size = st->size, .nsubs = L->n, .transport = t};
-    for (int j = 0; j < FO_NTRANSPORTS && rc == 0; j++)
+        res[t] = (fo_result){.size = st->size, .nsubs = L->n, .transport = t,
+                             .ran = (mask & FO_BIT(t)) != 0};
+    for (int j = 0; j < n && rc == 0; j++)
         rc = step_latency(L, order[j], st, &res[order[j]]);
-    for (int j = 0; j < FO_NTRANSPORTS && rc == 0; j++)
+    for (int j = 0; j < n && rc == 0; j++)
         rc = step_throughput(L, order[j], st, &res[order[j]]);
+    for (int j = 0; j < n && rc == 0; j++)
+        if (L->n == 1 && (st->flood & FO_BIT(order[j])) && st->flood_count)
+            rc = flood_phase(L, order[j], st, &res[order[j]]);
     return rc;
 }
 
@@ -416,6 +467,8 @@ _Noreturn void fo_leader_main(const fo_group *g, int up)
             rc = bad_rec(k, &r, REC_READY, "opening");
     }
     for (t = 0; t < FO_NTRANSPORTS && rc == 0; t++) {
+        if (!(g->transports & FO_BIT(t)))
+            continue;
         rc = bt_pub_open(g->env, (enum fo_transport)t, g->index, &L.pub[t]);
         if (rc == 0)
             rc = bt_pub_wait(L.pub[t], L.n, OPEN_TIMEOUT_MS);

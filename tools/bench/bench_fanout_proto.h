@@ -3,11 +3,13 @@
  * processes): the protocol between the processes of a group, over pipes.
  *
  * Every record is small enough (< PIPE_BUF) to be written and read whole:
- *   leader -> subscriber  fo_cmd: PROBE, SYNC, PHASE, QUIT
+ *   leader -> subscriber  fo_cmd: PROBE, SYNC, PHASE, FLOOD, QUIT
  *   subscriber -> leader  fo_rec: READY once opened; ACK of a probe, of a sync, of every
  *                         message of a latency phase (with its latency) or of every
  *                         `ack_every`-th of a throughput phase; DONE at the end of a phase
- *                         (its totals); BYE after QUIT, with the close status
+ *                         (its totals; after a flood, when it got a message past the
+ *                         flood's last, which the leader keeps sending 1 ms apart until the
+ *                         DONE comes); BYE after QUIT, with the close status
  *   leader -> command     up_msg: one RESULT per step, then END
  * Connecting: each subscriber opens both transports and says READY; the leader opens a
  * publisher on each, waits for the subscribers (shmbus), then sends 64-byte probes, 1 ms
@@ -19,6 +21,7 @@
 #ifndef SHMBUS_BENCH_FANOUT_PROTO_H
 #define SHMBUS_BENCH_FANOUT_PROTO_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,15 +31,15 @@
 #define PROBE_TIMEOUT_MS 20000
 #define SUB_TIMEOUT_MS 10000 /* a subscriber waiting for the next message of its phase */
 
-enum { CMD_PROBE = 1, CMD_SYNC, CMD_PHASE, CMD_QUIT };
+enum { CMD_PROBE = 1, CMD_SYNC, CMD_PHASE, CMD_FLOOD, CMD_QUIT };
 enum { REC_READY = 1, REC_ACK, REC_DONE, REC_BYE };
 
 struct fo_cmd {
     uint32_t op;
-    uint32_t transport; /* PROBE, SYNC, PHASE: enum fo_transport */
+    uint32_t transport; /* PROBE, SYNC, PHASE, FLOOD: enum fo_transport */
     uint32_t ack_every; /* PHASE: 1 acks every message with its latency */
     uint32_t pad;
-    uint64_t base;      /* PHASE: first sequence number; SYNC: read up to this one */
+    uint64_t base;      /* PHASE, FLOOD: first sequence number; SYNC: read up to this one */
     uint64_t count;
     uint64_t size;
 };
@@ -50,10 +53,11 @@ struct fo_rec {
     uint64_t missing;
     uint64_t cpu_ns;   /* process CPU time over the phase */
     uint64_t faults;   /* page faults (minor and major) of the process over the phase */
+    uint64_t last_ns;  /* DONE of a flood: when the last message of the flood arrived */
     bt_loss loss;      /* counter increments over the phase */
 };
 
-_Static_assert(sizeof(struct fo_rec) <= 512, "written whole");
+_Static_assert(sizeof(struct fo_rec) <= PIPE_BUF, "written whole");
 
 enum { UP_RESULT = 1, UP_END };
 
@@ -63,7 +67,7 @@ struct up_msg {
     fo_result r[FO_NTRANSPORTS];
 };
 
-_Static_assert(sizeof(struct up_msg) <= 512, "written whole");
+_Static_assert(sizeof(struct up_msg) <= PIPE_BUF, "written whole");
 
 /* Pipes: bench_write_all and bench_read_all (bench.h). Every write, and every read but the
  * command's, stops with SHMBUS_EINTR when interrupted (`intr`); the command keeps reading

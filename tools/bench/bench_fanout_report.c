@@ -15,7 +15,7 @@ bool fo_run_measured(const fo_run *r)
 
 const fo_result *fo_find(const fo_run *r, int t, int g, int i)
 {
-    return i < r->done[g] ? &r->res[g][i][t] : NULL;
+    return i < r->done[g] && r->res[g][i][t].ran ? &r->res[g][i][t] : NULL;
 }
 
 uint64_t fo_lost(const fo_result *x)
@@ -29,20 +29,40 @@ bool fo_print_losses(const fo_run *r, const char *heading, int width, fo_step_na
     for (int g = 0; g < FO_MAX_GROUPS; g++)
         for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
             const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            if (fo_lost(x) == 0)
+            if (!x->ran || fo_lost(x) == 0)
                 continue;
             char what[32];
             name(x, i / FO_NTRANSPORTS, what, sizeof what);
             if (!any)
                 fputs(heading, stdout);
             any = true;
-            printf("  %-8s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
+            printf("  %-13s %*s %d sub%s: missing %llu (expired %llu, dropped %llu, other %llu),"
                    " unacknowledged %llu\n", fo_transport_names[x->transport], width, what,
                    x->nsubs, x->nsubs > 1 ? "s" : " ", (unsigned long long)x->missing,
                    (unsigned long long)x->expired, (unsigned long long)x->dropped,
                    (unsigned long long)x->other, (unsigned long long)x->stalls);
         }
     return any;
+}
+
+static void json_row(jsonw *w, const fo_result *x, int step, char key[4][48],
+                     void (*object)(jsonw *w, const fo_result *x, int step))
+{
+    jsonw_object(w, NULL);
+    jsonw_str(w, "transport", fo_transport_names[x->transport]);
+    jsonw_u64(w, "size", x->size);
+    jsonw_i64(w, "subscribers", x->nsubs);
+    object(w, x, step);
+    jsonw_double(w, key[0], x->pub_cpu_ns / 1e3);
+    jsonw_double(w, key[1], x->sub_cpu_ns / 1e3);
+    jsonw_double(w, key[2], x->pub_faults);
+    jsonw_double(w, key[3], x->sub_faults);
+    jsonw_u64(w, "expired", x->expired);
+    jsonw_u64(w, "dropped", x->dropped);
+    jsonw_u64(w, "other_lost", x->other);
+    jsonw_u64(w, "missing", x->missing);
+    jsonw_u64(w, "unacknowledged", x->stalls);
+    jsonw_end_object(w);
 }
 
 void fo_print_json(const fo_run *r, const char *unit,
@@ -59,21 +79,8 @@ void fo_print_json(const fo_run *r, const char *unit,
     for (int g = 0; g < FO_MAX_GROUPS; g++)
         for (int i = 0; i < r->done[g] * FO_NTRANSPORTS; i++) {
             const fo_result *x = &r->res[g][i / FO_NTRANSPORTS][i % FO_NTRANSPORTS];
-            jsonw_object(&w, NULL);
-            jsonw_str(&w, "transport", fo_transport_names[x->transport]);
-            jsonw_u64(&w, "size", x->size);
-            jsonw_i64(&w, "subscribers", x->nsubs);
-            object(&w, x, i / FO_NTRANSPORTS);
-            jsonw_double(&w, key[0], x->pub_cpu_ns / 1e3);
-            jsonw_double(&w, key[1], x->sub_cpu_ns / 1e3);
-            jsonw_double(&w, key[2], x->pub_faults);
-            jsonw_double(&w, key[3], x->sub_faults);
-            jsonw_u64(&w, "expired", x->expired);
-            jsonw_u64(&w, "dropped", x->dropped);
-            jsonw_u64(&w, "other_lost", x->other);
-            jsonw_u64(&w, "missing", x->missing);
-            jsonw_u64(&w, "unacknowledged", x->stalls);
-            jsonw_end_object(&w);
+            if (x->ran)
+                json_row(&w, x, i / FO_NTRANSPORTS, key, object);
         }
     jsonw_end_array(&w);
     jsonw_finish(&w);

@@ -47,7 +47,7 @@ int bench_error(const char *what, int status)
 
 int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f))
 {
-    struct option longopts[6] = {{"json", no_argument, NULL, 'j'},
+    struct option longopts[7] = {{"json", no_argument, NULL, 'j'},
                                  {"help", no_argument, NULL, 'h'}};
     char shortopts[16] = ":hj";
     int n = 2;
@@ -62,6 +62,10 @@ int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f
     if (o->takes & BENCH_OPT_QUICK) {
         longopts[n++] = (struct option){"quick", no_argument, NULL, 'q'};
         strcat(shortopts, "q");
+    }
+    if (o->takes & BENCH_OPT_PLOT) {
+        longopts[n++] = (struct option){"plot", required_argument, NULL, 'p'};
+        strcat(shortopts, "p:");
     }
     longopts[n] = (struct option){NULL, 0, NULL, 0};
     const char *name = argv[0];
@@ -89,6 +93,13 @@ int bench_parse_opts(int argc, char **argv, bench_opts *o, void (*usage)(FILE *f
             break;
         case 'q':
             o->quick = true;
+            break;
+        case 'p':
+            if (!*optarg) {
+                fprintf(stderr, "shmbus-bench %s: --plot wants a file name\n", name);
+                return 2;
+            }
+            o->plot = optarg;
             break;
         case 'j':
             o->json = true;
