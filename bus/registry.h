@@ -70,7 +70,7 @@ struct reg_hist {
  * with entries that may be reclaimed under them. */
 struct reg_pub {
     _Atomic uint64_t own;
-    uint32_t topic;
+    _Atomic uint32_t topic; /* atomic: read by processes that may race a reclaim of the entry */
     uint32_t pad;
     _Atomic uint64_t pub_id;    /* domain-unique publisher id: (counter << 8) | entry index */
     uint64_t open_ticket;       /* next_id taken at open: subscribers with a smaller sub_id
@@ -98,7 +98,7 @@ struct reg_pub {
 /* A subscriber. Same life cycle as reg_pub. Counters: atomics written by the owner only. */
 struct reg_sub {
     _Atomic uint64_t own;
-    uint32_t topic;
+    _Atomic uint32_t topic; /* atomic: read by processes that may race a reclaim of the entry */
     uint32_t pad;
     _Atomic uint64_t sub_id;    /* atomic: tombstones compare it with entries being claimed */
     uint32_t pid;
