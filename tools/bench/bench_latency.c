@@ -19,7 +19,7 @@ const int lat_subcounts[LAT_NGROUPS] = {1, 4};
  * of the same shape (one wake, 4 receiver processes). */
 static const unsigned group_masks[LAT_NGROUPS] = {
     FO_CLASSIC | FO_SHM_BITS | FO_FLOOR_BITS, FO_CLASSIC | FO_BIT(FO_SHM) | FO_BIT(FO_FUTEX)};
-/* Per size: latency samples and throughput messages, sized for about 3 minutes in all on a
+/* Per size: latency samples and throughput messages, sized for about 4 minutes in all on a
  * 2-CPU machine (the big nng-copy rows dominate). --quick divides them by QUICK_DIV. */
 static const uint32_t lat_counts[LAT_NSIZES] = {12000, 12000, 8000, 2000, 400, 150};
 static const uint32_t tput_counts[LAT_NSIZES] = {100000, 80000, 30000, 3000, 600, 200};
@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "Publish-to-receive latency and throughput of shmbus on both delivery paths next\n"
             "to nng-copy, for payloads of 64 B, 4 KiB, 64 KiB, 1 MiB, 8 MiB and 24 MiB, with\n"
             "1 and 4 subscriber processes, and the floors of this machine, measured in the\n"
-            "same run (about 3 minutes on 2 CPUs; --quick about 40 s).\n\n"
+            "same run (about 4 minutes on 2 CPUs; --quick under a minute).\n\n"
             "  shmbus         the publisher loans a block, memsets the payload, publishes\n"
             "                 (which stamps the time); each subscriber blocks in\n"
             "                 shmbus_sub_recv, reads the first and last byte, releases. A\n"
