@@ -43,8 +43,9 @@ static int wanted(struct want *w)
                                        t != 1 && subs == 1 && i == 0}; /* not nng-copy */
     for (size_t i = 0; i < NSIZES && sizes[i] <= (1 << 20); i++) /* the fd path: 1 sub */
         w[n++] = (struct want){"shmbus-shm-fd", sizes[i], 1, false};
-    for (size_t i = 0; i < NSIZES; i++)
-        w[n++] = (struct want){"futex", sizes[i], 1, false};
+    for (int subs = 1; subs <= 4; subs += 3) /* the futex floor: the shapes of shmbus-shm */
+        for (size_t i = 0; i < NSIZES; i++)
+            w[n++] = (struct want){"futex", sizes[i], subs, false};
     w[n++] = (struct want){"unix-socket", 64, 1, false};
     return n;
 }
@@ -131,10 +132,18 @@ static void test_plot_draws_a_png_of_the_run(void **state)
     TT_RUN(&r, RUN_MS, BENCH, "latency", "--count", COUNT, "--plot", png);
     tt_assert_exit(&r, 0);
     /* the table ends with every ratio computed and checked: 6 of the nng path, 6 targets of
-     * the shm path, none short of a row ("n/a") */
+     * the shm path, none short of a row ("n/a"); next to them the shm path against the
+     * futex floor of the same shape (64 B with 4 subscribers, 24 MiB with 1 and 4) */
     tt_assert_contains(r.out, "targets of the shm delivery path");
     if (tt_count(r.out, "(target ") != 12 || strstr(r.out, " n/a"))
         fail_msg("expected 12 ratios checked against targets in:\n%s", r.out);
+    if (tt_count(r.out, "(the floor of the same shape)") != 3)
+        fail_msg("expected 3 ratios against the floor of the same shape in:\n%s", r.out);
+    tt_assert_contains(r.out, "shmbus-shm 64 B, 4 subs (slowest) / futex 64 B, 4 subs (slowest)");
+    tt_assert_contains(r.out, "shmbus-shm 24 MiB, 1 sub / futex 24 MiB, 1 sub");
+    tt_assert_contains(r.out,
+                       "shmbus-shm 24 MiB, 4 subs (slowest) / futex 24 MiB, 4 subs (slowest)");
+    tt_assert_contains(r.out, "4 subscribers, one message at a time, one wake for all");
     FILE *f = fopen(png, "rb");
     if (!f)
         fail_msg("no %s after the run; stderr:\n%s", png, r.err);

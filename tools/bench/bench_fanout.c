@@ -118,7 +118,8 @@ int fo_run_all(fo_run *r, const char *what, const fo_step *steps, int nsteps,
         snprintf(label, sizeof label, "%s: %d subscriber%s", what, subcounts[g],
                  subcounts[g] > 1 ? "s" : "");
         fo_group grp = {.env = &env, .nsubs = subcounts[g], .index = g,
-                        .transports = masks[g], .steps = steps, .nsteps = nsteps, .progress = isatty(STDERR_FILENO), .label = label};
+                        .transports = masks[g], .steps = steps, .nsteps = nsteps,
+                        .progress = isatty(STDERR_FILENO), .label = label};
         status = fo_run_group(&grp, r->res[g], &r->done[g]);
     }
     fo_env_destroy(&env);

@@ -51,7 +51,7 @@ enum fo_transport {
     FO_NNG,    /* "nng-copy" */
     FO_SHM,    /* "shmbus-shm": topic FO_TOPIC_SHM, shm delivery, blocking recv */
     FO_SHM_FD, /* "shmbus-shm-fd": topic FO_TOPIC_FD, poll on shmbus_sub_fd */
-    FO_FUTEX,  /* "futex": floor, one subscriber only (bench_floor.c) */
+    FO_FUTEX,  /* "futex": floor, one FUTEX_WAKE for every subscriber (bench_floor.c) */
     FO_UNIX,   /* "unix-socket": floor, 64 B and one subscriber only (bench_floor.c) */
     FO_NTRANSPORTS
 };
@@ -240,6 +240,10 @@ int bf_env_create(fo_env *env, uint64_t futex_size, bool unix_socket);
 void bf_env_destroy(fo_env *env);
 /* Publish message `seq` of `size` bytes through floor t (the unix socket: 64 B only). */
 int bf_send(const fo_env *env, int t, uint64_t seq, uint64_t size);
+/* The sequence number of the message floor t holds (the futex's, which a group before may
+ * have left; 0 for the socket): where a group's publisher and receivers start, so that its
+ * first message changes the word. Only while nothing is sent. */
+uint64_t bf_last(const fo_env *env, int t);
 /* The next message through floor t after *last (the last sequence number received, which
  * it advances), waiting up to ms: 0, SHMBUS_ETIMEDOUT, or an error. */
 int bf_recv(const fo_env *env, int t, uint64_t *last, int ms, bt_rx *rx);

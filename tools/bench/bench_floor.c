@@ -5,19 +5,25 @@
  * they are measured exactly as the bus rows are and at the same time:
  *
  *   futex        the sender writes the payload (any size: the time it takes is time the
- *                receiver sleeps, as before a large shmbus message) into a MAP_SHARED memfd
- *                mapping, then the stamp, bumps a 32-bit sequence word there and FUTEX_WAKEs
- *                it; the receiver sleeps in FUTEX_WAIT on that word (the shared ops, not
- *                _PRIVATE) and reads the payload's first and last byte.
+ *                receivers sleep, as before a large shmbus message) into a MAP_SHARED memfd
+ *                mapping, then the stamp, bumps a 32-bit sequence word there and wakes every
+ *                receiver with one FUTEX_WAKE (INT_MAX); each receiver sleeps in FUTEX_WAIT
+ *                on that word (the shared ops, not _PRIVATE) and reads the payload's first
+ *                and last byte. One receiver or several (the 4-subscriber group), as many
+ *                as the group has subscriber processes.
  *   unix-socket  the sender writes 64 bytes (sequence and stamp in the first 16) to one end
  *                of an AF_UNIX stream socket pair; the receiver blocks in read() on the other.
+ *                One-to-one: only a group with one subscriber uses it.
  *
- * Both are one-to-one: the mapping and the socket pair are made before the processes fork
- * (bf_env_create), and only a group with one subscriber uses them. The futex slot holds one
- * message: a receiver that falls behind sees the latest only, which the latency phases
- * (one message at a time) never do.
+ * The mapping and the socket pair are made before the processes fork (bf_env_create) and
+ * serve every group in turn. The futex slot holds one message: a receiver that falls behind
+ * sees the latest only, which the latency phases (one message at a time, the next only
+ * when every receiver acknowledged the last) never do. A group's publisher and receivers
+ * start from the message a group before left in the slot (bf_last), so the word changes
+ * with the first message of the next group.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,7 +114,8 @@ int bf_send(const fo_env *env, int t, uint64_t seq, uint64_t size)
         pg->seq64 = seq;
         pg->stamp = tool_now_ns();
         atomic_store_explicit(&pg->seq, (uint32_t)seq, memory_order_release);
-        syscall(SYS_futex, (uint32_t *)&pg->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+        /* every receiver at once, as the shm delivery path wakes its subscribers */
+        syscall(SYS_futex, (uint32_t *)&pg->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
         return 0;
     }
     if (env->usock[0] < 0 || size != SOCKET_SIZE)
@@ -118,6 +125,15 @@ int bf_send(const fo_env *env, int t, uint64_t seq, uint64_t size)
     uint64_t stamp[2] = {seq, tool_now_ns()};
     memcpy(buf, stamp, sizeof stamp);
     return bench_write_all(env->usock[0], buf, sizeof buf, true);
+}
+
+uint64_t bf_last(const fo_env *env, int t)
+{
+    if (t != FO_FUTEX || !env->floor_map)
+        return 0;
+    const struct floor_page *pg = page(env);
+    (void)atomic_load_explicit(&pg->seq, memory_order_acquire); /* seq64 is stored before */
+    return pg->seq64;
 }
 
 /* FUTEX_WAIT until the word is no longer `last`, at most ms. */

@@ -14,10 +14,12 @@
 
 const uint64_t lat_sizes[LAT_NSIZES] = {64, 4096, 65536, 1u << 20, 8u << 20, 24u << 20};
 const int lat_subcounts[LAT_NGROUPS] = {1, 4};
-/* The transports of each group: the pollable-fd path and the floors with 1 subscriber. */
+/* The transports of each group: the pollable-fd path and the unix-socket floor with 1
+ * subscriber; the futex floor with both, so that shmbus-shm with 4 subscribers has a floor
+ * of the same shape (one wake, 4 receiver processes). */
 static const unsigned group_masks[LAT_NGROUPS] = {
-    FO_CLASSIC | FO_SHM_BITS | FO_FLOOR_BITS, FO_CLASSIC | FO_BIT(FO_SHM)};
-/* Per size: latency samples and throughput messages, sized for about 3 minutes in all on a
+    FO_CLASSIC | FO_SHM_BITS | FO_FLOOR_BITS, FO_CLASSIC | FO_BIT(FO_SHM) | FO_BIT(FO_FUTEX)};
+/* Per size: latency samples and throughput messages, sized for about 4 minutes in all on a
  * 2-CPU machine (the big nng-copy rows dominate). --quick divides them by QUICK_DIV. */
 static const uint32_t lat_counts[LAT_NSIZES] = {12000, 12000, 8000, 2000, 400, 150};
 static const uint32_t tput_counts[LAT_NSIZES] = {100000, 80000, 30000, 3000, 600, 200};
@@ -36,7 +38,7 @@ static void usage(FILE *f)
             "Publish-to-receive latency and throughput of shmbus on both delivery paths next\n"
             "to nng-copy, for payloads of 64 B, 4 KiB, 64 KiB, 1 MiB, 8 MiB and 24 MiB, with\n"
             "1 and 4 subscriber processes, and the floors of this machine, measured in the\n"
-            "same run (about 3 minutes on 2 CPUs; --quick about 40 s).\n\n"
+            "same run (about 4 minutes on 2 CPUs; --quick under a minute).\n\n"
             "  shmbus         the publisher loans a block, memsets the payload, publishes\n"
             "                 (which stamps the time); each subscriber blocks in\n"
             "                 shmbus_sub_recv, reads the first and last byte, releases. A\n"
@@ -49,9 +51,10 @@ static void usage(FILE *f)
             "                 memset the payload, the send time in its first bytes,\n"
             "                 nng_sendmsg; each subscriber nng_recvmsg, reads the first and\n"
             "                 last byte, frees it.\n"
-            "  futex          floor, every size, 1 receiver: payload and stamp in a MAP_SHARED\n"
-            "                 memfd mapping, FUTEX_WAKE on a word there; the receiver in\n"
-            "                 FUTEX_WAIT, reads the first and last byte.\n"
+            "  futex          floor, every size, 1 and 4 receivers: payload and stamp in a\n"
+            "                 MAP_SHARED memfd mapping, one FUTEX_WAKE of every receiver on\n"
+            "                 a word there; each receiver in FUTEX_WAIT, reads the first and\n"
+            "                 last byte.\n"
             "  unix-socket    floor, 64 B, 1 receiver: one way over an AF_UNIX stream socket\n"
             "                 pair; the receiver blocked in read().\n"
             "The payload write counts for all, but precedes the timestamp: latency is\n"

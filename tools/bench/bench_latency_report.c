@@ -22,17 +22,28 @@ static void size_name(const fo_result *x, int step, char *buf, size_t len)
     tool_fmt_size_exact(buf, len, x->size);
 }
 
+#define RATIO_W 68 /* the width of a ratio's name */
+
 /* "  <what>  <a/b>x  (target <=|>= <target>x: met|MISSED)", or n/a without both. */
 static void ratio_line(const char *what, double a, double b, bool at_most, double target)
 {
     if (a <= 0 || b <= 0) {
-        printf("  %-52s     n/a\n", what);
+        printf("  %-*s     n/a\n", RATIO_W, what);
         return;
     }
     double q = a / b;
     bool met = at_most ? q <= target : q >= target;
-    printf("  %-52s %7.2fx  (target %s %.1fx: %s)\n", what, q, at_most ? "<=" : ">=", target,
-           met ? "met" : "MISSED");
+    printf("  %-*s %7.2fx  (target %s %.1fx: %s)\n", RATIO_W, what, q, at_most ? "<=" : ">=",
+           target, met ? "met" : "MISSED");
+}
+
+/* "  <what>  <a/b>x  (<note>)": a ratio without a target, to read the one above by. */
+static void info_line(const char *what, double a, double b, const char *note)
+{
+    if (a <= 0 || b <= 0)
+        printf("  %-*s     n/a\n", RATIO_W, what);
+    else
+        printf("  %-*s %7.2fx  (%s)\n", RATIO_W, what, a / b, note);
 }
 
 static double p50(const fo_result *x) { return x ? x->p50_ns : 0; }
@@ -88,6 +99,37 @@ static void q_delivery(const fo_run *r, int g, int i, char *buf, size_t len)
     ratio_of(r, FO_SHMBUS, FO_SHM, g, i, buf, len);
 }
 
+/* shmbus-shm and the futex floor with 4 subscribers side by side: p50 over every sample,
+ * p50 and p99 of each message's slowest subscriber, and the ratio of the slowest. */
+static void print_four(const fo_run *r)
+{
+    bool any = false;
+    for (int i = 0; i < LAT_NSIZES; i++) {
+        const fo_result *a = row(r, FO_SHM, G4, i), *b = row(r, FO_FUTEX, G4, i);
+        if (!a && !b)
+            continue;
+        if (!any) {
+            printf("\n%d subscribers, one message at a time, one wake for all (us):\n"
+                   "%12s%-26s  %-26s  %9s\n%8s    %8s %8s %8s  %8s %8s %8s  %9s\n",
+                   lat_subcounts[G4], "", "      shmbus-shm", "     futex (floor)",
+                   "shm/futex", "size", "p50", "slowest", "p99", "p50", "slowest", "p99",
+                   "slowest");
+            any = true;
+        }
+        char sz[32], c1[32] = "", c2[32] = "", q[16] = "";
+        tool_fmt_size_exact(sz, sizeof sz, lat_sizes[i]);
+        if (a)
+            snprintf(c1, sizeof c1, "%8.1f %8.1f %8.1f", a->p50_ns / 1e3,
+                     a->p50_slowest_ns / 1e3, a->p99_ns / 1e3);
+        if (b)
+            snprintf(c2, sizeof c2, "%8.1f %8.1f %8.1f", b->p50_ns / 1e3,
+                     b->p50_slowest_ns / 1e3, b->p99_ns / 1e3);
+        if (a && b && b->p50_slowest_ns > 0)
+            snprintf(q, sizeof q, "%8.2fx", a->p50_slowest_ns / b->p50_slowest_ns);
+        printf("%8s    %-26s  %-26s  %9s\n", sz, c1, c2, q);
+    }
+}
+
 static void print_floors_and_flood(const fo_run *r)
 {
     printf("\nfloors, one way, 1 receiver (us)             p50      p99      max\n");
@@ -100,17 +142,7 @@ static void print_floors_and_flood(const fo_run *r)
         printf("  %-12s %8s %22.1f %8.1f %8.1f\n", fo_transport_names[x->transport], sz,
                x->p50_ns / 1e3, x->p99_ns / 1e3, x->max_ns / 1e3);
     }
-    int n = 0;
-    for (int i = 0; i < LAT_NSIZES; i++) {
-        const fo_result *x = row(r, FO_SHM, G4, i);
-        char sz[32];
-        tool_fmt_size_exact(sz, sizeof sz, lat_sizes[i]);
-        if (x)
-            printf("%s %s %.1f", n++ ? "," : "\nshmbus-shm, 4 subscribers, p50 of the slowest "
-                                             "(us):\n ", sz, x->p50_slowest_ns / 1e3);
-    }
-    if (n)
-        printf("\n");
+    print_four(r);
     printf("\nunpaced, 64 B, 1 subscriber (back to back, what arrived):\n");
     for (int t = 0; t < FO_NTRANSPORTS; t++) {
         const fo_result *x = row(r, t, G1, 0);
@@ -142,6 +174,14 @@ static void print_ratios(const fo_run *r)
                2);
     ratio_line("shmbus-shm 64 B, 4 subs (slowest) / futex", p50_slowest(row(r, FO_SHM, G4, 0)),
                p50(futex), true, 3);
+    /* The target is against one receiver; the floor of the same shape, and what 4
+     * receivers cost the floor itself on this machine, to read it by. */
+    const fo_result *futex4 = row(r, FO_FUTEX, G4, 0);
+    info_line("shmbus-shm 64 B, 4 subs (slowest) / futex 64 B, 4 subs (slowest)",
+              p50_slowest(row(r, FO_SHM, G4, 0)), p50_slowest(futex4),
+              "the floor of the same shape");
+    info_line("futex 64 B, 4 subs (slowest) / futex 64 B, 1 sub", p50_slowest(futex4),
+              p50(futex), "the floor's own, for the two above");
     ratio_line("shmbus-shm-fd 64 B, 1 sub / unix-socket", p50(row(r, FO_SHM_FD, G1, 0)),
                p50(unix_s), true, 2);
     for (int g = 0; g < LAT_NGROUPS; g++) {
@@ -154,10 +194,14 @@ static void print_ratios(const fo_run *r)
     ratio_line("unpaced 64 B msgs/s, shmbus-shm / shmbus (nng)", fs ? fs->flood_per_s : 0,
                fn ? fn->flood_per_s : 0, false, 5);
     /* The machine's own: a receiver asleep while a large payload is written wakes slower. */
-    double a = p50(row(r, FO_FUTEX, G1, LAT_SIZE_24M)), b = p50(futex);
-    if (a > 0 && b > 0)
-        printf("  %-52s %7.2fx  (the floor's own, for the one above)\n",
-               "futex 24 MiB / futex 64 B", a / b);
+    info_line("futex 24 MiB / futex 64 B, 1 sub", p50(row(r, FO_FUTEX, G1, LAT_SIZE_24M)),
+              p50(futex), "the floor's own, for the flatness above");
+    info_line("shmbus-shm 24 MiB, 1 sub / futex 24 MiB, 1 sub",
+              p50(row(r, FO_SHM, G1, LAT_SIZE_24M)), p50(row(r, FO_FUTEX, G1, LAT_SIZE_24M)),
+              "the floor of the same shape");
+    info_line("shmbus-shm 24 MiB, 4 subs (slowest) / futex 24 MiB, 4 subs (slowest)",
+              p50_slowest(row(r, FO_SHM, G4, LAT_SIZE_24M)),
+              p50_slowest(row(r, FO_FUTEX, G4, LAT_SIZE_24M)), "the floor of the same shape");
 }
 
 void lat_print_table(const fo_run *r)

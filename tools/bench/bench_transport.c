@@ -144,7 +144,7 @@ int bt_pub_open(const fo_env *env, enum fo_transport t, int group, bt_pub **out)
     p->env = env;
     int rc, rv;
     if (is_floor(t)) {
-        /* made before the fork: nothing to open */
+        p->seq = bf_last(env, t); /* made before the fork: nothing to open */
     } else if (on_bus(t)) {
         if ((rc = domain_get(env, t, group, "bench-pub", &p->d)) != 0)
             goto fail;
@@ -252,7 +252,7 @@ int bt_sub_open(const fo_env *env, enum fo_transport t, int group, int k, bt_sub
     s->fd = -1;
     int rc, rv = 0;
     if (is_floor(t)) {
-        /* made before the fork: nothing to open */
+        s->last = bf_last(env, t); /* made before the fork: nothing to open */
     } else if (on_bus(t)) {
         char name[32];
         snprintf(name, sizeof name, "bench-sub%d", k);
