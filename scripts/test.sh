@@ -15,7 +15,7 @@ run() { # run DIR SANITIZER [ctest args...]
   local dir=$1 san=$2; shift 2
   echo "=== ${san:-normal} build ($dir) ==="
   scripts/build.sh "$dir" "$san"
-  (cd "$dir" && ctest --output-on-failure --timeout 300 "$@")
+  (cd "$dir" && ctest --output-on-failure --timeout 300 -j2 "$@")
 }
 
 run build ""
