@@ -1,4 +1,5 @@
-/* bus: domains with a registry, topics, publishers and subscribers over nng pub/sub.
+/* bus: domains with a registry, topics, publishers and subscribers; descriptors travel over nng
+ * pub/sub or through rings in shared memory (a topic's "delivery").
  * The layer's API, used by the public facade (api/shmbus.c) and tests. The objects carry
  * the public tags (struct shmbus_domain, ...), so the facade passes them through unchanged.
  * Contracts (ownership, blocking, threads) are stated in api/shmbus.h. */

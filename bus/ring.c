@@ -188,6 +188,6 @@ void bus_wake_fd_drain(int fd, struct reg_sub *rs, bool always)
     if (!atomic_exchange(&rs->fd_pending, 0) && !always)
         return;
     char buf[16];
-    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0 || errno == EINTR)
+    while (recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL) >= 0 || errno == EINTR)
         ;
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 #include "shmbus.h"
 
 #define NFRAMES 2

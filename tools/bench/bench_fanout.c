@@ -1,6 +1,6 @@
 /* shmbus-bench latency and camera, the command's side: it runs the groups, each in a forked
  * leader (bench_fanout_leader.c), and holds what they measured. The processes and their
- * protocol: bench_fanout.h and bench_fanout_proto.h.
+ * protocol: bench_fanout_defs.h and bench_fanout_proto.h.
  */
 #include <errno.h>
 #include <signal.h>

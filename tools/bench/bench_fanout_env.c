@@ -1,13 +1,13 @@
 /* shmbus-bench latency and camera: the environment every process of a run inherits (a temp
  * directory, the domains' configs, the nng baseline's socket), and percentiles. See
- * bench_fanout.h.
+ * bench_fanout_defs.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 #include "shmbus.h"
 
 static int cmp_u64(const void *a, const void *b)

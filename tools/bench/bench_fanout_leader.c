@@ -1,6 +1,6 @@
 /* shmbus-bench latency and camera: the leader of a group, the publisher process. It forks the
  * subscribers, connects them on both transports, runs the steps and sends what each measured
- * up to the command. The processes and their protocol: bench_fanout.h and
+ * up to the command. The processes and their protocol: bench_fanout_defs.h and
  * bench_fanout_proto.h.
  */
 #include <errno.h>

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 
 #define PROBE_TIMEOUT_MS 20000
 #define SUB_TIMEOUT_MS 10000 /* a subscriber waiting for the next message of its phase */

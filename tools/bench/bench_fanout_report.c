@@ -1,8 +1,8 @@
 /* shmbus-bench latency and camera: what a run measured, looked up and printed (the losses
- * and the JSON array); the tables are each subcommand's own. See bench_fanout.h. */
+ * and the JSON array); the tables are each subcommand's own. See bench_fanout_defs.h. */
 #include <stdio.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 #include "jsonw.h"
 
 bool fo_run_measured(const fo_run *r)

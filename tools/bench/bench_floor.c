@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 #include "shmbus.h"
 
 #define SOCKET_SIZE 64

@@ -3,7 +3,7 @@
 #ifndef SHMBUS_BENCH_LATENCY_H
 #define SHMBUS_BENCH_LATENCY_H
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 
 #define LAT_NSIZES 6
 #define LAT_NGROUPS 2

@@ -25,7 +25,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
-#include "bench_fanout.h"
+#include "bench_fanout_defs.h"
 #include "shmbus.h"
 
 

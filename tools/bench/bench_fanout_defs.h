@@ -1,6 +1,7 @@
-/* shmbus-bench latency and camera, private: one publisher process fanning messages out to N
- * subscriber processes, through shmbus (either delivery path) or through plain nng pub/sub
- * copying the payload.
+/* shmbus-bench latency and camera, private: the types, limits and declarations the fan-out's
+ * files share. The fan-out: one publisher process fanning messages out to N subscriber
+ * processes, through shmbus (either delivery path) or through plain nng pub/sub copying the
+ * payload.
  * Names start with fo_ (the command's side, bench_fanout.c; the leader, bench_fanout_leader.c;
  * the subscribers and the environment, bench_fanout_sub.c) and bt_ (the two transports,
  * bench_transport.c).
@@ -20,8 +21,8 @@
  * on one after the other, then, if the step asks, an unpaced flood (back to back, nothing
  * waited for; what arrived is counted). Which transport goes first rotates from step to step.
  */
-#ifndef SHMBUS_BENCH_FANOUT_H
-#define SHMBUS_BENCH_FANOUT_H
+#ifndef SHMBUS_BENCH_FANOUT_DEFS_H
+#define SHMBUS_BENCH_FANOUT_DEFS_H
 
 #include <limits.h>
 #include <stdbool.h>
