@@ -91,6 +91,21 @@ static void test_conflicting_topic_definition_is_incompatible_with_both_definiti
     ps_close_domain(e, d);
 }
 
+static void test_conflicting_delivery_is_incompatible_with_both_definitions(void **state)
+{
+    ps_env *e = PS_ENV(state);
+    /* compat_other_delivery.json differs from compat_base.json only in "delivery" */
+    struct child a = spawn_expect(e, "compat_other_delivery.json", SHMBUS_EINCOMPAT,
+                                  "delivery shm) unlike");
+    struct child b = spawn_expect(e, "compat_other_delivery.json", SHMBUS_EINCOMPAT,
+                                  "delivery nng)");
+    ps_use_config(e, "compat_base.json");
+    shmbus_domain *d = ps_open_domain(e);
+    run_child(a, "compat_other_delivery.json (this file's definition)");
+    run_child(b, "compat_other_delivery.json (the running definition)");
+    ps_close_domain(e, d);
+}
+
 static void test_compatible_superset_joins_and_adds_its_topics(void **state)
 {
     ps_env *e = PS_ENV(state);
@@ -163,6 +178,7 @@ int main(int argc, char **argv)
         PS_TEST(test_conflicting_pool_definition_is_incompatible_and_named),
         PS_TEST(test_conflicting_pool_definition_names_both_definitions),
         PS_TEST(test_conflicting_topic_definition_is_incompatible_with_both_definitions),
+        PS_TEST(test_conflicting_delivery_is_incompatible_with_both_definitions),
         PS_TEST(test_compatible_superset_joins_and_adds_its_topics),
         PS_TEST(test_bad_or_missing_file_is_a_clear_error_and_changes_nothing),
     };

@@ -408,6 +408,7 @@ static void test_config_check_prints_pools_topics_and_total_memory(void **state)
     tt_assert_contains(r.out, "16 blocks of 64.0 KiB");
     tt_assert_contains(r.out, "unlisted topics:");
     tt_assert_contains(r.out, "  tt               memory ");
+    tt_assert_contains(r.out, "delivery nng"); /* the default, written out */
     char want[96];
     snprintf(want, sizeof want, "(%" PRIu64 " bytes)\n", s.total_bytes);
     tt_assert_contains(strstr(r.out, "total shared memory"), want);

@@ -89,6 +89,9 @@ static void test_json_shows_topic_both_subscribers_rate_and_pool_usage(void **st
 
     const cJSON *t = find_named(cJSON_GetObjectItem(j, "topics"), "cam");
     assert_non_null(t);
+    const cJSON *delivery = cJSON_GetObjectItem(t, "delivery");
+    assert_true(cJSON_IsString(delivery));
+    assert_string_equal(delivery->valuestring, "nng"); /* the tools' config does not say */
     const cJSON *subs = cJSON_GetObjectItem(t, "subscribers");
     const cJSON *pubs = cJSON_GetObjectItem(t, "publishers");
     assert_true(cJSON_IsArray(subs) && cJSON_IsArray(pubs));
